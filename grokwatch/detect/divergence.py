@@ -1,0 +1,47 @@
+"""The one divergence rule, shared by the worker (state `diverged`) and the runner's detector
+(the `divergence` alert), so the two can never disagree."""
+
+from __future__ import annotations
+
+import math
+
+LOSS_COLUMNS = ("train_loss", "test_loss")
+EXPLOSION_FACTOR = 1e4  # train loss this many times its first logged value
+EXPLOSION_ABSOLUTE = 1e12
+
+
+class DivergenceRule:
+    """Streaming: feed rows, get a message the first time the run has diverged.
+
+    Diverged means a non-finite loss, or a train loss that exploded: more than
+    `EXPLOSION_FACTOR` times its first logged value (or above `EXPLOSION_ABSOLUTE`). Test loss
+    is allowed to blow up — at the double-descent interpolation peak it legitimately does —
+    and so is a spike far above the train loss's *minimum* (grokking's slingshots).
+    """
+
+    def __init__(self) -> None:
+        self.first_train_loss: float | None = None
+        self.fired = False
+
+    def update(self, row: dict[str, float]) -> str | None:
+        if self.fired:
+            return None
+        for col in LOSS_COLUMNS:
+            v = row.get(col)
+            if v is not None and not math.isfinite(v):
+                self.fired = True
+                return f"{col} is {v} at step {row.get('step', '?'):g}"
+        v = row.get("train_loss")
+        if v is None:
+            return None
+        if self.first_train_loss is None:
+            self.first_train_loss = abs(v)
+            return None
+        limit = EXPLOSION_ABSOLUTE
+        if self.first_train_loss > 0:
+            limit = min(limit, EXPLOSION_FACTOR * self.first_train_loss)
+        if v > limit:
+            self.fired = True
+            return (f"train_loss exploded to {v:.3g} at step {row.get('step', 0):g} "
+                    f"(first logged {self.first_train_loss:.3g})")
+        return None

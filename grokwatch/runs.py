@@ -1,0 +1,391 @@
+"""Run ids and the run-directory files: atomic writes, appends, and a tolerant incremental tail.
+
+Everything here is standard library only: the TUI, the runner, the workers and
+`grokwatch detect` all read and write run directories through this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .columns import BASE_COLUMNS, canonical_columns
+
+TERMINAL_STATES = ("done", "failed", "diverged", "stopped", "lost")
+RETRYABLE_STATES = ("failed", "diverged", "stopped", "lost")
+RESUMABLE_STATES = ("stopped", "lost")
+ACTIVE_STATES = ("queued", "starting", "running")
+
+# Worker exit codes (the runner reads them together with status.json).
+EXIT_DONE = 0
+EXIT_FAILED = 1
+EXIT_DIVERGED = 3
+EXIT_STOPPED = 4
+EXIT_REQUEUE = 75  # EX_TEMPFAIL: checkpointed on SIGUSR1, please run me again
+
+
+# ----------------------------------------------------------------------------- ids
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, float):
+        s = f"{v:g}"
+    else:
+        s = str(v)
+    return _UNSAFE.sub("-", s).strip("-") or "x"
+
+
+def params_hash(params: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
+    blob = json.dumps({"params": params, **(extra or {})}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:6]
+
+
+def make_run_id(name: str, sweep: dict[str, Any], seed: int, params: dict[str, Any],
+                extra: dict[str, Any] | None = None) -> str:
+    """`name[-key=value...]-s<seed>-<hash>`: readable, file-system safe, stable, and new
+    whenever the resolved parameters change."""
+    parts = [name]
+    parts += [f"{_UNSAFE.sub('-', k)}={_fmt_value(v)}" for k, v in sweep.items()]
+    parts.append(f"s{seed}")
+    parts.append(params_hash(params, {"seed": seed, **(extra or {})}))
+    return "-".join(parts)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The files of one run directory."""
+
+    dir: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "config.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.dir / "metrics.csv"
+
+    @property
+    def status(self) -> Path:
+        return self.dir / "status.json"
+
+    @property
+    def events(self) -> Path:
+        return self.dir / "events.jsonl"
+
+    @property
+    def executor(self) -> Path:
+        return self.dir / "executor.json"
+
+    @property
+    def worker_log(self) -> Path:
+        return self.dir / "worker.log"
+
+    def checkpoints(self) -> list[Path]:
+        return sorted(p for p in self.dir.glob("checkpoint.*") if not p.name.endswith(".tmp"))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def read_status(paths: RunPaths) -> dict[str, Any]:
+    return read_json(paths.status, {}) or {}
+
+
+def append_event(paths: RunPaths, event: dict[str, Any]) -> None:
+    """Append one event line. Only the runner calls this (one writer per file)."""
+    line = json.dumps(event, sort_keys=True, default=_json_default) + "\n"
+    with open(paths.events, "a", encoding="utf-8") as f:
+        f.write(line)
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return str(v)
+
+
+def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Complete event lines from `offset`; returns (events, new offset). Skips bad lines."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    events = []
+    for line in data[:end].splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            events.append(obj)
+    return events, offset + end
+
+
+def tail_lines(path: Path, n: int = 20, max_bytes: int = 64 * 1024) -> list[str]:
+    """The last `n` lines of a text file, reading at most `max_bytes` from its end."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return []
+    lines = data.decode("utf-8", "replace").splitlines()
+    return lines[-n:]
+
+
+def list_run_dirs(runs_dir: Path) -> list[RunPaths]:
+    """Every run directory (one holding config.json) under `runs_dir`, by name."""
+    try:
+        entries = sorted(os.scandir(runs_dir), key=lambda e: e.name)
+    except OSError:
+        return []
+    return [RunPaths(Path(e.path)) for e in entries
+            if e.is_dir() and os.path.exists(os.path.join(e.path, "config.json"))]
+
+
+# ----------------------------------------------------------------------------- metrics.csv
+
+
+def format_value(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    return str(v)
+
+
+class MetricsWriter:
+    """Appends rows to metrics.csv; the only writer of that file.
+
+    A row with a column the header lacks widens the file by an atomic rewrite (rare: once per
+    new name), so readers see either the old file or the new one, never a mix.
+    """
+
+    def __init__(self, path: Path, columns: Iterable[str] = BASE_COLUMNS):
+        self.path = path
+        self.columns: list[str] = []
+        self.last_step: float | None = None
+        existing = self._read_existing_header()
+        if existing:
+            self.columns = existing
+            self.last_step = self._read_last_step()
+            self._repair_partial_line()
+        want = list(dict.fromkeys([*BASE_COLUMNS, *columns]))
+        if not self.columns:
+            self.columns = want
+            atomic_write_text(self.path, ",".join(self.columns) + "\n")
+        elif any(c not in self.columns for c in want):
+            self._widen([c for c in want if c not in self.columns])
+        self._f = open(self.path, "a", encoding="utf-8")
+
+    def _read_existing_header(self) -> list[str]:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                first = f.readline()
+        except OSError:
+            return []
+        if not first.endswith("\n"):
+            return []
+        return [c.strip() for c in first.strip().split(",") if c.strip()]
+
+    def _read_last_step(self) -> float | None:
+        for line in reversed(tail_lines(self.path, 5)):
+            fields = line.split(",")
+            if len(fields) == len(self.columns):
+                try:
+                    return float(fields[self.columns.index("step")])
+                except ValueError:
+                    continue
+        return None
+
+    def _repair_partial_line(self) -> None:
+        """A worker killed mid-write may leave a half line; end it so the next row is clean."""
+        with open(self.path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return
+            f.seek(-1, os.SEEK_END)
+            last = f.read(1)
+        if last != b"\n":
+            with open(self.path, "ab") as f:
+                f.write(b"\n")
+
+    def _widen(self, new_columns: list[str]) -> None:
+        old = self.columns
+        self.columns = old + new_columns
+        pad = "," * len(new_columns)
+        lines = [",".join(self.columns)]
+        with open(self.path, encoding="utf-8") as f:
+            f.readline()
+            for line in f:
+                if line.endswith("\n"):
+                    lines.append(line.rstrip("\n") + pad)
+        atomic_write_text(self.path, "\n".join(lines) + "\n")
+        if getattr(self, "_f", None) is not None:
+            self._f.close()
+            self._f = open(self.path, "a", encoding="utf-8")
+
+    def write(self, row: dict[str, Any]) -> bool:
+        """Write one row; False (and nothing written) if its step was already logged."""
+        step = row.get("step")
+        if step is not None and self.last_step is not None and step <= self.last_step:
+            return False
+        new = [k for k in row if k not in self.columns]
+        if new:
+            self._widen(new)
+        self._f.write(",".join(format_value(row.get(c)) for c in self.columns) + "\n")
+        self._f.flush()
+        if step is not None:
+            self.last_step = step
+        return True
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def parse_float(s: str) -> float | None:
+    s = s.strip()
+    if not s:
+        return None
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+class MetricsTail:
+    """Incremental, tolerant reader of a growing CSV file.
+
+    Reads from a saved offset, keeps a partial last line until its newline arrives, skips
+    malformed lines (counting them), and starts over when the file is replaced (a new inode
+    or a smaller size: the worker widened the header). Column names pass through
+    `columns.canonical_columns`, so a user's own CSV reads like ours.
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, path: Path, column_map: dict[str, str] | None = None):
+        self.path = Path(path)
+        self.column_map = column_map
+        self.reset()
+
+    def reset(self) -> None:
+        self.offset = 0
+        self.inode: int | None = None
+        self.header: list[str] | None = None
+        self.raw_header: list[str] | None = None
+        self._partial = b""
+        self.bad_lines = 0
+        self.replaced = False  # set when a re-read started; the caller drops what it had
+
+    def _check_replaced(self) -> os.stat_result | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        if self.inode is not None and (st.st_ino != self.inode or st.st_size < self.offset):
+            self.reset()
+            self.replaced = True
+        return st
+
+    def read(self, max_bytes: int | None = None) -> list[dict[str, float]]:
+        """New complete rows since the last call, as {column: value} (missing values left out)."""
+        return [dict(zip(cols, vals)) for cols, vals in self._read_tuples(max_bytes)]
+
+    def read_columns(self, max_bytes: int | None = None) -> tuple[list[str], list[list[float | None]]]:
+        """New rows as (header, list of value lists) — cheaper than dicts for bulk loading."""
+        rows: list[list[float | None]] = []
+        for _cols, vals in self._read_tuples(max_bytes, as_lists=True):
+            rows.append(vals)
+        return (self.header or []), rows
+
+    def _read_tuples(self, max_bytes: int | None, as_lists: bool = False):
+        st = self._check_replaced()
+        if st is None or st.st_size <= self.offset:
+            return []
+        out = []
+        with open(self.path, "rb") as f:
+            if self.inode is None:
+                self.inode = os.fstat(f.fileno()).st_ino
+            f.seek(self.offset)
+            budget = max_bytes if max_bytes is not None else st.st_size - self.offset
+            data = f.read(budget)
+        self.offset += len(data)
+        data = self._partial + data
+        end = data.rfind(b"\n") + 1
+        self._partial = data[end:]
+        text = data[:end].decode("utf-8", "replace")
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            fields = line.split(",")
+            if self.header is None:
+                self.raw_header = [h.strip() for h in fields]
+                self.header = canonical_columns(self.raw_header, self.column_map)
+                continue
+            if len(fields) != len(self.header):
+                self.bad_lines += 1
+                continue
+            vals = [parse_float(x) for x in fields]
+            if as_lists:
+                out.append((None, vals))
+            else:
+                cols = [c for c, v in zip(self.header, vals) if v is not None]
+                out.append((cols, [v for v in vals if v is not None]))
+        return out
+
+
+def read_all_metrics(path: Path) -> list[dict[str, float]]:
+    return MetricsTail(path).read()
+
+
+def now() -> float:
+    return time.time()
