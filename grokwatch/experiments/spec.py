@@ -104,10 +104,21 @@ class KindSpec:
     # the runner records it in config.json before the worker starts (progress, ETA, noise).
     describe: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     needs_torch: bool = False
+    # Keys a user writes at the experiment's top level (e.g. `command = [...]` for the command
+    # kind); config moves them into params before resolving.
+    top_level: tuple[str, ...] = ()
+    # Params may hold keys the spec does not list (a user's own hyperparameters, substituted
+    # into their command); such keys take scalars only.
+    open_params: bool = False
 
     def resolve(self, given: dict[str, Any], preset: str | None = None) -> dict[str, Any]:
         """Defaults < preset < given; every key checked. Raises ParamError."""
         for key in given:
+            if key not in self.params and self.open_params:
+                if not isinstance(given[key], (str, int, float, bool)):
+                    raise ParamError(key, f"must be a string, number or boolean, not "
+                                     f"{type(given[key]).__name__}")
+                continue
             if key not in self.params:
                 raise ParamError(key, f"is not a parameter of kind {self.name!r}"
                                  f"{_did_you_mean(key, list(self.params))}")
@@ -120,7 +131,8 @@ class KindSpec:
                                  f"{_did_you_mean(preset, list(self.presets))}")
             resolved.update(self.presets[preset])
         resolved.update(given)
-        out = {k: self.params[k].validate(k, v) for k, v in resolved.items()}
+        out = {k: (self.params[k].validate(k, v) if k in self.params else v)
+               for k, v in resolved.items()}
         if self.validate is not None:
             self.validate(out)
         return out
