@@ -1,0 +1,354 @@
+"""`grokking`: modular arithmetic (Power et al. 2022) with a transformer or a Gromov-style MLP.
+
+A model memorises the training pairs quickly; with weight decay it generalises to the unseen
+pairs much later. Importing this module is cheap (no torch): torch is imported inside `run()`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from .base import RunContext, eval_schedule
+from .spec import KindSpec, Param, ParamError
+
+OPERATIONS = ("x+y", "x-y", "x*y", "x/y", "x^2+y^2", "x^2+xy+y^2", "x^3+xy")
+
+
+def _is_prime(n: int) -> bool:
+    return n >= 2 and all(n % k for k in range(2, int(math.isqrt(n)) + 1))
+
+
+def _check_prime(n: int) -> str | None:
+    return None if _is_prime(n) else f"must be a prime number, got {n}"
+
+
+PARAMS: dict[str, Param] = {
+    "model": Param("mlp", str, "network: 'mlp' (Gromov 2023) or 'transformer' (Power et al. 2022)",
+                   choices=("mlp", "transformer")),
+    "operation": Param("x+y", str, "binary operation mod `modulus`", choices=OPERATIONS),
+    "modulus": Param(97, int, "prime modulus p; the dataset is every pair (x, y) in [0, p)^2",
+                     min=3, max=1031, check=_check_prime),
+    "train_fraction": Param(0.5, float, "fraction of all pairs used for training; the rest is test",
+                            min=0.0, max=0.95, min_exclusive=True),
+    "steps": Param(2500, int, "optimizer steps to train", min=1, max=10_000_000),
+    "batch_size": Param(0, int, "minibatch size (epochs of shuffled batches); 0 = full batch",
+                        min=0, max=1_000_000),
+    "lr": Param(1e-3, float, "AdamW learning rate", min=0.0, max=10.0, min_exclusive=True),
+    "weight_decay": Param(1.0, float, "AdamW decoupled weight decay (0 = no grokking control)",
+                          min=0.0, max=100.0),
+    "betas": Param([0.9, 0.98], list, "AdamW betas (beta1, beta2)", item_type=float, length=2,
+                   min=0.0, max=0.999999),
+    "warmup_steps": Param(0, int, "linear learning-rate warm-up steps", min=0, max=1_000_000),
+    "width": Param(256, int, "mlp: hidden units", min=1, max=65536),
+    "activation": Param("quadratic", str, "mlp: hidden activation, z^2 or ReLU",
+                        choices=("quadratic", "relu")),
+    "embed_dim": Param(0, int, "mlp: 0 = one-hot inputs; else a learned shared embedding of this size",
+                       min=0, max=4096),
+    "d_model": Param(128, int, "transformer: model width", min=8, max=4096),
+    "n_heads": Param(4, int, "transformer: attention heads (must divide d_model)", min=1, max=64),
+    "n_layers": Param(2, int, "transformer: decoder blocks", min=1, max=48),
+    "grokfast": Param(False, bool, "apply the Grokfast EMA gradient filter (Lee et al. 2024)"),
+    "grokfast_alpha": Param(0.98, float, "Grokfast EMA momentum alpha", min=0.0, max=0.99999),
+    "grokfast_lamb": Param(2.0, float, "Grokfast amplification lambda", min=0.0, max=1000.0),
+    "eval_every": Param(20, int, "evaluate train and test sets every this many steps (0 = only "
+                        "the log-spaced points)", min=0, max=10_000_000),
+    "eval_log_points": Param(20, int, "extra log-spaced evaluation steps (dense early)", min=0,
+                             max=10_000),
+}
+
+
+def _validate(p: dict[str, Any]) -> None:
+    if p["d_model"] % p["n_heads"]:
+        raise ParamError("n_heads", f"must divide d_model ({p['d_model']}), got {p['n_heads']}")
+    n_train, n_test = _split_sizes(p)
+    if n_train < 1 or n_test < 1:
+        raise ParamError("train_fraction", f"leaves {n_train} training and {n_test} test pairs "
+                         f"for modulus {p['modulus']}; both must be at least 1")
+
+
+def _n_pairs(p: dict[str, Any]) -> int:
+    m = p["modulus"]
+    return m * (m - 1) if p["operation"] == "x/y" else m * m
+
+
+def _split_sizes(p: dict[str, Any]) -> tuple[int, int]:
+    n = _n_pairs(p)
+    n_train = int(round(p["train_fraction"] * n))
+    return n_train, n - n_train
+
+
+def _describe(p: dict[str, Any]) -> dict[str, Any]:
+    n_train, n_test = _split_sizes(p)
+    return {"n_train": n_train, "n_test": n_test, "total_steps": p["steps"]}
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Gromov 2023-style quadratic MLP; groks in ~1,500 steps, well under a minute on 2 cores.
+    "cpu": {},
+    # Controls that must not grok (or grok much later): no weight decay; too little data.
+    "cpu-no-wd": {"weight_decay": 0.0},
+    "cpu-little-data": {"train_fraction": 0.2},
+    # Power et al. 2022 (Fig. 1 setting): 2-layer transformer, x/y mod 97, 50% train.
+    "paper": {"model": "transformer", "operation": "x/y", "batch_size": 512, "steps": 10_000,
+              "warmup_steps": 10, "eval_every": 100, "eval_log_points": 30},
+    "paper-no-wd": {"model": "transformer", "operation": "x/y", "batch_size": 512,
+                    "steps": 10_000, "warmup_steps": 10, "eval_every": 100,
+                    "eval_log_points": 30, "weight_decay": 0.0},
+    # Grokfast README setup: x*y mod 97, Adam(W) wd 0.005 with the EMA filter (alpha .98, lambda 2).
+    "grokfast": {"model": "transformer", "operation": "x*y", "batch_size": 512, "steps": 3000,
+                 "warmup_steps": 10, "weight_decay": 0.005, "grokfast": True, "eval_every": 50,
+                 "eval_log_points": 20},
+}
+
+SPEC = KindSpec(
+    name="grokking",
+    module=__name__,
+    params=PARAMS,
+    presets=PRESETS,
+    default_preset="cpu",
+    validate=_validate,
+    describe=_describe,
+    needs_torch=True,
+    doc="Modular arithmetic: memorise first, generalise (much) later (Power et al. 2022).",
+)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_pairs(operation: str, modulus: int):
+    """All (x, y) pairs and their labels, as numpy int64 arrays."""
+    import numpy as np
+
+    p = modulus
+    x, y = np.meshgrid(np.arange(p, dtype=np.int64), np.arange(p, dtype=np.int64), indexing="ij")
+    x, y = x.ravel(), y.ravel()
+    if operation == "x/y":
+        keep = y != 0
+        x, y = x[keep], y[keep]
+        labels = (x * np.array([pow(int(v), p - 2, p) for v in range(p)], dtype=np.int64)[y]) % p
+    elif operation == "x+y":
+        labels = (x + y) % p
+    elif operation == "x-y":
+        labels = (x - y) % p
+    elif operation == "x*y":
+        labels = (x * y) % p
+    elif operation == "x^2+y^2":
+        labels = (x * x + y * y) % p
+    elif operation == "x^2+xy+y^2":
+        labels = (x * x + x * y + y * y) % p
+    elif operation == "x^3+xy":
+        labels = (x * x % p * x + x * y) % p
+    else:  # pragma: no cover - validated by the spec
+        raise ValueError(operation)
+    return np.stack([x, y], axis=1), labels
+
+
+def split_data(params: dict[str, Any], seed: int):
+    """(train_xy, train_labels, test_xy, test_labels): a seeded random split of all pairs."""
+    import numpy as np
+
+    xy, labels = make_pairs(params["operation"], params["modulus"])
+    n_train, _ = _split_sizes(params)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    tr, te = order[:n_train], order[n_train:]
+    return xy[tr], labels[tr], xy[te], labels[te]
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def build_model(params: dict[str, Any]):
+    from .models import GrokMLP, GrokTransformer
+
+    if params["model"] == "mlp":
+        return GrokMLP(params["modulus"], params["width"], params["activation"], params["embed_dim"])
+    return GrokTransformer(params["modulus"] + 2, params["d_model"], params["n_heads"],
+                           params["n_layers"])
+
+
+def model_inputs(params: dict[str, Any], xy):
+    """The model's input tensor for (x, y) pairs: the pairs (mlp) or tokens `x op y =`."""
+    import torch
+
+    if params["model"] == "mlp":
+        return xy
+    p = params["modulus"]
+    n = xy.shape[0]
+    op = torch.full((n,), p + 1, dtype=xy.dtype, device=xy.device)
+    eq = torch.full((n,), p, dtype=xy.dtype, device=xy.device)
+    return torch.stack([xy[:, 0], op, xy[:, 1], eq], dim=1)
+
+
+def make_optimizer(params: dict[str, Any], model, device: str):
+    import torch
+
+    kwargs = dict(lr=params["lr"], weight_decay=params["weight_decay"],
+                  betas=tuple(params["betas"]))
+    try:
+        return torch.optim.AdamW(model.parameters(), fused=True, **kwargs)
+    except (RuntimeError, TypeError):  # fused not available for this device/build
+        return torch.optim.AdamW(model.parameters(), foreach=True, **kwargs)
+
+
+class Trainer:
+    """State and steps of one grokking run; `run()` drives it (tests and benches may too)."""
+
+    def __init__(self, params: dict[str, Any], seed: int, device: str = "cpu"):
+        import numpy as np
+        import torch
+
+        self.params = params
+        self.seed = seed
+        self.device = torch.device(device)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        tr_xy, tr_y, te_xy, te_y = split_data(params, seed)
+        to = dict(device=self.device)
+        self.train_x = model_inputs(params, torch.as_tensor(tr_xy, **to))
+        self.train_y = torch.as_tensor(tr_y, **to)
+        self.test_x = model_inputs(params, torch.as_tensor(te_xy, **to))
+        self.test_y = torch.as_tensor(te_y, **to)
+        self.n_train = len(tr_y)
+        self.model = build_model(params).to(self.device)
+        self.opt = make_optimizer(params, self.model, device)
+        self.params_list = [q for q in self.model.parameters()]
+        self.ema: list[Any] | None = None
+        bs = params["batch_size"]
+        self.batch_size = self.n_train if bs <= 0 or bs >= self.n_train else bs
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(seed + 1)
+        self.perm = None
+        self.pos = 0
+        self.step = 0
+
+    # -- one optimizer step ----------------------------------------------------------
+
+    def _batch(self):
+        import torch
+
+        if self.batch_size == self.n_train:
+            return self.train_x, self.train_y
+        if self.perm is None or self.pos + self.batch_size > self.n_train:
+            self.perm = torch.randperm(self.n_train, generator=self.gen, device=self.device)
+            self.pos = 0
+        idx = self.perm[self.pos:self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return self.train_x[idx], self.train_y[idx]
+
+    def lr_at(self, step: int) -> float:
+        warm = self.params["warmup_steps"]
+        return self.params["lr"] * min(1.0, (step + 1) / warm) if warm > 0 else self.params["lr"]
+
+    def train_step(self) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        x, y = self._batch()
+        lr = self.lr_at(self.step)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        loss = F.cross_entropy(self.model(x), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.params["grokfast"]:
+            grads = [q.grad for q in self.params_list if q.grad is not None]
+            alpha, lamb = self.params["grokfast_alpha"], self.params["grokfast_lamb"]
+            if self.ema is None:
+                self.ema = [g.detach().clone() for g in grads]
+            else:
+                torch._foreach_mul_(self.ema, alpha)
+                torch._foreach_add_(self.ema, grads, alpha=1.0 - alpha)
+            torch._foreach_add_(grads, self.ema, alpha=lamb)
+        self.opt.step()
+        self.step += 1
+
+    # -- evaluation --------------------------------------------------------------------
+
+    def evaluate(self, chunk: int = 8192) -> dict[str, float]:
+        """Loss and accuracy on the whole train and test sets, and the weight norm: one host
+        transfer for all of it."""
+        import torch
+        import torch.nn.functional as F
+
+        out = []
+        with torch.inference_mode():
+            for xs, ys in ((self.train_x, self.train_y), (self.test_x, self.test_y)):
+                loss_sum = torch.zeros((), device=self.device)
+                correct = torch.zeros((), device=self.device)
+                for i in range(0, len(ys), chunk):
+                    logits = self.model(xs[i:i + chunk])
+                    yb = ys[i:i + chunk]
+                    loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
+                    correct += (logits.argmax(-1) == yb).sum()
+                out += [loss_sum, correct]
+            norms = torch._foreach_norm([q.detach() for q in self.params_list])
+            out.append(torch.linalg.vector_norm(torch.stack(norms)))
+            vals = torch.stack(out).double().cpu().tolist()
+        n_tr, n_te = len(self.train_y), len(self.test_y)
+        return {"train_loss": vals[0] / n_tr, "train_acc": vals[1] / n_tr,
+                "test_loss": vals[2] / n_te, "test_acc": vals[3] / n_te, "weight_norm": vals[4],
+                "lr": self.lr_at(max(0, self.step - 1))}
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        import numpy as np
+        import torch
+
+        return {"step": self.step, "model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                "ema": self.ema, "perm": self.perm, "pos": self.pos,
+                "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "numpy_rng": np.random.get_state(), "python_rng": random.getstate()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        import numpy as np
+        import torch
+
+        self.step = int(state["step"])
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.ema = [e.to(self.device) for e in state["ema"]] if state["ema"] is not None else None
+        self.perm = state["perm"].to(self.device) if state["perm"] is not None else None
+        self.pos = int(state["pos"])
+        self.gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+        random.setstate(state["python_rng"])
+
+    def save(self, path) -> None:
+        import torch
+
+        torch.save(self.state_dict(), path)
+
+    def load(self, path) -> None:
+        import torch
+
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+
+
+def run(ctx: RunContext) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, ctx.threads))
+    params = ctx.params
+    total = params["steps"]
+    ctx.set_total_steps(total)
+    ctx.declare_columns(["train_acc", "test_acc", "weight_norm", "lr"])
+    trainer = Trainer(params, ctx.seed, ctx.device)
+    found = ctx.load_checkpoint("pt")
+    if found is not None:
+        trainer.load(found[0])
+    evals = set(eval_schedule(total, params["eval_every"], params["eval_log_points"]))
+    if trainer.step == 0 and 0 in evals:
+        ctx.log(0, **trainer.evaluate())
+    while trainer.step < total:
+        trainer.train_step()
+        step = trainer.step
+        if step in evals:
+            ctx.log(step, **trainer.evaluate())
+        if ctx.checkpoint_due() and step < total:
+            ctx.save_checkpoint(step, trainer.save, "pt")
