@@ -389,3 +389,20 @@ def read_all_metrics(path: Path) -> list[dict[str, float]]:
 
 def now() -> float:
     return time.time()
+
+
+def last_row(path: Path) -> dict[str, float]:
+    """The last complete row of a metrics CSV (canonical names), reading only its two ends."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            first = f.readline()
+    except OSError:
+        return {}
+    if not first.endswith("\n"):
+        return {}
+    header = canonical_columns([h.strip() for h in first.strip().split(",")])
+    for line in reversed(tail_lines(path, 3)):
+        fields = line.split(",")
+        if len(fields) == len(header) and line.strip() != first.strip():
+            return {c: v for c, v in zip(header, map(parse_float, fields)) if v is not None}
+    return {}

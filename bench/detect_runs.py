@@ -1,0 +1,122 @@
+"""Generate real runs of the built-in experiments for the detector evaluation.
+
+Each run gets its own temporary run directory with a config.json (resolved by the kind's spec,
+as the runner would write it) and is trained by `python -m grokwatch.worker DIR`; its
+metrics.csv and config.json are then cached under tests/fixtures/detect/real/<name>/ so that
+tests and `bench/detect_eval.py` can use them without training again.
+
+    python bench/detect_runs.py                 # every run in RUNS that is not cached yet
+    python bench/detect_runs.py --list
+    python bench/detect_runs.py NAME...         # just these (re-generated)
+    python bench/detect_runs.py --jobs 2
+
+Labels ("grok" / "control") live in RUNS below and are written to the fixture's label.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+FIXTURES = ROOT / "tests" / "fixtures" / "detect" / "real"
+
+# name: (kind, preset, params, seed, label, note)
+# label: "grok" = test accuracy jumps after memorisation (must get one generalization_jump
+# before test acc 90%); "control" = must get no generalization_jump.
+RUNS: dict[str, tuple[str, str | None, dict, int, str, str]] = {
+    # Gromov-style MLP, x+y mod 97, 50% train, AdamW wd 1: groks at ~1,500 steps.
+    "mlp-wd1-s0": ("grokking", "cpu", {}, 0, "grok", "default cpu preset"),
+    "mlp-wd1-s1": ("grokking", "cpu", {}, 1, "grok", "default cpu preset, seed 1"),
+    "mlp-wd1-s2": ("grokking", "cpu", {"eval_every": 50, "eval_log_points": 30}, 2, "grok",
+                   "sparser, log-spaced evaluation"),
+    "mlp-wd2-s0": ("grokking", "cpu", {"weight_decay": 2.0}, 0, "grok", "stronger wd: earlier"),
+    "mlp-wd0.5-s0": ("grokking", "cpu", {"weight_decay": 0.5, "steps": 4000}, 0, "grok",
+                     "weaker wd: later"),
+    "mlp-tf0.6-s3": ("grokking", "cpu", {"train_fraction": 0.6}, 3, "grok", "more data"),
+    "mlp-xmy-s0": ("grokking", "cpu", {"operation": "x-y", "steps": 3000}, 0, "grok", "x-y"),
+    # The issue's fast case: memorises within ~20 steps, test rises soon after.
+    "mlp-tf0.3-lr3e-3-s0": ("grokking", "cpu", {"train_fraction": 0.3, "lr": 3e-3,
+                                                "weight_decay": 2.0, "steps": 1500}, 0, "grok",
+                            "fast memorisation, short delay"),
+    "mlp-relu-emb-s0": ("grokking", "cpu", {"activation": "relu", "embed_dim": 64, "lr": 3e-3,
+                                             "steps": 3000}, 0, "grok", "relu + embedding"),
+    # Controls.
+    "mlp-wd0-s0": ("grokking", "cpu-no-wd", {}, 0, "control", "no weight decay: never groks"),
+    "mlp-wd0-s1": ("grokking", "cpu-no-wd", {"steps": 3000}, 1, "control", "no weight decay"),
+    "mlp-tf0.2-s0": ("grokking", "cpu-little-data", {}, 0, "control", "too little data"),
+}
+
+
+def resolve_config(name: str, kind: str, preset: str | None, params: dict, seed: int) -> dict:
+    from grokwatch.experiments import get_spec
+
+    spec = get_spec(kind)
+    resolved = spec.resolve(params, preset)
+    described = spec.describe(resolved) if spec.describe else {}
+    return {"run_id": name, "experiment": name, "kind": kind, "seed": seed, "params": resolved,
+            "sweep": {}, "preset": preset, "device": "cpu", "threads": 1,
+            "checkpoint_every_s": 3600, **described}
+
+
+def generate(name: str) -> str:
+    kind, preset, params, seed, label, note = RUNS[name]
+    config = resolve_config(name, kind, preset, params, seed)
+    tmp = Path(tempfile.mkdtemp(prefix=f"gw-detect-{name}-"))
+    run_dir = tmp / name
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    t0 = time.monotonic()
+    with open(run_dir / "worker.log", "w") as log:
+        rc = subprocess.call([sys.executable, "-m", "grokwatch.worker", str(run_dir)],
+                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT))
+    took = time.monotonic() - t0
+    if rc != 0:
+        return f"{name}: worker exit {rc} after {took:.0f}s; log in {run_dir / 'worker.log'}"
+    out = FIXTURES / name
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(run_dir / "metrics.csv", out / "metrics.csv")
+    # Only what the detectors read, to keep fixtures small and stable.
+    keep = {k: config[k] for k in ("run_id", "kind", "seed", "params", "n_train", "n_test",
+                                   "total_steps") if k in config}
+    (out / "config.json").write_text(json.dumps(keep, indent=1, sort_keys=True) + "\n")
+    (out / "label.json").write_text(json.dumps({"label": label, "note": note}) + "\n")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return f"{name}: done in {took:.0f}s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--jobs", type=int, default=1)
+    args = ap.parse_args(argv)
+    if args.list:
+        for name, (kind, preset, params, seed, label, note) in RUNS.items():
+            cached = "cached" if (FIXTURES / name / "metrics.csv").exists() else "-"
+            print(f"{name:28s} {label:8s} {cached:7s} {kind} {preset} {params} seed {seed}: {note}")
+        return 0
+    names = args.names or [n for n in RUNS if not (FIXTURES / n / "metrics.csv").exists()]
+    unknown = [n for n in names if n not in RUNS]
+    if unknown:
+        print(f"unknown run(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        for line in pool.map(generate, names):
+            print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

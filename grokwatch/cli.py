@@ -1,0 +1,271 @@
+"""The `grokwatch` command: parse arguments and dispatch. Subcommands import what they need
+lazily, so `grokwatch status` never pays for Textual and nothing here imports torch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+USAGE = """\
+grokwatch                       the dashboard (starts the runner when there is work)
+grokwatch --headless            run the queue in the foreground, print progress and alerts
+grokwatch --config FILE         another experiments file (both modes)
+grokwatch --demo                the built-in demo queue (both modes)
+grokwatch init                  write a commented default experiments.toml
+grokwatch status [--json]       table of runs
+grokwatch export [RUN…] [-o FILE] [--long]
+grokwatch stop [RUN…]           stop runs (checkpoint kept), or all runs and the runner
+grokwatch retry RUN…            queue stopped/failed/diverged/lost runs again
+grokwatch view PATH…            the dashboard over run directories or CSV files, launching nothing
+grokwatch detect FILE.csv [--json]   run the alert detectors over any CSV log
+"""
+
+SUBCOMMANDS = ("init", "status", "export", "stop", "retry", "view", "detect")
+
+
+def die(message: str, code: int = 2) -> int:
+    print(f"grokwatch: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return _dispatch(argv[0], argv[1:])
+    parser = argparse.ArgumentParser(prog="grokwatch", usage=USAGE,
+                                     description="Watch grokking, overfitting and double descent live.")
+    parser.add_argument("--headless", action="store_true", help="no screen: plain lines, CSV logs")
+    parser.add_argument("--config", metavar="FILE", help="experiments file (default ./experiments.toml)")
+    parser.add_argument("--demo", action="store_true", help="the built-in demo queue")
+    parser.add_argument("--progress-every", type=float, default=5.0, metavar="S",
+                        help="headless: seconds between progress lines (default 5)")
+    parser.add_argument("--export", metavar="FILE", help="headless: write one CSV of all runs at the end")
+    parser.add_argument("--version", action="store_true")
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(f"grokwatch {__version__}")
+        return 0
+    if args.demo and args.config:
+        return die("give --demo or --config, not both")
+    project_dir = Path.cwd()
+    config_path = _config_path(args.config, args.demo, project_dir, headless=args.headless)
+    if args.headless:
+        from .headless import run_headless
+
+        return run_headless(config_path, project_dir, progress_every_s=args.progress_every,
+                            export_to=Path(args.export) if args.export else None)
+    from .tui.app import run_app
+
+    return run_app(config_path=config_path, project_dir=project_dir,
+                   explicit=bool(args.config or args.demo))
+
+
+def _config_path(config: str | None, demo: bool, project_dir: Path, headless: bool) -> Path:
+    from .config import demo_config_path
+
+    if demo:
+        return demo_config_path()
+    if config:
+        return Path(config).resolve()
+    default = project_dir / "experiments.toml"
+    if default.exists() or not headless:
+        return default
+    return demo_config_path()  # headless with no experiments.toml runs the demo queue
+
+
+def _runs_dir(project_dir: Path) -> Path:
+    """Where runs are: the live runner's, else experiments.toml's runs_dir, else ./runs."""
+    from .runs import read_json
+    from .runner.lock import state_dir
+
+    info = read_json(state_dir(project_dir) / "runner.json", {}) or {}
+    if info.get("runs_dir"):
+        return Path(info["runs_dir"])
+    cfg = project_dir / "experiments.toml"
+    if cfg.exists():
+        try:
+            from .config import load_config
+
+            return load_config(cfg, project_dir).runs_dir
+        except Exception:  # noqa: BLE001 — a broken file must not stop `status`
+            pass
+    return project_dir / "runs"
+
+
+def _dispatch(cmd: str, argv: list[str]) -> int:
+    project_dir = Path.cwd()
+    if cmd == "init":
+        return cmd_init(argv, project_dir)
+    if cmd == "detect":
+        from .detect import main_detect
+
+        return main_detect(argv)
+    if cmd == "view":
+        from .tui.app import run_view
+
+        return run_view(argv)
+    runs_dir = _runs_dir(project_dir)
+    if cmd == "status":
+        return cmd_status(argv, runs_dir)
+    if cmd == "export":
+        return cmd_export(argv, runs_dir)
+    if cmd == "stop":
+        return cmd_stop(argv, runs_dir, project_dir)
+    if cmd == "retry":
+        return cmd_retry(argv, runs_dir, project_dir)
+    return die(f"unknown command {cmd}")
+
+
+def cmd_init(argv: list[str], project_dir: Path) -> int:
+    p = argparse.ArgumentParser(prog="grokwatch init")
+    p.add_argument("--force", action="store_true", help="overwrite an existing experiments.toml")
+    p.add_argument("-o", "--output", default="experiments.toml")
+    args = p.parse_args(argv)
+    from .config import demo_config_path
+
+    target = project_dir / args.output
+    if target.exists() and not args.force:
+        return die(f"{target} already exists; use --force to overwrite it")
+    target.write_text(demo_config_path().read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"grokwatch: wrote {target}; edit it, then run `grokwatch` (or `grokwatch --headless`)")
+    return 0
+
+
+def _run_rows(runs_dir: Path) -> list[dict]:
+    from .runs import last_row, list_run_dirs, read_events, read_json
+
+    rows = []
+    for paths in list_run_dirs(runs_dir):
+        info = read_json(paths.config, {}) or {}
+        status = read_json(paths.status, {}) or {}
+        last = last_row(paths.metrics)
+        events, _ = read_events(paths.events)
+        alerts = [e for e in events if e.get("alert")]
+        rows.append({
+            "run_id": paths.run_id, "experiment": info.get("experiment"), "kind": info.get("kind"),
+            "seed": info.get("seed"), "sweep": info.get("sweep", {}), "state": status.get("state", "?"),
+            "step": status.get("step", last.get("step")), "total_steps": status.get("total_steps"),
+            "train_error": last.get("train_error"), "test_error": last.get("test_error"),
+            "device": info.get("device"), "alerts": [e.get("kind") for e in alerts],
+            "error": status.get("error"), "dir": str(paths.dir),
+        })
+    return rows
+
+
+def cmd_status(argv: list[str], runs_dir: Path) -> int:
+    p = argparse.ArgumentParser(prog="grokwatch status")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if not runs_dir.is_dir():
+        return die(f"no runs directory at {runs_dir}; start some runs with `grokwatch` or "
+                   f"`grokwatch --headless`")
+    rows = _run_rows(runs_dir)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    from .headless import fmt_num
+
+    width = max([len(r["run_id"]) for r in rows] + [6])
+    print(f"{'RUN':<{width}}  {'KIND':<14} {'STATE':<9} {'STEP':>13}  {'TRAIN_ERR':>9} {'TEST_ERR':>9}  ALERTS")
+    for r in rows:
+        step = f"{r['step'] or 0}" + (f"/{r['total_steps']}" if r["total_steps"] else "")
+        alerts = ",".join(sorted(set(r["alerts"])))
+        print(f"{r['run_id']:<{width}}  {str(r['kind']):<14} {r['state']:<9} {step:>13}  "
+              f"{fmt_num(r['train_error']):>9} {fmt_num(r['test_error']):>9}  {alerts}")
+    if not rows:
+        print("(no runs yet)")
+    return 0
+
+
+def _check_ids(runs_dir: Path, ids: list[str]) -> str | None:
+    if not runs_dir.is_dir():
+        return f"no runs directory at {runs_dir}"
+    for rid in ids:
+        if "/" in rid or not (runs_dir / rid / "config.json").exists():
+            return f"no run {rid!r} in {runs_dir} (see `grokwatch status`)"
+    return None
+
+
+def cmd_export(argv: list[str], runs_dir: Path) -> int:
+    p = argparse.ArgumentParser(prog="grokwatch export")
+    p.add_argument("runs", nargs="*")
+    p.add_argument("-o", "--output")
+    p.add_argument("--long", action="store_true", help="one row per run, step and metric")
+    args = p.parse_args(argv)
+    problem = _check_ids(runs_dir, args.runs)
+    if problem:
+        return die(problem)
+    from .export import export_csv
+
+    n = export_csv(runs_dir, args.runs or None, Path(args.output) if args.output else None, long=args.long)
+    if args.output:
+        print(f"grokwatch: wrote {n} row(s) to {args.output}")
+    return 0
+
+
+def cmd_stop(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
+    p = argparse.ArgumentParser(prog="grokwatch stop")
+    p.add_argument("runs", nargs="*")
+    args = p.parse_args(argv)
+    problem = _check_ids(runs_dir, args.runs)
+    if problem:
+        return die(problem)
+    from .runner.control import send_request
+    from .runner.lock import runner_holder
+
+    if runner_holder(project_dir):
+        send_request(project_dir, "stop" if args.runs else "shutdown", args.runs or None)
+        print(f"grokwatch: asked the runner to stop {', '.join(args.runs) if args.runs else 'every run and exit'}")
+        return 0
+    # No runner: signal any orphaned local workers directly; they checkpoint and say `stopped`.
+    from .runner.executors import LocalExecutor
+    from .runs import list_run_dirs, read_json
+
+    ex = LocalExecutor()
+    targets = args.runs or [p.run_id for p in list_run_dirs(runs_dir)]
+    n = 0
+    for rid in targets:
+        record = read_json(runs_dir / rid / "executor.json")
+        if record and record.get("executor") == "local" and ex.adopt(record):
+            ex.cancel(record)
+            n += 1
+    print(f"grokwatch: no runner is running here; sent SIGTERM to {n} orphaned worker(s)")
+    return 0
+
+
+def cmd_retry(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
+    p = argparse.ArgumentParser(prog="grokwatch retry")
+    p.add_argument("runs", nargs="+")
+    args = p.parse_args(argv)
+    problem = _check_ids(runs_dir, args.runs)
+    if problem:
+        return die(problem)
+    from .runs import RETRYABLE_STATES, read_json
+
+    for rid in args.runs:
+        state = (read_json(runs_dir / rid / "status.json", {}) or {}).get("state")
+        if state not in RETRYABLE_STATES:
+            return die(f"{rid} is {state}; only {', '.join(RETRYABLE_STATES)} runs can be retried")
+    from .runner.control import send_request
+    from .runner.launch import ensure_runner
+    from .runner.lock import runner_holder
+
+    send_request(project_dir, "retry", args.runs)
+    if not runner_holder(project_dir):
+        info = read_json(runs_dir / args.runs[0] / "config.json", {}) or {}
+        config = project_dir / "experiments.toml"
+        if not config.exists():
+            config = Path(info.get("experiment_file") or config)
+        holder = ensure_runner(config, project_dir)
+        if not holder:
+            return die(f"could not start a runner for {config}; see .grokwatch/runner.log", 1)
+    print(f"grokwatch: queued {', '.join(args.runs)} again")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

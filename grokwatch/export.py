@@ -1,0 +1,81 @@
+"""`grokwatch export`: one CSV of all (or some) runs — wide (a row per run and step) or long
+(a row per run, step and metric)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from pathlib import Path
+from typing import Iterable, TextIO
+
+from .runs import MetricsTail, RunPaths, format_value, list_run_dirs, read_json
+
+
+def _selected(runs_dir: Path, run_ids: Iterable[str] | None) -> list[RunPaths]:
+    if run_ids is None:
+        return list_run_dirs(runs_dir)
+    return [RunPaths(runs_dir / r) for r in run_ids]
+
+
+def export_csv(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | None,
+               long: bool = False) -> int:
+    """Write the CSV; returns the number of data rows written."""
+    runs = _selected(runs_dir, run_ids)
+    loaded = []
+    sweep_keys: list[str] = []
+    metric_cols: list[str] = []
+    for paths in runs:
+        info = read_json(paths.config, {}) or {}
+        tail = MetricsTail(paths.metrics)
+        header, rows = tail.read_columns()
+        loaded.append((paths.run_id, info, header, rows))
+        for k in (info.get("sweep") or {}):
+            if k not in sweep_keys:
+                sweep_keys.append(k)
+        for c in header:
+            if c not in metric_cols:
+                metric_cols.append(c)
+    if "step" in metric_cols:
+        metric_cols.remove("step")
+        metric_cols.insert(0, "step")
+    close = False
+    if out is None:
+        f: TextIO = sys.stdout
+    elif isinstance(out, (str, Path)):
+        f, close = open(out, "w", newline="", encoding="utf-8"), True
+    else:
+        f = out
+    n = 0
+    try:
+        w = csv.writer(f, lineterminator="\n")
+        lead = ["run_id", "experiment", "kind", "seed", *sweep_keys]
+        w.writerow(lead + (["step", "metric", "value"] if long else metric_cols))
+        for run_id, info, header, rows in loaded:
+            sweep = info.get("sweep") or {}
+            prefix = [run_id, info.get("experiment", ""), info.get("kind", ""), info.get("seed", ""),
+                      *(format_value(sweep.get(k)) for k in sweep_keys)]
+            idx = {c: i for i, c in enumerate(header)}
+            for vals in rows:
+                if long:
+                    step = vals[idx["step"]] if "step" in idx else None
+                    for c in header:
+                        if c == "step" or vals[idx[c]] is None:
+                            continue
+                        w.writerow(prefix + [_num(step), c, _num(vals[idx[c]])])
+                        n += 1
+                else:
+                    w.writerow(prefix + [_num(vals[idx[c]]) if c in idx else "" for c in metric_cols])
+                    n += 1
+    finally:
+        if close:
+            f.close()
+    return n
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return ""
+    if math.isfinite(v) and v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return format_value(v)

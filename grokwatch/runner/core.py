@@ -1,0 +1,615 @@
+"""The runner: turns experiments.toml into runs, schedules them over device slots through an
+executor, supervises them, feeds their new metrics rows to the detectors, and writes events.
+
+It runs detached (its own process session) for the TUI, or in the foreground for headless mode;
+the loop is the same. It never imports torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import __version__
+from ..config import Config, ConfigError, RunSpec, expand_runs, load_config
+from ..experiments import get_spec
+from ..runs import (EXIT_REQUEUE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
+                    RunPaths, append_event, atomic_write_json, list_run_dirs, read_events, read_json,
+                    tail_lines)
+from .control import attached_viewers, take_requests
+from .devices import Slot, plan_slots
+from .executors import Executor, JobState, make_executor
+from .lock import RunnerLock, state_dir
+
+log = logging.getLogger("grokwatch.runner")
+
+TICK_S = 0.5
+VIEWER_GRACE_S = 5.0
+STOP_KILL_AFTER_S = 60.0
+
+
+class RunnerBusy(Exception):
+    """Another runner holds this project directory."""
+
+    def __init__(self, holder: dict[str, Any]):
+        self.holder = holder
+        super().__init__(f"a runner is already running in this directory (host {holder.get('host')}, "
+                         f"pid {holder.get('pid')}, serving {holder.get('config')})")
+
+
+@dataclass
+class ActiveRun:
+    """What the runner keeps in memory for a run that is queued or running."""
+
+    run_id: str
+    paths: RunPaths
+    info: dict[str, Any]  # config.json
+    state: str = "queued"
+    slot: Slot | None = None
+    record: dict[str, Any] | None = None
+    tail: MetricsTail | None = None
+    detectors: Any = None
+    seen_alerts: set = field(default_factory=set)
+    latest: dict[str, float] = field(default_factory=dict)
+    started_event: bool = False
+    stop_requested_at: float | None = None
+    order: int = 0
+
+
+def _make_detectors(info: dict[str, Any]) -> Any:
+    from ..detect import DetectorSet
+
+    return DetectorSet(info)
+
+
+class Runner:
+    def __init__(self, config_path: Path, project_dir: Path | None = None,
+                 executor: Executor | None = None, foreground: bool = False,
+                 on_event: Callable[[dict[str, Any]], None] | None = None):
+        self.config_path = Path(config_path).resolve()
+        self.project_dir = Path(project_dir or Path.cwd()).resolve()
+        self.foreground = foreground
+        self.on_event = on_event
+        self.lock = RunnerLock(self.project_dir)
+        self.config: Config | None = None
+        self.config_mtime: float | None = None
+        self.config_error: str | None = None
+        self.executor = executor
+        self.slots: list[Slot] = []
+        self.active: dict[str, ActiveRun] = {}
+        self.ran: set[str] = set()  # run ids this runner launched (headless exit code)
+        self.final_states: dict[str, str] = {}
+        self.shutting_down = False
+        self._last_viewer = time.monotonic()
+        self._alerts = None
+        self._order = 0
+        self.host = socket.gethostname()
+
+    # ------------------------------------------------------------------ start-up
+
+    def start(self) -> None:
+        """Take the lock, read the config, re-adopt live runs, queue the rest. Raises
+        ConfigError or RunnerBusy; nothing is written before the config proves valid."""
+        config = load_config(self.config_path, self.project_dir)  # may raise ConfigError
+        if not self.lock.acquire(self.config_path):
+            raise RunnerBusy(self.lock.holder() or {})
+        self.config = config
+        self.config_mtime = self._mtime()
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        if self.executor is None:
+            self.executor = make_executor(config.settings.executor, config)
+        s = config.settings
+        self.slots = plan_slots(s.devices, s.max_parallel, s.threads_per_run)
+        self._setup_alerts()
+        log.info("runner %s on %s: %d slot(s): %s", os.getpid(), self.host, len(self.slots),
+                 ", ".join(f"{x.label}x{x.threads}t" for x in self.slots))
+        self._adopt_existing()
+        self._sync_queue(expand_runs(config))
+        self._write_runner_status()
+
+    @property
+    def runs_dir(self) -> Path:
+        assert self.config is not None
+        return self.config.runs_dir
+
+    def _mtime(self) -> float | None:
+        try:
+            return self.config_path.stat().st_mtime
+        except OSError:
+            return None
+
+    def _setup_alerts(self) -> None:
+        self._alerts = None
+        if self.config and self.config.alerts.command:
+            try:
+                from ..alerts import AlertCommand
+            except ImportError:
+                return
+            self._alerts = AlertCommand(self.config.alerts.command,
+                                        timeout_s=self.config.alerts.command_timeout_s,
+                                        on_error=lambda m: log.warning("alert command: %s", m))
+
+    def _adopt_existing(self) -> None:
+        """Runs left `running` by an earlier runner: adopt the live ones, mark the rest lost."""
+        for paths in list_run_dirs(self.runs_dir):
+            status = read_json(paths.status, {}) or {}
+            state = status.get("state")
+            if state not in ("running", "starting", "requeued"):
+                if state in TERMINAL_STATES:
+                    self._reconcile_final_event(paths, state, status)
+                continue
+            record = read_json(paths.executor)
+            info = read_json(paths.config, {})
+            run = ActiveRun(paths.run_id, paths, info, state="running", record=record)
+            alive = record is not None and self._adopt(record)
+            if alive:
+                self._track(run)
+                run.started_event = True
+                log.info("re-adopted %s (%s)", run.run_id, record)
+            else:
+                fresh = read_json(paths.status, {}) or {}
+                if fresh.get("state") in TERMINAL_STATES:  # ended while no runner was watching
+                    self._reconcile_final_event(paths, fresh["state"], fresh)
+                elif fresh.get("state") == "requeued":
+                    self._queue_existing(paths, info)
+                else:
+                    self._finish(run, "lost", "the worker vanished while no runner was watching "
+                                 "(the machine rebooted, or it was killed)")
+
+    def _adopt(self, record: dict[str, Any]) -> bool:
+        adopt = getattr(self.executor, "adopt", None)
+        if adopt is not None:
+            return bool(adopt(record))
+        return self.executor.poll({"x": record})["x"].phase in ("pending", "running")
+
+    def _reconcile_final_event(self, paths: RunPaths, state: str, status: dict) -> None:
+        """A worker that ended while no runner watched leaves a state without an event: add it."""
+        events, _ = read_events(paths.events)
+        if not any(e.get("kind") == state for e in events[-5:]):
+            self._event(paths, state, status.get("step", 0), self._state_message(state, status))
+
+    # ------------------------------------------------------------------ queue
+
+    def _sync_queue(self, specs: list[RunSpec]) -> None:
+        """Bring the queue in line with the config: new runs queued, removed queued runs dropped,
+        running ones left alone, finished ones never re-run."""
+        wanted = {s.run_id: s for s in specs}
+        for spec in specs:
+            if spec.run_id in self.active:
+                continue
+            paths = RunPaths(self.runs_dir / spec.run_id)
+            status = read_json(paths.status, {}) or {}
+            state = status.get("state")
+            if state in TERMINAL_STATES or state == "running":
+                continue
+            if not paths.config.exists():
+                self._create_run_dir(paths, spec)
+            self._queue_existing(paths, read_json(paths.config, {}), order=spec.order)
+        for run_id, run in list(self.active.items()):
+            if run.state == "queued" and run.info.get("experiment_file") == str(self.config_path) \
+                    and run_id not in wanted and not run.info.get("retried"):
+                self._drop_queued(run)
+
+    def _create_run_dir(self, paths: RunPaths, spec: RunSpec) -> None:
+        paths.dir.mkdir(parents=True, exist_ok=True)
+        described = {}
+        kind_spec = get_spec(spec.kind)
+        if kind_spec.describe is not None:
+            try:
+                described = kind_spec.describe(spec.params) or {}
+            except Exception as exc:  # noqa: BLE001 — a describe bug must not stop the queue
+                log.warning("describe(%s) failed: %s", spec.kind, exc)
+        assert self.config is not None
+        info = {
+            "run_id": spec.run_id, "experiment": spec.experiment, "kind": spec.kind,
+            "seed": spec.seed, "params": spec.params, "sweep": spec.sweep, "preset": spec.preset,
+            "experiment_file": str(self.config_path),
+            "checkpoint_every_s": self.config.settings.checkpoint_every_s,
+            "created": time.time(),
+            "versions": {"python": sys.version.split()[0], "grokwatch": __version__},
+            **{k: v for k, v in described.items() if k in ("n_train", "n_test", "total_steps")},
+        }
+        atomic_write_json(paths.config, info)
+        atomic_write_json(paths.status, {"run_id": spec.run_id, "state": "queued", "step": 0,
+                                         "total_steps": info.get("total_steps"),
+                                         "queued": time.time()})
+
+    def _queue_existing(self, paths: RunPaths, info: dict[str, Any], order: int | None = None) -> None:
+        run = ActiveRun(paths.run_id, paths, info, state="queued",
+                        order=self._order if order is None else order)
+        self._order += 1
+        status = read_json(paths.status, {}) or {}
+        if status.get("state") != "queued":
+            status.update({"state": "queued", "queued": time.time(), "pid": None})
+            atomic_write_json(paths.status, status)
+        self.active[run.run_id] = run
+
+    def _drop_queued(self, run: ActiveRun) -> None:
+        del self.active[run.run_id]
+        never_ran = not run.paths.metrics.exists() and not run.paths.worker_log.exists()
+        if never_ran:
+            shutil.rmtree(run.paths.dir, ignore_errors=True)
+            log.info("dropped %s (removed from %s)", run.run_id, self.config_path.name)
+        else:
+            self._finish(run, "stopped", f"removed from {self.config_path.name} while queued")
+
+    # ------------------------------------------------------------------ the loop
+
+    def tick(self) -> None:
+        self._handle_requests()
+        self._maybe_reload()
+        self._poll()
+        self._tail_metrics()
+        self._schedule()
+        if self._alerts is not None:
+            self._alerts.poll()
+
+    def run_forever(self) -> None:
+        last_status = 0.0
+        while not self.should_exit():
+            t0 = time.monotonic()
+            self.tick()
+            if t0 - last_status > 2.0:
+                self._write_runner_status()
+                last_status = t0
+            time.sleep(max(0.0, TICK_S - (time.monotonic() - t0)))
+        self.close()
+
+    def should_exit(self) -> bool:
+        if self.active:
+            return False
+        if self.shutting_down:
+            return True
+        if self.foreground:
+            return True
+        if attached_viewers(self.project_dir):
+            self._last_viewer = time.monotonic()
+            return False
+        return time.monotonic() - self._last_viewer > VIEWER_GRACE_S
+
+    def close(self) -> None:
+        if self._alerts is not None:
+            self._alerts.close()
+        self._write_runner_status(running=False)
+        self.lock.release()
+        if self.executor is not None:
+            self.executor.close()
+
+    # ------------------------------------------------------------------ control
+
+    def _handle_requests(self) -> None:
+        for req in take_requests(self.project_dir):
+            action, ids = req["action"], req.get("runs")
+            log.info("request: %s %s", action, ids or "(all)")
+            if action == "reload":
+                self.config_mtime = None
+            elif action == "stop":
+                self.stop_runs(ids)
+            elif action == "shutdown":
+                self.stop_runs(None)
+                self.shutting_down = True
+            elif action == "retry":
+                for run_id in ids or []:
+                    self.retry(run_id)
+
+    def stop_runs(self, run_ids: list[str] | None) -> None:
+        """SIGTERM running runs (they checkpoint), drop queued ones as `stopped`."""
+        for run_id, run in list(self.active.items()):
+            if run_ids is not None and run_id not in run_ids:
+                continue
+            if run.state == "queued":
+                del self.active[run_id]
+                self._finish(run, "stopped", "stopped before it started")
+            elif run.record is not None and run.stop_requested_at is None:
+                run.stop_requested_at = time.monotonic()
+                self.executor.cancel(run.record)
+
+    def retry(self, run_id: str) -> str | None:
+        """Queue a stopped/lost run to resume from its checkpoint, or a failed/diverged run (or
+        one without a checkpoint) to restart from step 0 after moving its files to attempt-N/.
+        Returns an error message or None."""
+        paths = RunPaths(self.runs_dir / run_id)
+        status = read_json(paths.status, {}) or {}
+        state = status.get("state")
+        if run_id in self.active:
+            return f"{run_id} is already {self.active[run_id].state}"
+        if state not in RETRYABLE_STATES:
+            return f"{run_id} is {state}; only {', '.join(RETRYABLE_STATES)} runs can be retried"
+        info = read_json(paths.config, {})
+        resumable = state in RESUMABLE_STATES and (paths.dir / "checkpoint.json").exists()
+        attempt = int(status.get("attempt", 1))
+        if not resumable:
+            attempt_dir = paths.dir / f"attempt-{attempt}"
+            attempt_dir.mkdir(exist_ok=True)
+            for p in list(paths.dir.iterdir()):
+                if p.name == "config.json" or p.name.startswith("attempt-"):
+                    continue
+                shutil.move(str(p), attempt_dir / p.name)
+            shutil.copy2(paths.config, attempt_dir / "config.json")
+            attempt += 1
+        info["retried"] = True
+        atomic_write_json(paths.config, info)
+        atomic_write_json(paths.status, {"run_id": run_id, "state": "queued", "attempt": attempt,
+                                         "step": status.get("step", 0) if resumable else 0,
+                                         "started": status.get("started") if resumable else None,
+                                         "total_steps": info.get("total_steps"),
+                                         "queued": time.time()})
+        self._event(paths, "retried", status.get("step", 0) if resumable else 0,
+                    f"{'resuming' if resumable else 'restarting'} {run_id} "
+                    f"({'from its checkpoint' if resumable else f'from step 0, attempt {attempt}'})")
+        self._queue_existing(paths, info)
+        return None
+
+    def _maybe_reload(self) -> None:
+        mtime = self._mtime()
+        if mtime == self.config_mtime or self.shutting_down:
+            return
+        self.config_mtime = mtime
+        try:
+            config = load_config(self.config_path, self.project_dir)
+            specs = expand_runs(config)
+        except ConfigError as err:
+            msg = str(err)
+            if msg != self.config_error:
+                log.error("experiments file edit rejected; the previous queue keeps going: %s", msg)
+                self._project_event("config_error", f"{msg} The previous queue keeps going.")
+            self.config_error = msg
+            self._write_runner_status()
+            return
+        if self.config_error:
+            self._project_event("config_ok", f"{self.config_path.name} is valid again")
+        self.config_error = None
+        old_runs_dir = self.runs_dir
+        self.config = config
+        if config.runs_dir != old_runs_dir:
+            log.warning("runs_dir changed; it takes effect when the runner restarts")
+            config.settings.runs_dir = str(old_runs_dir)
+        self._setup_alerts()
+        before = set(self.active)
+        self._sync_queue(specs)
+        added = set(self.active) - before
+        dropped = before - set(self.active)
+        log.info("reloaded %s: %d run(s) queued, %d dropped", self.config_path.name, len(added), len(dropped))
+        self._project_event("config_reloaded", f"reloaded {self.config_path.name}: {len(added)} run(s) "
+                            f"added, {len(dropped)} dropped")
+        self._write_runner_status()
+
+    # ------------------------------------------------------------------ supervision
+
+    def _schedule(self) -> None:
+        if self.shutting_down:
+            return
+        busy = {run.slot for run in self.active.values() if run.state == "running" and run.slot}
+        free = [s for s in self.slots if s not in busy]
+        cap = self.executor.capacity()
+        if cap is not None:
+            running = sum(1 for r in self.active.values() if r.state == "running")
+            free = free[: max(0, cap - running)] if cap < len(free) + running else free
+        if not free:
+            return
+        queued = sorted((r for r in self.active.values() if r.state == "queued"), key=lambda r: r.order)
+        for run in queued:
+            if not free:
+                break
+            slot = self._pick_slot(run, free)
+            if slot is None:
+                continue
+            free.remove(slot)
+            self._launch(run, slot)
+
+    def _pick_slot(self, run: ActiveRun, free: list[Slot]) -> Slot | None:
+        """A resumed run keeps the device kind and thread count it started with."""
+        kind = run.info.get("device")
+        threads = run.info.get("threads")
+        if kind and threads and run.info.get("launched"):
+            same = [s for s in free if s.device == kind]
+            if not same and not any(s.device == kind for s in self.slots):
+                return free[0]  # that device is gone from this machine: run where we can
+            if not same:
+                return None
+            return same[0]
+        return free[0]
+
+    def _launch(self, run: ActiveRun, slot: Slot) -> None:
+        info = run.info
+        if not info.get("launched"):
+            info.update({"device": slot.device, "threads": slot.threads, "host": self.host,
+                         "launched": time.time()})
+        if slot.gpu is not None:
+            info["gpu"] = slot.gpu
+        atomic_write_json(run.paths.config, info)
+        threads = int(info.get("threads", slot.threads))
+        env = {**slot.env, "GROKWATCH_RUN_DIR": str(run.paths.dir), "GROKWATCH_RUN_ID": run.run_id}
+        for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                  "VECLIB_MAXIMUM_THREADS"):
+            env[k] = str(threads)
+        try:
+            record = self.executor.submit(run.paths.dir, env)
+        except Exception as exc:  # noqa: BLE001 — an executor failure fails this run only
+            log.exception("could not start %s", run.run_id)
+            self._finish(run, "failed", f"the executor could not start it: {exc}")
+            return
+        atomic_write_json(run.paths.executor, record)
+        run.record, run.slot, run.state = record, slot, "running"
+        run.started_event = False
+        run.tail = MetricsTail(run.paths.metrics)
+        run.detectors = _make_detectors(info)
+        run.seen_alerts = {(e.get("kind"), e.get("step")) for e in read_events(run.paths.events)[0]}
+        self.ran.add(run.run_id)
+        log.info("launched %s on %s (%d thread(s)): %s", run.run_id, slot.label, threads, record)
+
+    def _track(self, run: ActiveRun) -> None:
+        run.tail = MetricsTail(run.paths.metrics)
+        run.detectors = _make_detectors(run.info)
+        run.seen_alerts = {(e.get("kind"), e.get("step")) for e in read_events(run.paths.events)[0]}
+        if run.info.get("device"):
+            for s in self.slots:
+                if s.device == run.info["device"] and not any(
+                        r.slot == s for r in self.active.values()):
+                    run.slot = s
+                    break
+        self.active[run.run_id] = run
+
+    def _poll(self) -> None:
+        running = {rid: r.record for rid, r in self.active.items()
+                   if r.state == "running" and r.record is not None}
+        if not running:
+            return
+        try:
+            states = self.executor.poll(running)
+        except Exception:  # noqa: BLE001
+            log.exception("executor poll failed; will retry")
+            return
+        for run_id, js in states.items():
+            run = self.active.get(run_id)
+            if run is None:
+                continue
+            if js.phase in ("pending", "running"):
+                self._note_running(run, js)
+                if (run.stop_requested_at is not None
+                        and time.monotonic() - run.stop_requested_at > STOP_KILL_AFTER_S):
+                    log.warning("%s ignored SIGTERM for %.0f s; killing it", run_id, STOP_KILL_AFTER_S)
+                    self.executor.kill(run.record)
+                    run.stop_requested_at = time.monotonic()
+                continue
+            self._tail_run(run)  # the last rows, before the run leaves the active set
+            self._on_exit(run, js)
+
+    def _note_running(self, run: ActiveRun, js: JobState) -> None:
+        if run.started_event:
+            return
+        status = read_json(run.paths.status, {}) or {}
+        if status.get("state") == "running" and status.get("pid"):
+            run.started_event = True
+            where = run.info.get("device", "cpu")
+            self._event(run.paths, "started", status.get("step", 0),
+                        f"{run.run_id} started on {where} (pid {status.get('pid')}"
+                        f"{', node ' + js.node if js.node else ''})")
+
+    def _on_exit(self, run: ActiveRun, js: JobState) -> None:
+        status = read_json(run.paths.status, {}) or {}
+        state = status.get("state")
+        code = js.exit_code
+        if state == "requeued" or code == EXIT_REQUEUE:
+            log.info("%s asked to be requeued", run.run_id)
+            del self.active[run.run_id]
+            self._queue_existing(run.paths, run.info)
+            return
+        if js.final_state is not None and state not in TERMINAL_STATES:
+            self._finish(run, js.final_state, js.reason or f"the executor reports {js.final_state}")
+            return
+        if state in TERMINAL_STATES:
+            if not run.started_event and state != "failed":
+                pass
+            self._finish(run, state, self._state_message(state, status), worker_wrote=True)
+            return
+        if code is None:
+            self._finish(run, "lost", "the worker vanished without a word "
+                         f"({js.reason or 'no exit status'})")
+        elif code < 0:
+            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+            self._finish(run, "lost", f"the worker was killed by {name} before it could write its state")
+        else:
+            self._finish(run, "failed", f"the worker exited with status {code} without writing its state")
+
+    def _state_message(self, state: str, status: dict[str, Any]) -> str:
+        run_id = status.get("run_id", "run")
+        step = status.get("step", 0)
+        return {
+            "done": f"{run_id} finished at step {step}",
+            "failed": f"{run_id} failed at step {step}: {status.get('error') or 'see worker.log'}",
+            "diverged": f"{run_id} diverged at step {step}: {status.get('error') or ''}".rstrip(": "),
+            "stopped": f"{run_id} stopped at step {step} (checkpoint kept; `grokwatch retry` resumes it)",
+            "lost": f"{run_id} lost at step {step}: {status.get('error') or ''}".rstrip(": "),
+        }.get(state, f"{run_id}: {state}")
+
+    def _finish(self, run: ActiveRun, state: str, message: str, worker_wrote: bool = False) -> None:
+        """Record a run's end: status.json (when the worker could not), the event, bookkeeping."""
+        self.active.pop(run.run_id, None)
+        status = read_json(run.paths.status, {}) or {}
+        if not worker_wrote:
+            status.update({"run_id": run.run_id, "state": state, "error": message, "ended": time.time(),
+                           "pid": None})
+            if state in ("failed", "lost"):
+                status["log_tail"] = tail_lines(run.paths.worker_log, 20)
+            atomic_write_json(run.paths.status, status)
+        if state == "diverged" and ("divergence", status.get("step")) not in run.seen_alerts \
+                and not any(k == "divergence" for k, _ in run.seen_alerts):
+            self._event(run.paths, "divergence", status.get("step", 0), message, alert=True)
+        if not worker_wrote:
+            message = f"{run.run_id} {state} at step {status.get('step', 0)}: {message}"
+        self._event(run.paths, state, status.get("step", 0), message)
+        self.final_states[run.run_id] = state
+
+    # ------------------------------------------------------------------ metrics and detectors
+
+    def _tail_metrics(self) -> None:
+        for run in list(self.active.values()):
+            if run.state == "running":
+                self._tail_run(run)
+
+    def _tail_run(self, run: ActiveRun) -> None:
+        if run.tail is None:
+            return
+        rows = run.tail.read()
+        if run.tail.replaced:  # the worker widened the header: rows come again from the top
+            run.tail.replaced = False
+            run.detectors = _make_detectors(run.info)
+        for row in rows:
+            run.latest = row
+            for alert in run.detectors.feed(row):
+                key = (alert.get("kind"), alert.get("step"))
+                if key in run.seen_alerts:
+                    continue
+                run.seen_alerts.add(key)
+                self._event(run.paths, alert["kind"], alert.get("step", row.get("step", 0)),
+                            alert.get("message", alert["kind"]), alert=True,
+                            **{k: v for k, v in alert.items() if k not in ("kind", "step", "message")})
+
+    # ------------------------------------------------------------------ events
+
+    def _event(self, paths: RunPaths, kind: str, step: Any, message: str, alert: bool = False,
+               **extra: Any) -> None:
+        event = {"time": time.time(), "run_id": paths.run_id, "step": step, "kind": kind,
+                 "message": message, **extra}
+        if alert:
+            event["alert"] = True
+        append_event(paths, event)
+        log.info("event %s %s: %s", paths.run_id, kind, message)
+        if self.on_event is not None:
+            self.on_event(event)
+        if alert and self._alerts is not None:
+            run = self.active.get(paths.run_id)
+            self._alerts.fire(event, run.latest if run else {})
+
+    def _project_event(self, kind: str, message: str) -> None:
+        d = state_dir(self.project_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        event = {"time": time.time(), "run_id": None, "step": None, "kind": kind, "message": message}
+        import json
+        with open(d / "events.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(event) + "\n")
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _write_runner_status(self, running: bool = True) -> None:
+        d = state_dir(self.project_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        counts: dict[str, int] = {}
+        for r in self.active.values():
+            counts[r.state] = counts.get(r.state, 0) + 1
+        atomic_write_json(d / "runner.json", {
+            "pid": os.getpid(), "host": self.host, "config": str(self.config_path),
+            "runs_dir": str(self.runs_dir) if self.config else None,
+            "running": running, "config_error": self.config_error, "counts": counts,
+            "slots": [s.label for s in self.slots], "executor": getattr(self.executor, "name", None),
+            "updated": time.time(),
+        })
