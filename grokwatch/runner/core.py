@@ -82,6 +82,14 @@ def _make_detectors(info: dict[str, Any]) -> Any:
     return DetectorSet(info)
 
 
+LIFECYCLE = ("started", "done", "failed", "diverged", "stopped", "lost", "retried", "requeued")
+
+
+def _last_lifecycle(paths: RunPaths) -> str | None:
+    events, _ = read_events(paths.events)
+    return next((e["kind"] for e in reversed(events) if e.get("kind") in LIFECYCLE), None)
+
+
 class Runner:
     def __init__(self, config_path: Path, project_dir: Path | None = None,
                  executor: Executor | None = None, foreground: bool = False,
@@ -164,7 +172,7 @@ class Runner:
             alive = record is not None and self._adopt(record)
             if alive:
                 self._track(run)
-                run.started_event = True
+                run.started_event = _last_lifecycle(paths) == "started"
                 log.info("re-adopted %s (%s)", run.run_id, record)
             else:
                 fresh = read_json(paths.status, {}) or {}
