@@ -89,7 +89,10 @@ class Worker:
             return EXIT_DIVERGED
         except BaseException as exc:  # noqa: BLE001 — any crash of a kind is a failed run
             self._close_ctx()
-            traceback.print_exc()
+            if getattr(exc, "show_traceback", True):
+                traceback.print_exc()
+            else:  # e.g. a `command` run's non-zero exit: its own traceback is already in the log
+                print(f"grokwatch: {exc}", file=sys.stderr)
             sys.stderr.flush()
             sys.stdout.flush()
             message = f"{type(exc).__name__}: {exc}"
