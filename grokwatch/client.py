@@ -42,7 +42,7 @@ ENV_RUN_ID = "GROKWATCH_RUN_ID"
 ENV_STDOUT_PREFIX = "GROKWATCH_STDOUT_PREFIX"
 META_KEY = "__grokwatch__"  # a record {"__grokwatch__": {"total_steps": N}} carries run facts
 LOCAL_DIR = "grokwatch-logs"
-FLUSH_EVERY_S = 1.0
+FLUSH_EVERY_S = 0.5
 MAX_BUFFER = 10_000  # records; beyond this log() hands them on itself
 PIPE_CHUNK = 4096  # PIPE_BUF on Linux: writes up to this size never interleave
 
@@ -137,10 +137,12 @@ class RowMerger:
     values through `to_number`: a value that is not a number is rejected on its own and
     counted. Records with the same step merge into one row.
 
-    A row is emitted once a later step has arrived and the row has not changed for `settle_s`
-    (records from several sources, e.g. the client's one-second batches and stdout lines, may
-    arrive out of order by about that much), once it has not changed for `idle_s`, or on
-    `flush()`. A record whose step is not after the last emitted row's is dropped and counted.
+    A row is emitted once a later step has arrived and every source (`add(..., source=)`) has
+    passed its step — records from several sources, e.g. the client's batches and stdout lines,
+    arrive out of order — or, failing that, once it has not changed for `settle_s`; once it has
+    not changed for `idle_s`; or on `flush()`. In the first `settle_s` after the first record
+    rows wait for `settle_s` (a second source may not have spoken yet). A record whose step is
+    not after the last emitted row's is dropped and counted.
     """
 
     MAX_WARNINGS_PER_KIND = 5
@@ -162,6 +164,8 @@ class RowMerger:
         self._printed: dict[str, int] = {}
         self._warned_keys: set = set()
         self.rows = 0
+        self.sources: dict[str, int] = {}  # source -> highest step it reported
+        self._warm_until: float | None = None
         self._names: dict[tuple, list[str]] = {}
 
     # --- warnings, counted per kind; the first few of each are printed
@@ -192,7 +196,8 @@ class RowMerger:
 
     # --- records
 
-    def add(self, record: dict[str, Any], mapped: bool = False, now: float | None = None) -> None:
+    def add(self, record: dict[str, Any], mapped: bool = False, now: float | None = None,
+            source: str = "") -> None:
         if mapped:
             names = list(record)
         else:
@@ -231,6 +236,10 @@ class RowMerger:
                       f"within a second of each other, or pass a global step)")
             return
         now = time.monotonic() if now is None else now
+        if self._warm_until is None:
+            self._warm_until = now + self.settle_s
+        if self.sources.get(source, -1) < step:
+            self.sources[source] = step
         row = self.pending.get(step)
         if row is None:
             self.pending[step] = [values, now]
@@ -246,11 +255,15 @@ class RowMerger:
 
     def _emit_ready(self, now: float, force: bool = False, force_oldest: int = 0) -> None:
         pending = self.pending
+        slowest = min(self.sources.values()) if len(self.sources) > 1 else None
+        warm = self._warm_until is not None and now >= self._warm_until
         for step in sorted(pending):
             values, updated = pending[step]
             idle = now - updated
             ready = (force or force_oldest > 0 or idle >= self.idle_s
-                     or (step < self.max_step and idle >= self.settle_s))  # type: ignore[operator]
+                     or (step < self.max_step  # type: ignore[operator]
+                         and (idle >= self.settle_s
+                              or (warm and (slowest is None or slowest > step)))))
             if not ready:
                 break
             force_oldest -= 1

@@ -47,7 +47,7 @@ RESERVED = ("seed", "run_dir", "run_id", "device", "threads", "experiment")
 POLL_S = 0.2
 METRICS_FILE_POLL_S = 0.5
 MAX_PARTIAL_LINE = 1 << 16
-SETTLE_S = 1.5  # the client hands records on once a second; stdout lines come at once
+SETTLE_S = 1.5  # the client hands records on every 0.5 s; stdout lines come at once
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -482,9 +482,9 @@ class _Command:
         for line in lines:
             if stream == "channel":
                 if line.strip():
-                    self._record(line, "the log() channel")
+                    self._record(line, "the log() channel", "channel")
             elif self.prefix and line.startswith(self.prefix):
-                self._record(line[len(self.prefix):], "stdout")
+                self._record(line[len(self.prefix):], "stdout", "stdout")
             else:
                 passthrough.append(line + b"\n")
         if stream == "stdout" and len(rest) > MAX_PARTIAL_LINE and not rest.startswith(self.prefix or b"\0"):
@@ -497,7 +497,7 @@ class _Command:
             out.write(b"".join(passthrough))
             out.flush()
 
-    def _record(self, raw: bytes, source: str) -> None:
+    def _record(self, raw: bytes, where: str, source: str) -> None:
         from ..client import META_KEY
 
         text = raw.decode("utf-8", "replace").strip()
@@ -505,18 +505,18 @@ class _Command:
             obj = json.loads(text)
         except ValueError as exc:
             shown = text if len(text) <= 80 else text[:77] + "..."
-            self.merger.warn("malformed", f"skipped a malformed metric line on {source} ({exc}): "
+            self.merger.warn("malformed", f"skipped a malformed metric line on {where} ({exc}): "
                              f"{shown!r}", key=shown)
             return
         if not isinstance(obj, dict):
-            self.merger.warn("malformed", f"skipped a metric line on {source} that is not a JSON "
+            self.merger.warn("malformed", f"skipped a metric line on {where} that is not a JSON "
                              f"object: {text[:80]!r}")
             return
         meta = obj.pop(META_KEY, None)
         if isinstance(meta, dict):
             self._meta(meta)
         if obj:
-            self.merger.add(obj)
+            self.merger.add(obj, source=source)
 
     def _meta(self, meta: dict[str, Any]) -> None:
         total = meta.get("total_steps")
@@ -545,7 +545,7 @@ class _Command:
             last = self.merger.last_step
             if step is not None and last is not None and step <= last:
                 continue  # taken before the file was rewritten from its top
-            self.merger.add(row, mapped=True)
+            self.merger.add(row, mapped=True, source="metrics_file")
 
     # --- end
 
