@@ -21,7 +21,8 @@ from torch import nn
 
 
 class GrokMLP(nn.Module):
-    def __init__(self, modulus: int, width: int, activation: str = "quadratic", embed_dim: int = 0):
+    def __init__(self, modulus: int, width: int, activation: str = "quadratic", embed_dim: int = 0,
+                 init_scale: float = 1.0):
         super().__init__()
         self.modulus = modulus
         self.activation = activation
@@ -34,6 +35,10 @@ class GrokMLP(nn.Module):
             self.embed = nn.Parameter(torch.randn(modulus, embed_dim) / math.sqrt(embed_dim))
             self.w_in = nn.Linear(2 * embed_dim, width, bias=False)
         self.w_out = nn.Linear(width, modulus, bias=False)
+        if init_scale != 1.0:
+            with torch.no_grad():
+                for q in self.parameters():
+                    q.mul_(init_scale)
 
     def forward(self, xy: torch.Tensor) -> torch.Tensor:
         x, y = xy[:, 0], xy[:, 1]
