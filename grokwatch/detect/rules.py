@@ -1,0 +1,639 @@
+"""The streaming alert rules: generalization_jump, grokking_likely, overfitting (divergence is
+`divergence.DivergenceRule`, shared with the worker).
+
+Pure Python on purpose: the runner feeds one row at a time, and for single rows plain floats
+beat numpy by an order of magnitude. Every rule keeps O(1) state (a few numbers, small fixed
+rings); nothing re-scans the history.
+
+How the rules read a log
+------------------------
+*Signals.* With accuracy columns (a classification run) the test and train curves are the
+errors, 1 - acc, judged in linear units, with noise sigma from the test-set size when the run's
+config gives `n_test` (binomial), else estimated from the data (MAD of row-to-row changes while
+the curve is flat). Without accuracy, the curves are `test_error`/`test_loss` (MSE, cross
+entropy, ...) judged in log10 space: "a fall" is a fall by a factor.
+
+*Time.* Evaluations may be log-spaced (dense early, sparse late), so speed is judged in steps,
+scale-free: a fall of `u` (fraction of the baseline error, or decades of loss) that took the
+steps from `t_a` to `t` has a rate `u / log10(t / t_a)` per decade of steps. A grokking rise is
+fast on that scale (the slowest real one we have seen: ~1 baseline per decade); ordinary
+learning that starts at step 0, and drifts that take a decade or more, are slow.
+
+generalization_jump
+    1. memorisation: train error at its floor (<= 0.01, or a loss down 1.3 decades and flat)
+       for 3 evaluations;
+    2. at that moment the test error is still near its baseline (has made at most half of
+       its way down): train got there first;
+    3. the test error then leaves its baseline (`t_a`, departure), after train error had
+       halved (test lags train), and falls by >= 40% of its baseline (>= 0.2 absolute, >= 6
+       sigma) - or by >= 0.5 decade in log mode;
+    4. fast: the fall since the departure runs at >= R_MIN per decade of steps;
+    5. two consecutive evaluations agree (a single-row outlier never fires).
+    Fires once per jump: it re-arms only after the test error went back to its baseline and
+    stayed there for half the run's age (a loss spike or a brief collapse does not).
+grokking_likely (a hint)
+    after memorisation, while test error is still at its baseline: test loss turned around
+    (down >= 0.1 decade from its post-memorisation peak, three evaluations in a row), or the
+    weight norm is falling (>= 5% off its peak) under weight decay. Once per run, never after
+    a jump.
+overfitting
+    test error fell to a minimum, then rose well above it (>= 25% relative, >= 0.02 absolute,
+    >= 4 sigma; or >= 0.1 decade in log mode), persistently (3 evaluations and a quarter of the
+    minimum's step again), while train error is still falling. Once per run. The bump of an
+    epoch-wise double-descent curve *is* test error rising while train error falls, and it
+    fires: nothing at that point can know a second descent will come (the message says so
+    for double_descent runs).
+"""
+
+from __future__ import annotations
+
+import math
+
+_LOG10 = math.log10
+_INF = float("inf")
+
+
+def _fmt_step(s: float) -> str:
+    return str(int(s)) if s == int(s) else f"{s:g}"
+
+
+def _pct(x: float) -> str:
+    return f"{100.0 * x:.1f}%"
+
+
+LADDER = 0.025  # resolution of the fall levels whose last crossing is remembered
+N_LADDER = 160  # bounded: levels up to 4.0 (u <= 1 there); log: up to 4 decades
+
+
+class _Mode:
+    """Thresholds for one way of reading the test curve (u: bounded = fraction of the
+    baseline error gone; log = decades fallen)."""
+
+    __slots__ = ("name", "u_fire", "f_abs", "u_mem_max", "a_min", "kappa")
+
+    def __init__(self, name, u_fire, f_abs, u_mem_max, a_min, kappa):
+        self.name = name
+        self.u_fire = u_fire  # fall needed to call it a jump
+        self.f_abs = f_abs  # bounded: absolute fall (error units) needed too
+        self.u_mem_max = u_mem_max  # fall allowed already when train memorised ("near baseline")
+        self.a_min = a_min  # smallest level that counts as "left the baseline"
+        self.kappa = kappa  # speed: from u/4 to u within kappa * log10(4) decades of steps
+
+
+BOUNDED = _Mode("bounded", u_fire=0.4, f_abs=0.3, u_mem_max=0.5, a_min=0.05, kappa=0.75)
+LOGSPACE = _Mode("log", u_fire=0.3, f_abs=0.0, u_mem_max=0.3, a_min=0.05, kappa=0.75)
+
+TRAIN_FLOOR_ERROR = 0.01  # memorised: train error at most this ...
+TRAIN_FLOOR_DECADES = 1.0  # ... or (no accuracy) train loss down this many decades
+TRAIN_HALF_DECADES = 0.15  # no accuracy: "train error halved" = train loss down this much
+MEM_ROWS = 3
+SIGMA_FLOOR_BOUNDED = 0.002
+SIGMA_FLOOR_LOG = 0.01
+BASE_ALPHA = 0.05  # the baseline's EMA weight once it has 20 rows
+
+
+class _Noise:
+    """Cheap streaming noise scale: EMA of |row-to-row change|, outliers clipped; sigma of one
+    value = 0.886 * mean|diff| for Gaussian noise."""
+
+    __slots__ = ("mad", "n")
+
+    def __init__(self) -> None:
+        self.mad = 0.0
+        self.n = 0
+
+    def add(self, d: float) -> None:
+        d = d if d >= 0 else -d
+        n = self.n
+        if n < 8:
+            self.n = n + 1
+            self.mad += (d - self.mad) / (n + 1)
+        else:
+            lim = 5.0 * self.mad
+            self.mad += 0.1 * ((d if d < lim else lim) - self.mad)
+
+    def sigma(self) -> float:
+        return 0.886 * self.mad if self.n >= 5 else 0.0
+
+
+class Signals:
+    """Turns a row into the curves the rules judge (kept apart so all rules share it)."""
+
+    __slots__ = ("bounded", "decided")
+
+    def __init__(self) -> None:
+        self.bounded: bool | None = None
+        self.decided = False
+
+    def decide(self, row: dict) -> None:
+        if "test_acc" in row or ("test_error" in row and "train_acc" in row):
+            self.bounded = True
+            self.decided = True
+        elif "test_error" in row or "test_loss" in row:
+            self.bounded = False
+            self.decided = True
+
+
+def _test_value(row: dict, bounded: bool) -> float | None:
+    if bounded:
+        v = row.get("test_error")
+        if v is None:
+            a = row.get("test_acc")
+            if a is None:
+                return None
+            v = 1.0 - a
+        return v if v == v and -1e-9 <= v <= 1.0 + 1e-9 else None
+    v = row.get("test_error")
+    if v is None:
+        v = row.get("test_loss")
+    if v is None or not v == v or v == _INF or v < 0:
+        return None
+    return _LOG10(v if v > 1e-12 else 1e-12)
+
+
+def _train_value(row: dict, bounded: bool) -> tuple[float | None, bool]:
+    """(value, is_bounded): train error when known, else log10 train loss."""
+    if bounded:
+        v = row.get("train_error")
+        if v is None:
+            a = row.get("train_acc")
+            if a is not None:
+                v = 1.0 - a
+        if v is not None and v == v and -1e-9 <= v <= 1.0 + 1e-9:
+            return v, True
+    v = row.get("train_error") if not bounded else None
+    if v is None:
+        v = row.get("train_loss")
+    if v is None or not v == v or v == _INF or v < 0:
+        return None, bounded
+    return _LOG10(v if v > 1e-12 else 1e-12), False
+
+
+def _med3(a: float, b: float, c: float) -> float:
+    if a > b:
+        a, b = b, a
+    if b > c:
+        b = c
+    return a if a > b else b
+
+
+class JumpRule:
+    """generalization_jump (see the module docstring). `update` returns an event or None.
+
+    After `update`, `u` holds the current row's fall below the baseline (None without a test
+    value) and `sigma` the current noise scale, for the other rules.
+    """
+
+    def __init__(self, bounded: bool, n_test: int | None = None) -> None:
+        self.mode = BOUNDED if bounded else LOGSPACE
+        self.bounded = bounded
+        self.n_test = n_test if n_test and n_test > 0 else None
+        # train side
+        self.tr_first: list[float] = []
+        self.tr_start: float | None = None
+        self.half_at: float | None = None
+        self.floor_run = 0
+        self.floor_from: float | None = None
+        self.mem_at: float | None = None  # first of the MEM_ROWS rows at the floor
+        self.mem_u: float | None = None
+        # test side
+        self.y1: float | None = None
+        self.y2: float | None = None
+        self.ring5: list[float] = []
+        self.ref = -_INF  # where the test error started: running max of the 5-row median
+        self.base: float | None = None  # the baseline: robust EMA of the rows at the baseline
+        self.nbase = 0
+        self.prev_at_base = False
+        self.noise = _Noise()
+        self.sigma = SIGMA_FLOOR_BOUNDED if bounded else SIGMA_FLOOR_LOG
+        self.ladder: list[float] = []  # ladder[k]: last step the smoothed fall was < (k+1)*LADDER
+        self.prev_step: float | None = None
+        self.prev_step_y: float | None = None
+        self.state = "watch"  # watch | armed | ordinary | fired
+        self.prev_cand = False
+        self.back_since: float | None = None
+        self.back_rows = 0
+        self.jumps = 0
+        self.u: float | None = None
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _sigma(self) -> float:
+        s = self.noise.sigma()
+        if self.bounded:
+            if s < SIGMA_FLOOR_BOUNDED:
+                s = SIGMA_FLOOR_BOUNDED
+            b = self.base
+            if self.n_test is not None and b is not None and 0 < b < 1:
+                sb = math.sqrt(b * (1.0 - b) / self.n_test)
+                if sb > s:
+                    s = sb
+        elif s < SIGMA_FLOOR_LOG:
+            s = SIGMA_FLOOR_LOG
+        return s
+
+    def fall(self, y: float) -> float:
+        """Fall of `y` below the baseline, in units of u."""
+        b = self.base
+        if b is None:
+            return 0.0
+        if self.bounded:
+            return (b - y) / b if b > 0 else 0.0
+        return b - y
+
+    def _last_below(self, k: int, step: float) -> float:
+        lad = self.ladder
+        return lad[k] if k < len(lad) else step
+
+    # -- the rule -----------------------------------------------------------------------
+
+    def update(self, step: float, y: float | None, tr: float | None, tr_bounded: bool) -> dict | None:
+        if tr is not None and self.mem_at is None:
+            self._train(step, tr, tr_bounded)
+        if y is None:
+            self.u = None
+            return None
+        y1, y2 = self.y1, self.y2
+        self.y2, self.y1 = y1, y
+        m3 = y if y2 is None else _med3(y2, y1, y)
+        state = self.state
+        bounded = self.bounded
+        if state == "watch":
+            r = self.ring5
+            r.append(y)
+            if len(r) > 5:
+                del r[0]
+            m5 = sorted(r)[len(r) // 2] if len(r) >= 3 else m3
+            if m5 > self.ref:
+                self.ref = m5
+        # baseline: robust EMA over the rows at the baseline
+        sig = self.sigma
+        b = self.base
+        if b is None:
+            self.base = b = y
+            self.nbase = 1
+            at_base = True
+        else:
+            if bounded:
+                u_at = 3.0 * sig / b if b > 0 else _INF
+                if u_at < 0.05:
+                    u_at = 0.05
+                at_base = (b - y) < u_at * b
+            else:
+                u_at = 3.0 * sig if sig > 0.0167 else 0.05
+                at_base = (b - y) < u_at
+            if at_base and state in ("watch", "armed"):
+                if self.prev_at_base:
+                    self.noise.add(y - y1)
+                n = self.nbase + 1
+                self.nbase = n
+                d = y - b
+                if n > 10:
+                    lim = 3.0 * sig
+                    d = lim if d > lim else (-lim if d < -lim else d)
+                    self.base = b = b + (d / n if n < 20 else BASE_ALPHA * d)
+                else:
+                    self.base = b = b + d / n
+                self.sigma = sig = self._sigma()
+        self.prev_at_base = at_base
+        if bounded:
+            u = (b - y) / b if b > 0 else 0.0
+            us = (b - m3) / b if b > 0 else 0.0
+        else:
+            u = b - y
+            us = b - m3
+        self.u = u
+        # ladder of fall levels: the last step the smoothed fall was below each level
+        if state == "watch" or state == "armed":
+            # (levels >= len(ladder) are below-at-this-row: implicitly the current step)
+            k0 = int(us / LADDER) if us > 0 else 0
+            if k0 > N_LADDER:
+                k0 = N_LADDER
+            lad = self.ladder
+            n_l = len(lad)
+            if k0 < n_l:
+                del lad[k0:]
+            elif k0 > n_l:
+                prev = self.prev_step if self.prev_step is not None else step
+                lad.extend([prev] * (k0 - n_l))
+        self.prev_step_y = self.prev_step
+        self.prev_step = step
+        event = None
+        if state == "watch":
+            if self.mem_at is not None:
+                ref = self.ref
+                if bounded:
+                    self.mem_u = (ref - m3) / ref if ref > 0 else 0.0
+                else:
+                    self.mem_u = ref - m3
+                state = self.state = "armed" if self.mem_u <= self.mode.u_mem_max else "ordinary"
+                self.prev_cand = False
+        if state == "armed":
+            prev = self.prev_step_y
+            cand = u >= self.mode.u_fire and us >= self.mode.u_fire and \
+                self._candidate(step, y, us, sig)
+            if cand:
+                # two low rows (raw and median agree); where rows are dense in steps (< 3%
+                # apart) a third, so that a two-row outlier cannot fire
+                if self.prev_cand or (prev is not None and step + 1.0 >= 1.03 * (prev + 1.0)):
+                    event = self._event(step, y, us, sig)
+                    self.state = "fired"
+                    self.jumps += 1
+                    self.back_since = None
+            self.prev_cand = cand
+        elif state != "watch":
+            # fired / ordinary: re-arm only after a long stay back at the baseline
+            if at_base:
+                if self.back_since is None:
+                    self.back_since = step
+                    self.back_rows = 0
+                self.back_rows += 1
+                if self.back_rows >= 5 and step - self.back_since >= 0.5 * (self.back_since + 1):
+                    self.state = "armed"
+                    self.prev_cand = False
+                    self.ladder = []
+            else:
+                self.back_since = None
+        return event
+
+    def _train(self, step: float, tr: float, tr_bounded: bool) -> None:
+        first = self.tr_first
+        if self.tr_start is None:
+            first.append(tr)
+            if len(first) == 3:
+                self.tr_start = _med3(first[0], first[1], first[2])
+        start = self.tr_start if self.tr_start is not None else first[0]
+        if tr_bounded:
+            if self.half_at is None and tr <= 0.5 * start:
+                self.half_at = step
+            floor = tr <= TRAIN_FLOOR_ERROR
+        else:
+            if self.half_at is None and tr <= start - TRAIN_HALF_DECADES:
+                self.half_at = step
+            floor = tr <= start - TRAIN_FLOOR_DECADES
+        if floor:
+            if self.floor_run == 0:
+                self.floor_from = step
+            self.floor_run += 1
+            if self.floor_run >= MEM_ROWS:
+                self.mem_at = self.floor_from
+                if self.half_at is None:
+                    self.half_at = step
+        else:
+            self.floor_run = 0
+
+    def _levels(self, u: float, sig: float) -> tuple[int, int, float]:
+        """(index of the departure level, index of the u/4 level, that level's value)."""
+        b = self.base or 1.0
+        a_noise = 2.0 * sig / b if self.bounded else 2.0 * sig
+        if a_noise < self.mode.a_min:
+            a_noise = self.mode.a_min
+        k_dep = int(a_noise / LADDER) - 1
+        a = u / 4.0
+        if a < a_noise:
+            a = a_noise
+        k = int(a / LADDER) - 1
+        if k < 0:
+            k = 0
+        if k_dep < 0:
+            k_dep = 0
+        return k_dep, k, (k + 1) * LADDER
+
+    def _candidate(self, step: float, y: float, u: float, sig: float) -> bool:
+        """u: the smoothed fall (median of three rows)."""
+        mode = self.mode
+        b = self.base
+        if self.bounded:
+            fall = u * b
+            if fall < mode.f_abs or fall < 6.0 * sig:
+                return False
+        elif u < 6.0 * sig:
+            return False
+        k_dep, k, a = self._levels(u, sig)
+        if a > u / 2.5:
+            return False  # too noisy to time the fall
+        half = self.half_at
+        if half is None or self._last_below(k_dep, step) < half:
+            return False  # test left its baseline before train error had halved: together
+        t_a = self._last_below(k, step)
+        span = _LOG10((step + 1.0) / (t_a + 1.0))
+        return span <= mode.kappa * _LOG10(u / a)
+
+    def _event(self, step: float, y: float, u: float, sig: float) -> dict:
+        b = self.base
+        k_dep, _k, _a = self._levels(u, sig)
+        ta = self._last_below(k_dep, step)
+        mem = self.mem_at
+        delay = ta - mem if mem is not None else None
+        over = step - ta
+        ev = {"kind": "generalization_jump", "step": step, "memorized_at": mem,
+              "departed_at": ta, "over_steps": over, "delay": delay, "signal": self.mode.name}
+        when = f"train memorised at step {_fmt_step(mem)}"
+        if delay is not None and delay > 0:
+            when += f", {_fmt_step(delay)} steps before"
+        if self.bounded:
+            ev.update(baseline_error=round(b, 6), error_now=round(y, 6), fall=round(b - y, 6),
+                      fall_fraction=round(u, 4))
+            ev["message"] = (
+                f"Test accuracy jumped from {_pct(1 - b)} to {_pct(1 - y)} between steps "
+                f"{_fmt_step(ta)} and {_fmt_step(step)} ({when}): sudden generalisation, grokking.")
+        else:
+            factor = 10.0 ** (b - y)
+            ev.update(baseline_loss=round(10.0 ** b, 6), loss_now=round(10.0 ** y, 6),
+                      fall_decades=round(b - y, 3), fall_factor=round(factor, 2))
+            ev["message"] = (
+                f"Test loss fell {factor:.1f}x, from {10.0 ** b:.3g} to {10.0 ** y:.3g}, between "
+                f"steps {_fmt_step(ta)} and {_fmt_step(step)} ({when}): sudden generalisation, "
+                f"grokking.")
+        return ev
+
+
+class HintRule:
+    """grokking_likely: an early hint after memorisation, while test error is still at its
+    baseline (see the module docstring)."""
+
+    LOSS_TURN_DECADES = 0.1
+    WNORM_FALL = 0.05
+    ROWS = 3
+    U_MAX = 0.25  # test error still this near its baseline (fraction of the way down)
+
+    def __init__(self, weight_decay: float | None) -> None:
+        self.wd = weight_decay
+        self.fired = False
+        self.l1: float | None = None
+        self.l2: float | None = None
+        self.noise = _Noise()
+        self.loss_peak = -_INF
+        self.loss_peak_at: float | None = None
+        self.loss_run = 0
+        self.wn_peak = -_INF
+        self.wn_peak_at: float | None = None
+        self.wn_run = 0
+
+    def update(self, step: float, row: dict, jump: JumpRule) -> dict | None:
+        tl = row.get("test_loss")
+        wn = row.get("weight_norm")
+        u = jump.u
+        armed = jump.state == "armed" and u is not None and u < self.U_MAX
+        event = None
+        if tl is not None and 0 < tl < _INF:
+            x = _LOG10(tl)
+            l1, l2 = self.l1, self.l2
+            self.l2, self.l1 = l1, x
+            if l1 is not None:
+                self.noise.add(x - l1)
+            if l2 is not None:
+                m = _med3(l2, l1, x)
+                if m > self.loss_peak:
+                    self.loss_peak, self.loss_peak_at = m, step
+                    self.loss_run = 0
+                else:
+                    thr = 4.0 * self.noise.sigma()
+                    if thr < self.LOSS_TURN_DECADES:
+                        thr = self.LOSS_TURN_DECADES
+                    if armed and m <= self.loss_peak - thr:
+                        self.loss_run += 1
+                        if self.loss_run >= self.ROWS:
+                            event = self._loss_event(step, row, jump, m)
+                    else:
+                        self.loss_run = 0
+        if event is None and wn is not None and 0 < wn < _INF and (self.wd is None or self.wd > 0) \
+                and jump.mem_at is not None:
+            if wn > self.wn_peak:
+                self.wn_peak, self.wn_peak_at = wn, step
+                self.wn_run = 0
+            elif armed and wn <= self.wn_peak * (1.0 - self.WNORM_FALL):
+                self.wn_run += 1
+                if self.wn_run >= self.ROWS:
+                    event = self._wn_event(step, row, jump, wn)
+            else:
+                self.wn_run = 0
+        if event is not None:
+            self.fired = True
+        return event
+
+    def _loss_event(self, step: float, row: dict, jump: JumpRule, m: float) -> dict:
+        drop = 1.0 - 10.0 ** (m - self.loss_peak)
+        return {"kind": "grokking_likely", "step": step, "signal": "test_loss_turnaround",
+                "memorized_at": jump.mem_at, "peak_step": self.loss_peak_at,
+                "peak_test_loss": round(10.0 ** self.loss_peak, 6),
+                "test_loss_now": round(10.0 ** m, 6),
+                "message": (f"Test loss is falling, down {_pct(drop)} from its peak at step "
+                            f"{_fmt_step(self.loss_peak_at)}, while {_test_words(row)} is still "
+                            f"at its baseline (train memorised at step {_fmt_step(jump.mem_at)}): "
+                            f"grokking may follow.")}
+
+    def _wn_event(self, step: float, row: dict, jump: JumpRule, wn: float) -> dict:
+        drop = 1.0 - wn / self.wn_peak
+        return {"kind": "grokking_likely", "step": step, "signal": "weight_norm_falling",
+                "memorized_at": jump.mem_at, "peak_step": self.wn_peak_at,
+                "peak_weight_norm": round(self.wn_peak, 6), "weight_norm_now": round(wn, 6),
+                "message": (f"Weight norm is shrinking, down {_pct(drop)} since step "
+                            f"{_fmt_step(self.wn_peak_at)}, while {_test_words(row)} is still at "
+                            f"its baseline (train memorised at step {_fmt_step(jump.mem_at)}): "
+                            f"grokking may follow.")}
+
+
+def _test_words(row: dict) -> str:
+    a = row.get("test_acc")
+    if a is not None:
+        return f"test accuracy ({_pct(a)})"
+    e = row.get("test_error")
+    if e is not None:
+        return f"test error ({e:.3g})"
+    return "test error"
+
+
+class OverfitRule:
+    """overfitting: test error turned up and keeps rising while train error keeps falling."""
+
+    ROWS = 3
+    SPAN = 0.25  # the rise must last this fraction of the minimum's step again
+
+    def __init__(self, bounded: bool, n_test: int | None, kind: str | None) -> None:
+        self.bounded = bounded
+        self.n_test = n_test if n_test and n_test > 0 else None
+        self.kind = kind
+        self.fired = False
+        self.noise = _Noise()
+        self.y1: float | None = None
+        self.y2: float | None = None
+        self.z1: float | None = None
+        self.z2: float | None = None
+        self.start: float | None = None
+        self.m = _INF
+        self.m_at: float | None = None
+        self.z_m: float | None = None
+        self.y_max = -_INF
+        self.run = 0
+
+    def update(self, step: float, y: float | None, z: float | None, z_bounded: bool) -> dict | None:
+        if y is None:
+            return None
+        y1, y2 = self.y1, self.y2
+        self.y2, self.y1 = y1, y
+        if y1 is not None:
+            self.noise.add(y - y1)
+        zm3 = None
+        if z is not None and z_bounded == self.bounded:
+            if self.z1 is not None and self.z2 is not None:
+                zm3 = _med3(self.z2, self.z1, z)
+            self.z2, self.z1 = self.z1, z
+        if y2 is None:
+            return None
+        m3 = _med3(y2, y1, y)
+        if self.start is None:
+            self.start = m3
+        if m3 < self.m:
+            self.m, self.m_at, self.z_m = m3, step, zm3
+            self.y_max = m3
+            self.run = 0
+            return None
+        if m3 > self.y_max:
+            self.y_max = m3
+        m = self.m
+        sig = self.noise.sigma()
+        if self.bounded:
+            if self.n_test is not None and 0 < m < 1:
+                sb = math.sqrt(m * (1.0 - m) / self.n_test)
+                if sb > sig:
+                    sig = sb
+            thr = max(0.02, 0.25 * m, 4.0 * sig)
+        else:
+            thr = max(0.1, 4.0 * sig)
+        rise = m3 - m
+        z_m = self.z_m
+        ok = (rise >= thr and self.start - m >= thr and m3 >= self.y_max - 0.5 * (self.y_max - m)
+              and zm3 is not None and z_m is not None)
+        if ok:
+            margin = max(0.005, 0.1 * z_m) if self.bounded else 0.05
+            ok = zm3 <= z_m - margin
+        if not ok:
+            self.run = 0
+            return None
+        self.run += 1
+        if self.run < self.ROWS or (step + 1.0) < (1.0 + self.SPAN) * (self.m_at + 1.0):
+            return None
+        self.fired = True
+        return self._event(step, m, m3, rise, zm3)
+
+    def _event(self, step: float, m: float, m3: float, rise: float, zm3: float) -> dict:
+        z_m = self.z_m
+        ev = {"kind": "overfitting", "step": step, "min_step": self.m_at,
+              "signal": "bounded" if self.bounded else "log"}
+        if self.bounded:
+            ev.update(min_error=round(m, 6), error_now=round(m3, 6),
+                      train_error_then=round(z_m, 6), train_error_now=round(zm3, 6))
+            msg = (f"Test error rose from {_pct(m)} at step {_fmt_step(self.m_at)} to {_pct(m3)} at "
+                   f"step {_fmt_step(step)} while train error kept falling ({_pct(z_m)} -> "
+                   f"{_pct(zm3)}): overfitting.")
+        else:
+            ev.update(min_value=round(10.0 ** m, 6), value_now=round(10.0 ** m3, 6),
+                      rise_factor=round(10.0 ** rise, 3))
+            msg = (f"Test loss rose {10.0 ** rise:.2f}x, from {10.0 ** m:.3g} at step "
+                   f"{_fmt_step(self.m_at)} to {10.0 ** m3:.3g} at step {_fmt_step(step)}, while "
+                   f"train loss kept falling ({10.0 ** z_m:.3g} -> {10.0 ** zm3:.3g}): overfitting.")
+        if self.kind == "double_descent":
+            msg += " In a double-descent run this may be the bump before the second descent."
+        ev["message"] = msg
+        return ev
