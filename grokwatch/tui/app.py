@@ -1,0 +1,202 @@
+"""The dashboard's entry points: `grokwatch` (attach, or the start screen) and `grokwatch view`.
+
+Thin on purpose: it decides which screen to open and owns what outlives a screen (the editor,
+the detach time); screens/ and widgets/ own the behaviour. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterable
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from .data.store import RunStore
+from .screens.dashboard import Context, DashboardScreen
+from .screens.start import StartScreen
+
+COMMANDS = [
+    ("Filter runs", "filter", "Show only runs matching some words (/)"),
+    ("Select run", "select", "Mark the highlighted run for compare, stop, retry (space)"),
+    ("Detail pane", "detail", "Config, events and worker log of the run (enter)"),
+    ("Toggle log-x", "logx", "Logarithmic step axis (l)"),
+    ("Toggle log-y", "logy", "Logarithmic value axis (y)"),
+    ("Cycle metric", "metric", "Error, loss, accuracy (m)"),
+    ("Toggle smoothing", "smooth", "Debiased EMA over the raw curve (s)"),
+    ("Compare selected runs", "compare", "Overlay the selected runs (c)"),
+    ("Sweep view", "sweep", "Final error against the swept parameter (w)"),
+    ("Sweep: best or final", "best", "Best instead of final values in the sweep view (b)"),
+    ("Alert list", "alerts", "Every alert, missed ones marked (a)"),
+    ("Edit experiments.toml", "edit", "Open it in $EDITOR; the runner reloads it (e)"),
+    ("Stop runs", "stop", "Stop the selected or highlighted runs (k)"),
+    ("Retry runs", "retry", "Retry or resume the selected or highlighted runs (r)"),
+    ("Keys", "help", "Every key (?)"),
+]
+
+
+class GrokwatchApp(App):
+    TITLE = "grokwatch"
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, ctx: Context | None = None, *, start: bool = False,
+                 project_dir: Path | None = None, config_path: Path | None = None) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.start = start
+        self.project_dir = project_dir or (ctx.project_dir if ctx else None)
+        self.config_path = config_path or (ctx.config_path if ctx else None)
+
+    def on_mount(self) -> None:
+        if self.start:
+            self.push_screen(StartScreen())
+        else:
+            assert self.ctx is not None
+            self.push_screen(DashboardScreen(self.ctx))
+
+    # ---------------------------------------------------------------- the start screen's choices
+
+    def on_start_screen_chosen(self, msg: StartScreen.Chosen) -> None:
+        from ..config import demo_config_path
+
+        assert self.project_dir is not None
+        path = demo_config_path() if msg.what == "demo" else self.project_dir / "experiments.toml"
+        self.config_path = path
+        self.ctx = attach_context(path, self.project_dir, explicit=msg.what == "demo")
+        self.switch_screen(DashboardScreen(self.ctx))
+
+    def write_experiments_file(self) -> Path:
+        """`i` on the start screen: what `grokwatch init` writes."""
+        from ..config import demo_config_path
+
+        assert self.project_dir is not None
+        target = self.project_dir / "experiments.toml"
+        if not target.exists():
+            target.write_text(demo_config_path().read_text(encoding="utf-8"), encoding="utf-8")
+        self.config_path = target
+        self.notify(f"wrote {target.name}", timeout=4)
+        return target
+
+    # ---------------------------------------------------------------- the editor
+
+    def edit_config(self) -> None:
+        """`e`: suspend, run $EDITOR on the experiments file, then tell the screen."""
+        from ..config import demo_config_path
+
+        path = self.config_path
+        if path is None:
+            return
+        if Path(path).resolve() == demo_config_path().resolve():
+            self.notify("this is the built-in demo queue; `grokwatch init` writes an editable "
+                        "experiments.toml", timeout=6)
+            return
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        try:
+            with self.suspend():
+                subprocess.call([*shlex.split(editor), str(path)])
+        except Exception as e:  # noqa: BLE001 — SuspendNotSupported (tests, some terminals), no editor
+            self.notify(f"could not open the editor ({editor}): {e}", severity="error", timeout=6)
+            return
+        screen = self.screen
+        if isinstance(screen, DashboardScreen):
+            screen.after_edit()
+
+    # ---------------------------------------------------------------- the command palette
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, DashboardScreen):
+            for title, action, help_text in COMMANDS:
+                yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def _read_last_detach(project_dir: Path) -> float | None:
+    from ..runner.control import last_detach_path
+
+    try:
+        return float(last_detach_path(project_dir).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def attach_context(config_path: Path, project_dir: Path, explicit: bool) -> Context:
+    return Context(mode="attach", store=RunStore(), project_dir=project_dir, config_path=config_path,
+                   explicit=explicit, last_detach=_read_last_detach(project_dir))
+
+
+def should_start_screen(config_path: Path, project_dir: Path, explicit: bool) -> bool:
+    from ..runner.lock import runner_holder
+
+    if explicit:
+        return False
+    return (not Path(config_path).exists() and not (project_dir / "runs").exists()
+            and not runner_holder(project_dir))
+
+
+def _detach(project_dir: Path) -> None:
+    """Leaving: record the time (alerts after it are 'missed' next time) and drop our heartbeat."""
+    from ..runner.control import heartbeat_dir, last_detach_path
+
+    try:
+        p = last_detach_path(project_dir)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(f"{time.time():.3f}\n")
+    except OSError:
+        pass
+    try:
+        (heartbeat_dir(project_dir) / str(os.getpid())).unlink()
+    except OSError:
+        pass
+
+
+def run_app(config_path: Path, project_dir: Path, explicit: bool) -> int:
+    """`grokwatch [--config FILE | --demo]`: the start screen, or attach to (or start) the runner."""
+    project_dir = Path(project_dir).resolve()
+    start = should_start_screen(config_path, project_dir, explicit)
+    ctx = None if start else attach_context(Path(config_path), project_dir, explicit)
+    app = GrokwatchApp(ctx, start=start, project_dir=project_dir, config_path=Path(config_path))
+    try:
+        app.run()
+    finally:
+        if app.ctx is not None and app.ctx.mode == "attach":
+            _detach(project_dir)
+    return app.return_code or 0
+
+
+def view_context(paths: list[Path]) -> Context:
+    """Run directories, directories of runs, or CSV files (a user's own: columns mapped)."""
+    runs_dirs, run_dirs, files = [], [], []
+    for p in paths:
+        if p.is_file():
+            files.append(p)
+        elif (p / "config.json").exists() or (p / "metrics.csv").exists():
+            run_dirs.append(p)
+        else:
+            runs_dirs.append(p)
+    store = RunStore(runs_dirs=runs_dirs, run_dirs=run_dirs, files=files, detect_files=True)
+    return Context(mode="view", store=store)
+
+
+def run_view(argv: list[str]) -> int:
+    """`grokwatch view PATH…`: the dashboard over existing files, launching nothing."""
+    p = argparse.ArgumentParser(prog="grokwatch view",
+                                description="The dashboard over run directories or CSV files.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="run directory, runs directory or CSV file")
+    args = p.parse_args(argv)
+    paths = [Path(x).resolve() for x in args.paths]
+    missing = [str(x) for x in paths if not x.exists()]
+    if missing:
+        print(f"grokwatch: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    app = GrokwatchApp(view_context(paths))
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,380 @@
+"""Chart building: summaries → per-column min/max → a plotext figure → ANSI text.
+
+Pure functions with no Textual import: the chart widget calls them from a thread worker, and
+they are cheap because plotext only ever sees one or two points per pixel column (never raw
+series: plotext costs ~16 µs per point). Log axes are drawn as log10 values on a linear axis
+with explicit tick labels (plotext's own log axis breaks on a second build).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from . import fmt
+from .data.store import RunData
+from .data.summary import Reduced
+
+METRIC_NAMES = {"error": "error", "loss": "loss", "acc": "accuracy"}
+METRIC_CYCLE = ("error", "loss", "acc")
+TRAIN = (95, 175, 255)
+TEST = (255, 135, 0)
+PALETTE = [(255, 135, 0), (95, 175, 255), (135, 215, 95), (215, 95, 215), (255, 215, 95),
+           (95, 215, 215), (255, 95, 95), (175, 175, 255)]
+EMA_BETA = 0.85
+
+
+@dataclass(frozen=True)
+class View:
+    """What the chart shows; the screen keeps one and replaces it on each key."""
+
+    mode: str = "run"  # run | compare | sweep
+    metric: str = "error"  # error | loss | acc
+    logx: bool | None = None  # None: automatic (log for grokking runs and wide sweeps)
+    logy: bool = False
+    smooth: bool = False
+    sweep_key: str | None = None
+    best: bool = False  # sweep: best instead of final values
+
+    def with_(self, **kw: Any) -> "View":
+        return replace(self, **kw)
+
+
+@dataclass
+class ChartOut:
+    ansi: str
+    legend: list[tuple[str, tuple[int, int, int] | None]] = field(default_factory=list)
+    title: str = ""
+    note: str = ""
+    logx: bool = False
+
+
+def dim(c: tuple[int, int, int], f: float = 0.42) -> tuple[int, int, int]:
+    return (int(c[0] * f + 30 * (1 - f)), int(c[1] * f + 30 * (1 - f)), int(c[2] * f + 30 * (1 - f)))
+
+
+def ema(y: np.ndarray, beta: float = EMA_BETA) -> np.ndarray:
+    """Debiased exponential moving average (as Adam debiases its moments)."""
+    out = np.empty_like(y)
+    acc = 0.0
+    w = 0.0
+    for i, v in enumerate(y.tolist()):
+        acc = beta * acc + (1 - beta) * v
+        w = beta * w + (1 - beta)
+        out[i] = acc / w
+    return out
+
+
+def auto_logx(run: RunData | None) -> bool:
+    return bool(run is not None and run.kind == "grokking")
+
+
+def _figure(width: int, height: int):
+    from plotext._figure import _figure_class
+
+    f = _figure_class()
+    w, h = max(width, 20), max(height, 5)
+    f.plotsize(w, h)
+    f._set_size(w, h)  # outside a real terminal plotext clamps to 80x23 otherwise
+    f.theme("clear")
+    return f
+
+
+def _ytransform(y: np.ndarray, logy: bool, floor: float) -> np.ndarray:
+    if not logy:
+        return y
+    return np.log10(np.maximum(y, floor))
+
+
+def _axis_labels(f, x0: float, x1: float, logx: bool, y0: float, y1: float, logy: bool) -> None:
+    if logx:
+        xt = fmt.ticks_log(x0, x1)
+        f.xticks(xt, [fmt.step(10 ** v) for v in xt])
+    else:
+        xt = fmt.ticks_linear(x0, x1)
+        f.xticks(xt, [fmt.step(v) for v in xt])
+    f.xlim(x0, x1 if x1 > x0 else x0 + 1)
+    if logy:
+        yt = fmt.ticks_log(y0, y1)
+        f.yticks(yt, [f"{10 ** v:.2g}" for v in yt])
+
+
+def _draw(f, r: Reduced, color, marker: str, logy: bool, floor: float) -> None:
+    """A reduced series as its per-column min/max envelope (every spike kept)."""
+    if len(r) == 0:
+        return
+    lo = _ytransform(r.lo, logy, floor)
+    hi = _ytransform(r.hi, logy, floor)
+    same = np.isclose(lo, hi)
+    xs = np.repeat(r.x, 2)
+    ys = np.empty(len(r) * 2)
+    ys[0::2], ys[1::2] = lo, hi
+    keep = np.ones(len(xs), dtype=bool)
+    keep[1::2] = ~same
+    xs, ys = xs[keep], ys[keep]
+    if len(xs) == 1:
+        f.scatter(xs.tolist(), ys.tolist(), color=color, marker=marker)
+    else:
+        f.plot(xs.tolist(), ys.tolist(), color=color, marker=marker)
+
+
+def _draw_mean(f, x: np.ndarray, y: np.ndarray, color, marker: str, logy: bool, floor: float) -> None:
+    if len(x) == 0:
+        return
+    yy = _ytransform(y, logy, floor)
+    if len(x) == 1:
+        f.scatter(x.tolist(), yy.tolist(), color=color, marker=marker)
+    else:
+        f.plot(x.tolist(), yy.tolist(), color=color, marker=marker)
+
+
+def _yrange(series: list[np.ndarray], logy: bool, metric: str, floor: float) -> tuple[float, float]:
+    vals = [s for s in series if len(s)]
+    if not vals:
+        return (0.0, 1.0)
+    allv = np.concatenate(vals)
+    allv = allv[np.isfinite(allv)]
+    if not len(allv):
+        return (0.0, 1.0)
+    if logy:
+        t = np.log10(np.maximum(allv, floor))
+        return float(t.min()), float(t.max())
+    lo, hi = float(allv.min()), float(allv.max())
+    if metric in ("error", "acc"):
+        lo = min(lo, 0.0)
+    if hi <= lo:
+        hi = lo + 1.0
+    return lo, hi + (hi - lo) * 0.02
+
+
+def _floor(series: list[np.ndarray]) -> float:
+    pos = [s[s > 0] for s in series if len(s)]
+    pos = [p for p in pos if len(p)]
+    if not pos:
+        return 1e-6
+    return max(float(min(p.min() for p in pos)) * 0.5, 1e-12)
+
+
+def _plot_dims(width: int) -> int:
+    return max(10, (width - 8) * 2)  # braille: two dots per cell
+
+
+def run_chart(run: RunData, view: View, width: int, height: int, color: bool = True) -> ChartOut:
+    """Train and test curves of one run against step."""
+    logx = auto_logx(run) if view.logx is None else view.logx
+    m = view.metric
+    names = (f"train_{m}", f"test_{m}")
+    s = run.summary
+    x0, x1 = s.x_extent(logx)
+    ncols = _plot_dims(width)
+    red = [s.reduce(n, logx, ncols, x0, x1) for n in names]
+    title = f"{run.key} · {METRIC_NAMES[m]} vs step" + ("  (preview: loading all rows…)" if run.preview else "")
+    present = [n for n, r in zip(names, red) if len(r)]
+    if not present:
+        return ChartOut("", [], title, note=f"no {METRIC_NAMES[m]} values yet", logx=logx)
+    floor = _floor([r.lo for r in red])
+    f = _figure(width, height)
+    colors = (TRAIN, TEST) if color else ("default", "default")
+    markers = ("braille", "braille") if color else ("•", "braille")
+    for r, c, mk in zip(red, colors, markers):
+        if view.smooth:
+            if color:
+                _draw(f, r, dim(c), "braille", view.logy, floor)
+            else:
+                _draw(f, r, c, "·", view.logy, floor)
+            _draw_mean(f, r.x, ema(r.mean), c, mk, view.logy, floor)
+        else:
+            _draw(f, r, c, mk, view.logy, floor)
+    y0, y1 = _yrange([r.lo for r in red] + [r.hi for r in red], view.logy, m, floor)
+    _axis_labels(f, x0, x1, logx, y0, y1, view.logy)
+    if not view.logy:
+        f.ylim(y0, y1)
+    legend = [(f"train {METRIC_NAMES[m]}", TRAIN if color else None),
+              (f"test {METRIC_NAMES[m]}", TEST if color else None)]
+    if not color:
+        legend = [("• train " + METRIC_NAMES[m], None), ("⣿ test " + METRIC_NAMES[m], None)]
+    return ChartOut(f.build(), legend, title, logx=logx)
+
+
+def compare_chart(runs: list[RunData], view: View, width: int, height: int, color: bool = True) -> ChartOut:
+    """Several runs overlaid: test curves bright, train curves dim, one colour per run."""
+    m = view.metric
+    logx = (any(auto_logx(r) for r in runs)) if view.logx is None else view.logx
+    x1 = max((r.summary.x_extent(logx)[1] for r in runs), default=1.0)
+    x0 = 0.0
+    ncols = _plot_dims(width)
+    f = _figure(width, height)
+    reds = []
+    for r in runs:
+        reds.append((r.summary.reduce(f"train_{m}", logx, ncols, x0, x1),
+                     r.summary.reduce(f"test_{m}", logx, ncols, x0, x1)))
+    allseries = [x.lo for pair in reds for x in pair] + [x.hi for pair in reds for x in pair]
+    floor = _floor(allseries)
+    legend = []
+    markers = ["braille", "•", "+", "x", "o", "*", "^", "#"]
+    for k, (r, (tr, te)) in enumerate(zip(runs, reds)):
+        c = PALETTE[k % len(PALETTE)] if color else "default"
+        mk = "braille" if color else markers[k % len(markers)]
+        if view.smooth:
+            _draw_mean(f, tr.x, ema(tr.mean), dim(c) if color else c, mk, view.logy, floor)
+            _draw_mean(f, te.x, ema(te.mean), c, mk, view.logy, floor)
+        else:
+            _draw(f, tr, dim(c) if color else c, mk, view.logy, floor)
+            _draw(f, te, c, mk, view.logy, floor)
+        legend.append((r.key if color else f"{mk if mk != 'braille' else '⣿'} {r.key}",
+                       c if color else None))
+    if not any(len(x) for pair in reds for x in pair):
+        return ChartOut("", legend, "compare", note=f"no {METRIC_NAMES[m]} values yet", logx=logx)
+    y0, y1 = _yrange(allseries, view.logy, m, floor)
+    _axis_labels(f, x0, x1, logx, y0, y1, view.logy)
+    if not view.logy:
+        f.ylim(y0, y1)
+    title = f"compare {len(runs)} runs · {METRIC_NAMES[m]} vs step (bright: test, dim: train)"
+    return ChartOut(f.build(), legend, title, logx=logx)
+
+
+# ----------------------------------------------------------------------------- sweep
+
+
+def sweep_keys(runs: list[RunData], experiment: str) -> list[str]:
+    keys: dict[str, set] = {}
+    for r in runs:
+        if r.experiment == experiment:
+            for k, v in r.sweep.items():
+                keys.setdefault(k, set()).add(repr(v))
+    return sorted(keys, key=lambda k: (-len(keys[k]), k))
+
+
+def _final_or_best(r: RunData, name: str, best: bool) -> float | None:
+    if best:
+        from .data.summary import M_INDEX
+
+        i = M_INDEX[name]
+        v = r.summary.best_max[i] if name.endswith("_acc") else r.summary.best_min[i]
+        if np.isfinite(v):
+            return float(v)
+        return None
+    v = r.latest.get(name)
+    if v is None and name.endswith("_acc"):
+        e = r.latest.get(name.replace("_acc", "_error"))
+        v = None if e is None else 1.0 - e
+    return v
+
+
+@dataclass
+class SweepPoint:
+    x: Any
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+
+def sweep_points(runs: list[RunData], experiment: str, key: str, name: str,
+                 best: bool) -> tuple[list[SweepPoint], int]:
+    """One point per sweep value: the mean over seeds (and other swept keys) with min–max.
+    Finished runs count; where a value has none finished yet, its running runs stand in."""
+    groups: dict[Any, list[tuple[float, bool]]] = {}
+    for r in runs:
+        if r.experiment != experiment or key not in r.sweep:
+            continue
+        v = _final_or_best(r, name, best)
+        if v is None or not math.isfinite(v):
+            continue
+        groups.setdefault(r.sweep[key], []).append((v, r.state == "done"))
+    live = 0
+    pts = []
+    for x, vals in groups.items():
+        done = [v for v, d in vals if d]
+        use = done or [v for v, _ in vals]
+        if not done:
+            live += 1
+        pts.append(SweepPoint(x, float(np.mean(use)), float(min(use)), float(max(use)), len(use)))
+    try:
+        pts.sort(key=lambda p: float(p.x))
+    except (TypeError, ValueError):
+        pts.sort(key=lambda p: str(p.x))
+    return pts, live
+
+
+def _numeric(xs: list[Any]) -> bool:
+    try:
+        [float(x) for x in xs]
+    except (TypeError, ValueError):
+        return False
+    return not any(isinstance(x, bool) for x in xs)
+
+
+def sweep_chart(runs: list[RunData], experiment: str, view: View, width: int, height: int,
+                color: bool = True) -> ChartOut:
+    keys = sweep_keys(runs, experiment)
+    if not keys:
+        return ChartOut("", [], f"{experiment} · sweep", note=f"{experiment} has no swept parameter")
+    key = view.sweep_key if view.sweep_key in keys else keys[0]
+    m = view.metric
+    which = "best" if view.best else "final"
+    data = {split: sweep_points(runs, experiment, key, f"{split}_{m}", view.best)
+            for split in ("train", "test")}
+    xs_all = [p.x for pts, _ in data.values() for p in pts]
+    numeric = bool(xs_all) and _numeric(xs_all)
+    positive = numeric and all(float(x) > 0 for x in xs_all)
+    if view.logx is None:
+        logx = positive and max(float(x) for x in xs_all) / min(float(x) for x in xs_all) >= 20
+    else:
+        logx = view.logx and positive
+    title = f"{experiment} · {which} {METRIC_NAMES[m]} vs {key}" + (
+        f"  (other keys: {', '.join(k for k in keys if k != key)}; w cycles)" if len(keys) > 1 else "")
+    if not xs_all:
+        return ChartOut("", [], title, note="no finished runs yet", logx=logx)
+    cats = sorted({str(x) for x in xs_all}) if not numeric else []
+
+    def xpos(x: Any) -> float:
+        if not numeric:
+            return float(cats.index(str(x)))
+        return math.log10(float(x)) if logx else float(x)
+
+    allv = [np.array([p.lo for pts, _ in data.values() for p in pts]),
+            np.array([p.hi for pts, _ in data.values() for p in pts])]
+    floor = _floor(allv)
+    f = _figure(width, height)
+    for split, base in (("train", TRAIN), ("test", TEST)):
+        pts, _ = data[split]
+        if not pts:
+            continue
+        c = base if color else "default"
+        for p in pts:
+            if p.hi > p.lo:
+                _draw_mean(f, np.array([xpos(p.x)] * 2), np.array([p.lo, p.hi]),
+                           dim(c) if color else c, "braille" if color else "│", view.logy, floor)
+        _draw_mean(f, np.array([xpos(p.x) for p in pts]), np.array([p.mean for p in pts]), c,
+                   "braille" if color else ("•" if split == "train" else "braille"), view.logy, floor)
+        f.scatter([xpos(p.x) for p in pts], _ytransform(np.array([p.mean for p in pts]), view.logy,
+                                                         floor).tolist(), color=c, marker="●")
+    y0, y1 = _yrange(allv, view.logy, m, floor)
+    xp = [xpos(x) for x in xs_all]
+    lo, hi = min(xp), max(xp)
+    pad = (hi - lo) * 0.04 or 0.5
+    if numeric:
+        ticks = sorted(set(xp))
+        if len(ticks) > 12:
+            ticks = fmt.ticks_log(lo, hi) if logx else fmt.ticks_linear(lo, hi)
+        labels = [fmt.step(10 ** t) if logx else fmt.step(t) for t in ticks]
+        f.xticks(ticks, labels)
+    else:
+        f.xticks(list(range(len(cats))), cats)
+    f.xlim(lo - pad, hi + pad)
+    if view.logy:
+        yt = fmt.ticks_log(y0, y1)
+        f.yticks(yt, [f"{10 ** v:.2g}" for v in yt])
+    else:
+        f.ylim(y0, y1)
+    live = max(data["train"][1], data["test"][1])
+    note = f"{live} value(s) still running: their current values stand in" if live else ""
+    n = max((p.n for pts, _ in data.values() for p in pts), default=0)
+    legend = [(f"train {METRIC_NAMES[m]}", TRAIN if color else None),
+              (f"test {METRIC_NAMES[m]}", TEST if color else None),
+              (f"mean of ≤{n} run(s), bar: min–max", None)]
+    return ChartOut(f.build(), legend, title, note=note, logx=logx)

@@ -1,0 +1,287 @@
+"""The poller: one background thread that keeps the store up to date and tells the UI.
+
+Every tick (half a second) it stats each run's files and reads only what changed: status and
+config when their mtime moved, events and metrics from their saved offsets. Files with a lot
+to read (a big run on first attach) go to a small process pool that builds their summaries in
+parallel, away from the UI's GIL; the rest is read here in small chunks so the event loop is
+never starved. Results go into an outbox; `notify()` posts one coalescing message per tick.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ...runs import read_events, read_json
+from .store import LoadResult, RunData, RunStore, is_alert, load_full
+
+TICK_S = 0.5
+SCAN_EVERY_S = 2.0
+RUNNER_EVERY_S = 1.0
+HEARTBEAT_EVERY_S = 3.0
+POOL_MIN_BYTES = 2 << 20  # files with more than this left to read load in the pool
+THREAD_CHUNK = 256 << 10  # in-thread reads: ~10 ms of parsing at a time
+THREAD_BUDGET = 4 << 20  # bytes read in-thread per tick, all runs together
+
+
+@dataclass
+class RunnerInfo:
+    """What the header and the banner show about the runner."""
+
+    holder: dict[str, Any] | None = None
+    status: dict[str, Any] = field(default_factory=dict)
+    config_error: str | None = None
+    starting: bool = False
+
+
+@dataclass
+class Outbox:
+    dirty: set[str] = field(default_factory=set)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # new, to toast
+    missed: list[dict[str, Any]] = field(default_factory=list)  # raised while detached
+    history: list[dict[str, Any]] = field(default_factory=list)  # older, listed only
+    runner: bool = False
+    first: bool = False
+
+
+def _nice() -> None:  # pool workers yield the CPU to the UI
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+
+
+class Poller:
+    def __init__(self, store: RunStore, project_dir: Path | None = None,
+                 last_detach: float | None = None, use_pool: bool = True,
+                 pool_workers: int | None = None):
+        self.store = store
+        self.project_dir = project_dir
+        self.last_detach = last_detach
+        self.use_pool = use_pool
+        self.pool_workers = pool_workers or max(1, min(2, os.cpu_count() or 1))
+        self.focus: str | None = None  # the selected run: loaded first, its log read
+        self.runner = RunnerInfo()
+        self.local_config_error: str | None = None
+        self._lock = threading.Lock()
+        self._out = Outbox()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[str, Future] = {}
+        self._project_events_offset = 0
+        self._initial_done = False
+        self._last_scan = self._last_runner = self._last_beat = 0.0
+        self.ticks = 0
+
+    # ---------------------------------------------------------------- UI side
+
+    def drain(self) -> Outbox:
+        with self._lock:
+            out, self._out = self._out, Outbox()
+        return out
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def poke(self) -> None:
+        """Tick now (the selection changed, a request was sent)."""
+        self._wake.set()
+
+    # ---------------------------------------------------------------- thread side
+
+    def run(self, notify: Callable[[], None], busy: Callable[[], bool] = lambda: False) -> None:
+        try:
+            while not self._stop.is_set():
+                t0 = time.monotonic()
+                if self.tick():
+                    while busy() and not self._stop.is_set():  # back-pressure
+                        time.sleep(0.05)
+                    notify()
+                self._wake.wait(max(0.0, TICK_S - (time.monotonic() - t0)))
+                self._wake.clear()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def tick(self) -> bool:
+        """One round of refreshing; True when something changed for the UI."""
+        self.ticks += 1
+        now = time.monotonic()
+        out = Outbox()
+        first = not self._initial_done
+        if self.project_dir is not None:
+            if now - self._last_runner >= RUNNER_EVERY_S or first:
+                self._last_runner = now
+                out.runner = self._refresh_runner()
+            if now - self._last_beat >= HEARTBEAT_EVERY_S:
+                self._last_beat = now
+                self._heartbeat()
+        if now - self._last_scan >= SCAN_EVERY_S or first:
+            self._last_scan = now
+            new = self.store.scan()
+            out.dirty.update(new)
+            if first:
+                for key in self.store.order:  # table from the files' tails: the first paint
+                    run = self.store.runs[key]
+                    self.store.refresh_meta(run, want_log=key == self.focus)
+                    self.store.peek(run)
+                    self._file_alerts(run.alerts, out, initial=True)
+                if self.focus is None and self.store.order:
+                    self.focus = self.store.order[0]
+                if self.focus in self.store.runs:
+                    focus = self.store.runs[self.focus]
+                    if focus.tail is not None and focus.tail.remaining() > POOL_MIN_BYTES:
+                        self.store.preview(focus)
+                out.first = True
+                self._initial_done = True
+                self._emit(out)
+                return True
+        self._harvest(out)
+        budget = THREAD_BUDGET
+        for key in self._ordered_keys():
+            run = self.store.runs[key]
+            changed, events = self.store.refresh_meta(run, want_log=key == self.focus)
+            if changed:
+                out.dirty.add(key)
+            if events:
+                self._file_alerts([e for e in events if is_alert(e)], out, initial=False)
+            if run.loading:
+                continue
+            tail = run.tail
+            assert tail is not None
+            left = tail.remaining()
+            if left > POOL_MIN_BYTES and not run.loaded and self._submit(run):
+                continue
+            while left > 0 and budget > 0 and not self._stop.is_set():
+                got, evs = self.store.tail(run, THREAD_CHUNK)
+                budget -= THREAD_CHUNK
+                if got:
+                    out.dirty.add(key)
+                if evs:
+                    self._file_alerts([e for e in evs if is_alert(e)], out, initial=not run.loaded)
+                if not got:
+                    break
+                left = tail.remaining()
+                time.sleep(0.002)  # let the event loop have the GIL
+            if left == 0 and not run.loaded:
+                run.loaded = True
+                out.dirty.add(key)
+        if out.dirty or out.alerts or out.missed or out.runner or out.history:
+            self._emit(out)
+            return True
+        return False
+
+    def _ordered_keys(self) -> list[str]:
+        keys = list(self.store.order)
+        if self.focus in self.store.runs:
+            keys.remove(self.focus)
+            keys.insert(0, self.focus)
+        return keys
+
+    def _emit(self, out: Outbox) -> None:
+        with self._lock:
+            o = self._out
+            o.dirty |= out.dirty
+            o.alerts += out.alerts
+            o.missed += out.missed
+            o.history += out.history
+            o.runner = o.runner or out.runner
+            o.first = o.first or out.first
+
+    def _file_alerts(self, alerts: list[dict[str, Any]], out: Outbox, initial: bool) -> None:
+        for a in alerts:
+            if not initial:
+                out.alerts.append(a)
+            elif self.last_detach is not None and (a.get("time") or 0) > self.last_detach:
+                out.missed.append(a)
+            else:
+                out.history.append(a)
+
+    # ---------------------------------------------------------------- bulk loads
+
+    def _submit(self, run: RunData) -> bool:
+        if not self.use_pool:
+            return False
+        try:
+            if self._pool is None:
+                ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+                self._pool = ProcessPoolExecutor(self.pool_workers, mp_context=ctx, initializer=_nice)
+            detect: Any = False
+            if self.store.detect_files and run.is_file:
+                detect = None
+            fut = self._pool.submit(load_full, run.key, str(run.csv), None, detect)
+        except Exception:  # noqa: BLE001 — no pool here: read in this thread instead
+            self.use_pool = False
+            return False
+        run.loading = True
+        self._futures[run.key] = fut
+        return True
+
+    def _harvest(self, out: Outbox) -> None:
+        for key, fut in list(self._futures.items()):
+            if not fut.done():
+                continue
+            del self._futures[key]
+            run = self.store.runs.get(key)
+            if run is None:
+                continue
+            try:
+                res: LoadResult = fut.result()
+            except Exception:  # noqa: BLE001 — a broken pool: fall back to the thread
+                run.loading = False
+                self.use_pool = False
+                continue
+            events = self.store.apply_load(run, res)
+            self._file_alerts([e for e in events if e.get("alert")], out, initial=True)
+            out.dirty.add(key)
+        if not self._futures and self._pool is not None and self._initial_done:
+            if all(r.loaded for r in self.store.runs.values()):
+                self._pool.shutdown(wait=False)
+                self._pool = None
+
+    def loading_count(self) -> int:
+        return sum(1 for r in list(self.store.runs.values()) if not r.loaded)
+
+    # ---------------------------------------------------------------- the runner
+
+    def _refresh_runner(self) -> bool:
+        from ...runner.lock import runner_holder, state_dir
+
+        assert self.project_dir is not None
+        before = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"))
+        holder = runner_holder(self.project_dir)
+        status = read_json(state_dir(self.project_dir) / "runner.json", {}) or {}
+        self.runner.holder = holder
+        self.runner.status = status
+        if holder:
+            self.runner.config_error = status.get("config_error")
+            rd = status.get("runs_dir")
+            if rd and Path(rd) not in self.store.runs_dirs:
+                self.store.set_runs_dir(Path(rd))
+        else:
+            self.runner.config_error = self.local_config_error
+        evs, self._project_events_offset = read_events(state_dir(self.project_dir) / "events.jsonl",
+                                                       self._project_events_offset)
+        after = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"))
+        return before != after or bool(evs)
+
+    def _heartbeat(self) -> None:
+        from ...runner.control import touch_heartbeat
+
+        assert self.project_dir is not None
+        try:
+            touch_heartbeat(self.project_dir)
+        except OSError:
+            pass

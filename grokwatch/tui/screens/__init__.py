@@ -1,0 +1,1 @@
+"""Screens: start, dashboard, and the modal help and confirm screens."""

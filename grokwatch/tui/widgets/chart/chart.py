@@ -1,0 +1,124 @@
+"""The main chart: built off the event loop in a thread worker, redrawn at most twice a second
+and only when its data or its view changed."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from rich.text import Text
+from textual import work
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from ...charts import ChartOut, View, compare_chart, run_chart, sweep_chart
+from ...data.store import RunData
+
+MIN_INTERVAL_S = 0.5
+
+
+@dataclass
+class ChartJob:
+    view: View
+    runs: list[RunData]
+    all_runs: list[RunData]
+    width: int
+    height: int
+    color: bool
+
+
+def build(job: ChartJob) -> ChartOut:
+    if not job.runs:
+        return ChartOut("", [], "", note="no run selected")
+    if job.view.mode == "compare":
+        return compare_chart(job.runs, job.view, job.width, job.height, job.color)
+    if job.view.mode == "sweep":
+        return sweep_chart(job.all_runs, job.runs[0].experiment, job.view, job.width, job.height,
+                           job.color)
+    return run_chart(job.runs[0], job.view, job.width, job.height, job.color)
+
+
+class ChartPanel(Vertical):
+    DEFAULT_CSS = """
+    ChartPanel { height: 1fr; min-height: 8; }
+    ChartPanel > #chart-title { height: 1; text-style: bold; padding: 0 1; }
+    ChartPanel > #chart-legend { height: 1; padding: 0 1; }
+    ChartPanel > #chart-canvas { height: 1fr; }
+    """
+
+    def __init__(self, source: Callable[[], ChartJob | None], **kw) -> None:
+        super().__init__(**kw)
+        self.source = source  # the screen says what to draw
+        self.dirty = True
+        self.building = False
+        self.builds = 0
+        self.last_out: ChartOut | None = None
+        self._last_build = 0.0
+        self.color = not os.environ.get("NO_COLOR")
+
+    def compose(self):
+        yield Static("", id="chart-title")
+        yield Static("", id="chart-legend")
+        yield Static("", id="chart-canvas")
+
+    def on_mount(self) -> None:
+        self.set_interval(MIN_INTERVAL_S, self._maybe_build)
+
+    def on_resize(self) -> None:
+        self.mark_dirty(now=True)
+
+    def mark_dirty(self, now: bool = False) -> None:
+        self.dirty = True
+        if now:
+            self._maybe_build(force=True)
+
+    def _maybe_build(self, force: bool = False) -> None:
+        if not self.dirty or self.building:
+            return
+        if not force and time.monotonic() - self._last_build < MIN_INTERVAL_S * 0.9:
+            return
+        canvas = self.query_one("#chart-canvas", Static)
+        w, h = canvas.size.width, canvas.size.height
+        if w < 10 or h < 4:
+            return
+        job = self.source()
+        if job is None:
+            return
+        job.width, job.height, job.color = w, h, self.color
+        self.dirty = False
+        self.building = True
+        self._last_build = time.monotonic()
+        self._build(job)
+
+    @work(thread=True, exclusive=True, group="chart", exit_on_error=False, description="Building the chart")
+    def _build(self, job: ChartJob) -> None:
+        try:
+            out = build(job)
+        except Exception as e:  # noqa: BLE001 — a chart must never take the app down
+            out = ChartOut("", [], "chart", note=f"could not draw: {e!r}")
+        text = Text.from_ansi(out.ansi) if out.ansi else Text(out.note or "", style="dim italic")
+        self.app.call_from_thread(self._show, out, text)
+
+    def _show(self, out: ChartOut, text: Text) -> None:
+        self.building = False
+        self.builds += 1
+        self.last_out = out
+        self.query_one("#chart-title", Static).update(Text(out.title or "", style="bold"))
+        leg = Text()
+        for label, color in out.legend:
+            if color is not None:
+                leg.append("━━ ", style=f"rgb({color[0]},{color[1]},{color[2]})")
+            leg.append(label + "   ")
+        flags = []
+        if out.logx:
+            flags.append("log-x")
+        if out.note and out.ansi:
+            flags.append(out.note)
+        if flags:
+            leg.append(" · ".join(flags), style="dim")
+        self.query_one("#chart-legend", Static).update(leg)
+        self.query_one("#chart-canvas", Static).update(text)
+        if self.dirty:  # data arrived while building: go again at the next tick
+            pass

@@ -1,0 +1,81 @@
+"""The detail pane: the selected run's resolved config, its events and its worker log."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ... import fmt
+from ...data.store import RunData, is_alert
+
+
+def render_detail(run: RunData | None) -> Text:
+    t = Text()
+    if run is None:
+        t.append("no run selected", style="dim italic")
+        return t
+    t.append(run.key + "\n", style="bold")
+    t.append(f"{run.state}", style="bold")
+    t.append(f"  step {fmt.step(run.step)}" + (f"/{fmt.step(run.total)}" if run.total else "") + "\n")
+    if run.is_file:
+        t.append(f"file {run.csv}\n", style="dim")
+    else:
+        bits = [f"experiment {run.experiment}", f"kind {run.kind}"]
+        if run.seed is not None:
+            bits.append(f"seed {run.seed}")
+        if run.device:
+            bits.append(f"device {run.device}")
+        if run.info.get("threads"):
+            bits.append(f"threads {run.info.get('threads')}")
+        t.append(" · ".join(bits) + "\n")
+        st = run.status
+        if st.get("started"):
+            t.append(f"started {fmt.ago(st.get('started'))}")
+            if st.get("ended"):
+                t.append(f" · ended {fmt.ago(st.get('ended'))}")
+            t.append("\n")
+        if st.get("error"):
+            t.append(f"error: {st.get('error')}\n", style="bold red")
+    latest = {k: v for k, v in run.latest.items() if k != "step"}
+    if latest:
+        t.append("\nlatest\n", style="bold underline")
+        for k, v in latest.items():
+            t.append(f"  {k:<12} {fmt.num(v, 4)}\n")
+    if run.info:
+        t.append("\nconfig\n", style="bold underline")
+        sweep = run.sweep
+        params = run.info.get("params") or {}
+        for k in sorted(params):
+            mark = "◆ " if k in sweep else "  "
+            t.append(f"{mark}{k} = {json.dumps(params[k])}\n", style="bold cyan" if k in sweep else "")
+        for k in ("n_train", "n_test", "total_steps", "preset"):
+            if run.info.get(k) is not None:
+                t.append(f"  {k} = {json.dumps(run.info[k])}\n", style="dim")
+    if run.events:
+        t.append("\nevents\n", style="bold underline")
+        for e in run.events[-15:]:
+            style = "bold yellow" if is_alert(e) else ""
+            t.append(f"  {fmt.clock_time(e.get('time'))} {e.get('kind')}: ", style=style)
+            t.append(f"{e.get('message', '')}\n")
+    lines = run.log_lines or (run.status.get("log_tail") or [])
+    if lines:
+        t.append("\nworker.log\n", style="bold underline")
+        for line in lines[-12:]:
+            t.append("  " + line[:200] + "\n", style="dim")
+    return t
+
+
+class DetailPane(VerticalScroll):
+    DEFAULT_CSS = """
+    DetailPane { width: 46%; max-width: 72; border-left: tall $panel; padding: 0 1; display: none; }
+    DetailPane.-shown { display: block; }
+    """
+
+    def compose(self):
+        yield Static("", id="detail-body")
+
+    def show_run(self, run: RunData | None) -> None:
+        self.query_one("#detail-body", Static).update(render_detail(run))
