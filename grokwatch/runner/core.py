@@ -66,18 +66,7 @@ class ActiveRun:
 
 def _make_detectors(info: dict[str, Any]) -> Any:
     """The one hook through which every new metrics row reaches the detectors."""
-    try:
-        from ..detect import DetectorSet
-    except ImportError:  # the detectors package is being written; divergence alone until then
-        from ..detect.divergence import DivergenceRule
-
-        class DetectorSet:  # type: ignore[no-redef]
-            def __init__(self, _info):
-                self.rule = DivergenceRule()
-
-            def feed(self, row):
-                msg = self.rule.update(row)
-                return [{"kind": "divergence", "step": row.get("step", 0), "message": msg}] if msg else []
+    from ..detect import DetectorSet
 
     return DetectorSet(info)
 
@@ -127,7 +116,9 @@ class Runner:
         if self.executor is None:
             self.executor = make_executor(config.settings.executor, config)
         s = config.settings
-        self.slots = plan_slots(s.devices, s.max_parallel, s.threads_per_run)
+        executor_slots = getattr(self.executor, "slots", None)  # a cluster's own slots (max_jobs)
+        self.slots = (executor_slots() if executor_slots else None) or plan_slots(
+            s.devices, s.max_parallel, s.threads_per_run)
         self._setup_alerts()
         log.info("runner %s on %s: %d slot(s): %s", os.getpid(), self.host, len(self.slots),
                  ", ".join(f"{x.label}x{x.threads}t" for x in self.slots))
@@ -416,6 +407,7 @@ class Runner:
         if not free:
             return
         queued = sorted((r for r in self.active.values() if r.state == "queued"), key=lambda r: r.order)
+        picked = []
         for run in queued:
             if not free:
                 break
@@ -423,7 +415,21 @@ class Runner:
             if slot is None:
                 continue
             free.remove(slot)
-            self._launch(run, slot)
+            picked.append((run, slot))
+        submit_many = getattr(self.executor, "submit_many", None)  # e.g. one Slurm job array
+        if submit_many is None or len(picked) < 2:
+            for run, slot in picked:
+                self._launch(run, slot)
+            return
+        try:
+            records = submit_many([(run.paths.dir, self._launch_env(run, slot)) for run, slot in picked])
+        except Exception as exc:  # noqa: BLE001
+            log.exception("could not start %d run(s)", len(picked))
+            for run, _ in picked:
+                self._finish(run, "failed", f"the executor could not start it: {exc}")
+            return
+        for (run, slot), record in zip(picked, records):
+            self._launched(run, slot, record)
 
     def _pick_slot(self, run: ActiveRun, free: list[Slot]) -> Slot | None:
         """A resumed run keeps the device kind and thread count it started with."""
@@ -439,6 +445,17 @@ class Runner:
         return free[0]
 
     def _launch(self, run: ActiveRun, slot: Slot) -> None:
+        env = self._launch_env(run, slot)
+        try:
+            record = self.executor.submit(run.paths.dir, env)
+        except Exception as exc:  # noqa: BLE001 — an executor failure fails this run only
+            log.exception("could not start %s", run.run_id)
+            self._finish(run, "failed", f"the executor could not start it: {exc}")
+            return
+        self._launched(run, slot, record)
+
+    def _launch_env(self, run: ActiveRun, slot: Slot) -> dict[str, str]:
+        """Record the device in config.json; the worker's environment."""
         info = run.info
         if not info.get("launched"):
             info.update({"device": slot.device, "threads": slot.threads, "host": self.host,
@@ -451,12 +468,11 @@ class Runner:
         for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                   "VECLIB_MAXIMUM_THREADS"):
             env[k] = str(threads)
-        try:
-            record = self.executor.submit(run.paths.dir, env)
-        except Exception as exc:  # noqa: BLE001 — an executor failure fails this run only
-            log.exception("could not start %s", run.run_id)
-            self._finish(run, "failed", f"the executor could not start it: {exc}")
-            return
+        return env
+
+    def _launched(self, run: ActiveRun, slot: Slot, record: dict[str, Any]) -> None:
+        info = run.info
+        threads = int(info.get("threads", slot.threads))
         atomic_write_json(run.paths.executor, record)
         run.record, run.slot, run.state = record, slot, "running"
         run.started_event = False
@@ -493,6 +509,7 @@ class Runner:
             if run is None:
                 continue
             if js.phase in ("pending", "running"):
+                self._note_job(run, js)
                 self._note_running(run, js)
                 if (run.stop_requested_at is not None
                         and time.monotonic() - run.stop_requested_at > STOP_KILL_AFTER_S):
@@ -502,6 +519,15 @@ class Runner:
                 continue
             self._tail_run(run)  # the last rows, before the run leaves the active set
             self._on_exit(run, js)
+
+    def _note_job(self, run: ActiveRun, js: JobState) -> None:
+        """A cluster job's phase, pending reason and node go into executor.json (for status/TUI)."""
+        if run.record is None or "job_id" not in run.record:
+            return  # a local process: nothing to tell
+        seen = {"phase": js.phase, "reason": js.reason, "node": js.node}
+        if any(run.record.get(k) != v for k, v in seen.items()):
+            run.record.update(seen, updated=time.time())
+            atomic_write_json(run.paths.executor, run.record)
 
     def _note_running(self, run: ActiveRun, js: JobState) -> None:
         if run.started_event:
@@ -523,7 +549,10 @@ class Runner:
             del self.active[run.run_id]
             self._queue_existing(run.paths, run.info)
             return
-        if js.final_state is not None and state not in TERMINAL_STATES:
+        # a cluster's verdict wins over the `stopped` a worker writes on any SIGTERM (a time limit,
+        # someone else's scancel), unless the stop was asked for here
+        if js.final_state is not None and (state not in TERMINAL_STATES or (
+                state == "stopped" and run.stop_requested_at is None)):
             self._finish(run, js.final_state, js.reason or f"the executor reports {js.final_state}")
             return
         if state in TERMINAL_STATES:
