@@ -203,3 +203,26 @@ def test_ctrl_c_stops_runs_cleanly_and_exits_130(project):
     assert proc.returncode == 130, out + err
     assert state_of(run) == "stopped"
     assert (run / "checkpoint.json").exists()
+
+
+def test_sigusr1_checkpoints_requeues_and_resumes(project):
+    """A cluster's "you will be killed soon": checkpoint, exit 75, queued again, resumed."""
+    (project / "experiments.toml").write_text(tiny_toml(grok_exp("u", steps=3000)))
+    proc = start_grokwatch("--headless", cwd=project)
+    try:
+        run = wait_for(lambda: (run_dirs(project) or [None])[0], what="run")
+        wait_for(lambda: len(metric_steps(run)) > 5, timeout=90, what="rows")
+        first_pid = read_json(run / "executor.json")["pid"]
+        os.kill(first_pid, signal.SIGUSR1)
+        wait_for(lambda: (read_json(run / "executor.json") or {}).get("pid") not in (None, first_pid),
+                 timeout=60, what="a new worker for the requeued run")
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err
+    assert state_of(run) == "done"
+    steps = metric_steps(run)
+    assert len(steps) == len(set(steps)) and steps[-1] == 3000
+    kinds = [e["kind"] for e in events_of(run)]
+    assert kinds.count("started") == 2 and "requeued" in kinds and kinds[-1] == "done", kinds

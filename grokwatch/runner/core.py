@@ -545,7 +545,9 @@ class Runner:
         state = status.get("state")
         code = js.exit_code
         if state == "requeued" or code == EXIT_REQUEUE:
-            log.info("%s asked to be requeued", run.run_id)
+            self._event(run.paths, "requeued", status.get("step", 0),
+                        f"{run.run_id} checkpointed at step {status.get('step', 0)} on a time-limit "
+                        f"warning and was queued again; it resumes from its checkpoint")
             del self.active[run.run_id]
             self._queue_existing(run.paths, run.info)
             return
