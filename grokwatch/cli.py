@@ -125,12 +125,12 @@ def cmd_init(argv: list[str], project_dir: Path) -> int:
     p.add_argument("--force", action="store_true", help="overwrite an existing experiments.toml")
     p.add_argument("-o", "--output", default="experiments.toml")
     args = p.parse_args(argv)
-    from .config import demo_config_path
+    from .template import experiments_toml
 
     target = project_dir / args.output
     if target.exists() and not args.force:
         return die(f"{target} already exists; use --force to overwrite it")
-    target.write_text(demo_config_path().read_text(encoding="utf-8"), encoding="utf-8")
+    target.write_text(experiments_toml(), encoding="utf-8")
     print(f"grokwatch: wrote {target}; edit it, then run `grokwatch` (or `grokwatch --headless`)")
     return 0
 

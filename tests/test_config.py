@@ -123,3 +123,20 @@ def test_demo_config_is_valid(tmp_path):
     config = load_config(demo_config_path(), tmp_path)
     assert expand_runs(config)
     assert config.runs_dir == tmp_path / "runs"
+
+
+def test_init_writes_the_commented_demo_queue_and_the_repo_file_matches(tmp_path):
+    from conftest import REPO
+    from grokwatch.template import experiments_toml
+
+    proc = grokwatch("init", cwd=tmp_path, check=True)
+    assert "wrote" in proc.stdout
+    text = (tmp_path / "experiments.toml").read_text()
+    assert text == experiments_toml()
+    config = load_config(tmp_path / "experiments.toml", tmp_path)
+    assert expand_runs(config)
+    for key in ("runs_dir", "devices", "max_parallel", "threads_per_run", "checkpoint_every_s", "executor",
+                "bell", "command", "partition", "signal_before_s", "modulus", "weight_decay"):
+        assert f"{key} =" in text, key
+    assert grokwatch("init", cwd=tmp_path).returncode == 2  # never overwrites by surprise
+    assert (REPO / "experiments.toml").read_text() == text, "regenerate: grokwatch init --force at the repo root"

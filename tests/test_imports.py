@@ -1,0 +1,44 @@
+"""Import hygiene, checked in a fresh interpreter (the static import graph cannot tell a
+module-level import from a deferred one; sys.modules can)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, cli_env
+
+
+def modules_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint('\\n'.join(sys.modules))"],
+                         capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return set(out.stdout.split())
+
+
+def test_import_grokwatch_is_standard_library_only():
+    mods = modules_after("import grokwatch")
+    assert not {m.split(".")[0] for m in mods} & {"torch", "numpy", "textual", "plotext", "sklearn"}
+
+
+@pytest.mark.parametrize("module", ["grokwatch.cli", "grokwatch.config", "grokwatch.runner",
+                                    "grokwatch.runner.core", "grokwatch.headless", "grokwatch.detect",
+                                    "grokwatch.export", "grokwatch.client"])
+def test_engine_modules_never_import_torch_or_textual(module):
+    mods = modules_after(f"import {module}\nfrom grokwatch.config import load_config, demo_config_path\n"
+                         f"load_config(demo_config_path())")
+    assert "torch" not in mods
+    assert "textual" not in mods
+
+
+def test_the_runner_process_never_imports_torch(tmp_path):
+    """Run a full (tiny) queue in the foreground runner and look at its sys.modules after."""
+    (tmp_path / "e.toml").write_text('[grokwatch]\ndevices="cpu"\n[[experiment]]\nname="g"\nkind="grokking"\n'
+                                     '[experiment.params]\nmodulus=23\nsteps=40\nwidth=16\neval_every=20\n')
+    code = (f"import os; os.chdir({str(tmp_path)!r})\n"
+            "from pathlib import Path\nfrom grokwatch.headless import run_headless\n"
+            "import io\nrc = run_headless(Path('e.toml'), Path('.'), out=io.StringIO())\nassert rc == 0, rc\n")
+    mods = modules_after(code)
+    assert "torch" not in mods and "textual" not in mods
