@@ -60,6 +60,10 @@ class GrokwatchApp(App):
             assert self.ctx is not None
             self.push_screen(DashboardScreen(self.ctx))
 
+    def on_unmount(self) -> None:
+        if self.ctx is not None and self.ctx.mode == "attach" and self.ctx.project_dir is not None:
+            _detach(self.ctx.project_dir)
+
     # ---------------------------------------------------------------- the start screen's choices
 
     def on_start_screen_chosen(self, msg: StartScreen.Chosen) -> None:
