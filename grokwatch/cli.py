@@ -183,7 +183,8 @@ def cmd_status(argv: list[str], runs_dir: Path) -> int:
 
 def _check_ids(runs_dir: Path, ids: list[str]) -> str | None:
     if not runs_dir.is_dir():
-        return f"no runs directory at {runs_dir}"
+        return (f"no runs directory at {runs_dir}; start some runs with `grokwatch` or "
+                f"`grokwatch --headless`")
     for rid in ids:
         if "/" in rid or not (runs_dir / rid / "config.json").exists():
             return f"no run {rid!r} in {runs_dir} (see `grokwatch status`)"
