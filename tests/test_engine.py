@@ -226,3 +226,40 @@ def test_sigusr1_checkpoints_requeues_and_resumes(project):
     assert len(steps) == len(set(steps)) and steps[-1] == 3000
     kinds = [e["kind"] for e in events_of(run)]
     assert kinds.count("started") == 2 and "requeued" in kinds and kinds[-1] == "done", kinds
+
+
+DIVERGING_SCRIPT = """
+import json, math, sys, time
+for step in range(0, 60, 10):
+    loss = 1.0 / (step + 1) if step < 40 else float("nan")
+    print("grokwatch: " + json.dumps({"step": step, "train_loss": loss if loss == loss else "NaN",
+                                      "test_loss": 2.0}), flush=True)
+    time.sleep(0.05)
+"""
+
+
+def test_nan_loss_diverges_alerts_and_runs_the_alert_command(project):
+    """A NaN train loss: state `diverged`, a `divergence` alert, the user's alert command run with
+    the alert in its environment, headless exit 1 — and the rows before it kept."""
+    (project / "diverge.py").write_text(DIVERGING_SCRIPT)
+    (project / "experiments.toml").write_text(f"""
+[grokwatch]
+devices = "cpu"
+[alerts]
+command = 'echo "$GROKWATCH_KIND $GROKWATCH_STEP $GROKWATCH_RUN_ID" >> {project}/alerts.txt'
+[[experiment]]
+name = "nan"
+kind = "command"
+command = ["{sys.executable}", "{project}/diverge.py"]
+""")
+    proc = grokwatch("--headless", cwd=project, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run = run_dirs(project)[0]
+    assert state_of(run) == "diverged"
+    assert metric_steps(run)[:5] == [0, 10, 20, 30, 40]
+    kinds = [e["kind"] for e in events_of(run)]
+    assert kinds.count("divergence") == 1 and kinds[-1] == "diverged", kinds
+    lines = wait_for(lambda: (project / "alerts.txt").exists() and (project / "alerts.txt").read_text().split("\n"),
+                     timeout=10, what="the alert command's file")
+    assert lines[0].split() == ["divergence", "40", run.name]
+    assert "[ALERT divergence]" in proc.stdout
