@@ -426,6 +426,7 @@ class Runner:
         except Exception as exc:  # noqa: BLE001
             log.exception("could not start %d run(s)", len(picked))
             for run, _ in picked:
+                self.ran.add(run.run_id)
                 self._finish(run, "failed", f"the executor could not start it: {exc}")
             return
         for (run, slot), record in zip(picked, records):
@@ -450,6 +451,7 @@ class Runner:
             record = self.executor.submit(run.paths.dir, env)
         except Exception as exc:  # noqa: BLE001 — an executor failure fails this run only
             log.exception("could not start %s", run.run_id)
+            self.ran.add(run.run_id)  # it counts for the headless exit status
             self._finish(run, "failed", f"the executor could not start it: {exc}")
             return
         self._launched(run, slot, record)
