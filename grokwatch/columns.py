@@ -60,7 +60,8 @@ def canonical_columns(header: list[str], overrides: dict[str, str] | None = None
     (normalised) name. `overrides` maps a source column to a target name and wins.
 
     The step column is the first of step-like names; where there is none, an epoch column
-    becomes `step`. A name that would appear twice keeps its original spelling the second time.
+    becomes `step`. A bare `loss`, `acc`/`accuracy` or `error` next to a test/val column is the
+    train curve (Keras' CSVLogger writes `epoch,accuracy,loss,val_accuracy,val_loss`). A name that would appear twice keeps its original spelling the second time.
     """
     overrides = overrides or {}
     normal = [_normalise(h) for h in header]
@@ -70,6 +71,15 @@ def canonical_columns(header: list[str], overrides: dict[str, str] | None = None
         step_src = next((i for i, n in enumerate(normal) if n in _EPOCH_NAMES), None)
     time_src = next((i for i, n in enumerate(normal) if n in _TIME_NAMES), None)
     taken: set[str] = set()
+    mapped = [canonical_name(h) for h in header]
+    # Keras-style logs: a bare `loss`/`accuracy` beside `val_loss`/`val_accuracy` is the train
+    # curve (only where some test/val column exists and the train one is not named already).
+    has_test = any(m is not None and m.startswith("test_") for m in mapped)
+    for i, n in enumerate(normal):
+        if mapped[i] is None and has_test and n in _MEASURES:
+            name = f"train_{_MEASURES[n]}"
+            if name not in mapped:
+                mapped[i] = name
     for i, (raw, n) in enumerate(zip(header, normal)):
         if raw in overrides:
             name = overrides[raw]
@@ -78,7 +88,7 @@ def canonical_columns(header: list[str], overrides: dict[str, str] | None = None
         elif i == time_src:
             name = "time_s"
         else:
-            name = canonical_name(raw) or n or f"col{i}"
+            name = mapped[i] or n or f"col{i}"
         if name in taken:
             name = n if n not in taken else f"{n}_{i}"
         taken.add(name)

@@ -330,13 +330,17 @@ class JumpRule:
                 self.prev_cand = False
         if state == "armed":
             prev = self.prev_step_y
-            cand = u >= self.mode.u_fire and us >= self.mode.u_fire and \
-                self._candidate(step, y, us, sig)
+            u_fire = self.mode.u_fire
+            if u >= u_fire and y1 is not None:
+                u1 = (b - y1) / b if bounded else b - y1
+                cand = u1 >= 0.5 * u_fire and self._candidate(step, y, u, sig)
+            else:
+                cand = False
             if cand:
-                # two low rows (raw and median agree); where rows are dense in steps (< 3%
-                # apart) a third, so that a two-row outlier cannot fire
+                # this row low and the one before well on its way; where rows are dense in
+                # steps (< 3% apart) one more row, so that a two-row outlier cannot fire
                 if self.prev_cand or (prev is not None and step + 1.0 >= 1.03 * (prev + 1.0)):
-                    event = self._event(step, y, us, sig)
+                    event = self._event(step, y, u, sig)
                     self.state = "fired"
                     self.jumps += 1
                     self.back_since = None
@@ -400,7 +404,6 @@ class JumpRule:
         return k_dep, k, (k + 1) * LADDER
 
     def _candidate(self, step: float, y: float, u: float, sig: float) -> bool:
-        """u: the smoothed fall (median of three rows)."""
         mode = self.mode
         b = self.base
         if self.bounded:
