@@ -1,0 +1,352 @@
+"""The Slurm executor against a real single-node Slurm (tests/slurm/harness.py starts it; the tests
+skip, saying why, only where Slurm cannot be installed on this machine).
+
+The cluster has 2 CPUs (so a third one-CPU job waits with reason `Resources`), accounting (sacct)
+and two fake GPUs. Runs are the tiny grokking workload or a `command` run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (events_of, grokwatch, metric_steps, read_json, run_dirs, start_grokwatch, state_of,
+                      wait_for)
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+_spec = importlib.util.spec_from_file_location("slurm_harness", Path(__file__).parent / "slurm" / "harness.py")
+harness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(harness)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    try:
+        started = harness.ensure_cluster()
+    except harness.Unavailable as exc:
+        pytest.skip(f"no Slurm for the slurm tests: {exc}")
+    yield
+    if started:
+        harness.stop_cluster()
+
+
+@pytest.fixture
+def sproject(tmp_path, slurm_cluster):
+    """A project directory; jobs and runners left behind are cancelled/killed at teardown."""
+    yield tmp_path
+    _cleanup(tmp_path)
+
+
+def _cleanup(project: Path) -> None:
+    jobs = [str((read_json(d / "executor.json") or {}).get("job_id")) for d in run_dirs(project)]
+    harness.cancel_jobs([j for j in jobs if j and j != "None"])
+    lock = read_json(project / ".grokwatch" / "runner.lock") or {}
+    if isinstance(lock.get("pid"), int) and lock["pid"] != os.getpid():
+        try:
+            os.kill(lock["pid"], signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def slurm_toml(*experiments: str, time_limit: str = "5", max_jobs: int = 8, signal_before_s: int = 40,
+               slurm_extra: str = "", checkpoint_every_s: float = 2.0) -> str:
+    return (f"[grokwatch]\nexecutor = \"slurm\"\ncheckpoint_every_s = {checkpoint_every_s}\n\n"
+            f"[slurm]\ntime = \"{time_limit}\"\nmax_jobs = {max_jobs}\ncpus_per_run = 1\n"
+            f"signal_before_s = {signal_before_s}\n{slurm_extra}\n" + "\n".join(experiments))
+
+
+def grok(name: str = "g", seeds=(0,), steps: int = 300, eval_every: int = 20) -> str:
+    return (f"[[experiment]]\nname = \"{name}\"\nkind = \"grokking\"\nseeds = {list(seeds)}\n"
+            f"[experiment.params]\nmodulus = 23\nsteps = {steps}\nwidth = 64\neval_every = {eval_every}\n")
+
+
+def command(name: str, script: str) -> str:
+    return f"[[experiment]]\nname = \"{name}\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", '''{script}''']\n"
+
+
+def job_of(run_dir: Path) -> str:
+    return str((read_json(run_dir / "executor.json") or {}).get("job_id") or "")
+
+
+def sacct_state(job_id: str) -> tuple[str, str]:
+    """(State, ExitCode) of a job from the accounting database, once it has them."""
+    def ask():
+        out = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job_id, "--format=JobID,State,ExitCode"],
+                             capture_output=True, text=True, timeout=30).stdout
+        for line in out.splitlines():
+            jid, state, code = line.split("|")
+            if jid == job_id and state.split()[0] not in ("PENDING", "RUNNING", "COMPLETING"):
+                return state, code
+        return None
+    return wait_for(ask, timeout=30, interval=0.5, what=f"sacct to record job {job_id}")
+
+
+def squeue_state(job_id: str) -> str:
+    out = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-j", job_id, "-o", "%T"], capture_output=True,
+                         text=True, timeout=30).stdout.split()
+    return out[0] if out else ""
+
+
+def finish(proc: subprocess.Popen, timeout: float) -> tuple[int, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"headless did not finish within {timeout:.0f} s:\n{out}\n{err}")
+    return proc.returncode, out + err
+
+
+def runs_by_name(project: Path) -> dict[str, Path]:
+    return {d.name: d for d in run_dirs(project)}
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_headless_queue_on_slurm_array_with_live_metrics(sproject):
+    """Three runs go as one job array; the third waits (Resources) while two run on 2 CPUs; metrics
+    grow in the run directories while the jobs run; every run ends done."""
+    (sproject / "experiments.toml").write_text(slurm_toml(grok("a", seeds=(0, 1, 2), steps=2500)))
+    proc = start_grokwatch("--headless", "--progress-every", "2", cwd=sproject)
+    reasons, nodes, live_rows = set(), set(), {}
+    try:
+        t_end = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < t_end:
+            for d in run_dirs(sproject):
+                ex = read_json(d / "executor.json") or {}
+                if ex.get("phase") == "pending":
+                    reasons.add(ex.get("reason"))
+                if ex.get("phase") == "running" and ex.get("node"):
+                    nodes.add(ex["node"])
+                if state_of(d) == "running":
+                    live_rows.setdefault(d.name, set()).add(len(metric_steps(d)))
+            time.sleep(0.1)
+    finally:
+        rc, out = finish(proc, 60)
+    assert rc == 0, out
+    dirs = run_dirs(sproject)
+    assert len(dirs) == 3 and all(state_of(d) == "done" for d in dirs), out
+    jobs = sorted(job_of(d) for d in dirs)
+    array = {j.split("_")[0] for j in jobs}
+    assert len(array) == 1 and all("_" in j for j in jobs), f"not one job array: {jobs}"
+    assert "Resources" in reasons, f"the third job never showed as pending for Resources: {reasons}"
+    host = subprocess.run(["sinfo", "-h", "-o", "%N"], capture_output=True, text=True).stdout.strip()
+    assert nodes == {host}, nodes
+    grew = {rid: sorted(n for n in counts if n > 0) for rid, counts in live_rows.items()}
+    assert any(len(v) >= 3 for v in grew.values()), f"metrics did not grow while jobs ran: {grew}"
+    for d in dirs:
+        log = (d / "worker.log").read_text()
+        assert re.search(r"grokwatch: slurm job \d+ \(array \d+_\d\) on ", log), log[:500]
+        kinds = [e["kind"] for e in events_of(d)]
+        assert kinds.count("started") == 1 and kinds[-1] == "done", kinds
+        assert sacct_state(job_of(d)) == ("COMPLETED", "0:0")
+    # the same commands work on slurm runs
+    status = grokwatch("status", "--json", cwd=sproject, check=True)
+    assert status.stdout.count('"done"') >= 3, status.stdout
+    export = grokwatch("export", "-o", "all.csv", cwd=sproject, check=True)
+    assert len((sproject / "all.csv").read_text().splitlines()) > 3 * 10, export.stdout
+
+
+def test_stop_cancels_running_and_pending_jobs_then_retry_resumes(sproject):
+    """`grokwatch stop`: running jobs' workers get SIGTERM (checkpoint, `stopped`), the pending job is
+    cancelled; `retry` resumes a stopped run from its checkpoint as a new job."""
+    (sproject / "experiments.toml").write_text(slurm_toml(grok("s", seeds=(0, 1, 2), steps=400_000,
+                                                               eval_every=200)))
+    proc = start_grokwatch("--headless", cwd=sproject)
+    try:
+        def two_running_one_pending():
+            dirs = run_dirs(sproject)
+            phases = sorted((read_json(d / "executor.json") or {}).get("phase", "") for d in dirs)
+            rows = [len(metric_steps(d)) for d in dirs]
+            return len(dirs) == 3 and phases == ["pending", "running", "running"] and sorted(rows)[1:] >= [3, 3]
+        wait_for(two_running_one_pending, timeout=90, interval=0.2, what="2 running jobs with metrics + 1 pending")
+        dirs = run_dirs(sproject)
+        pending = next(d for d in dirs if (read_json(d / "executor.json") or {}).get("phase") == "pending")
+        running = [d for d in dirs if d != pending]
+        grokwatch("stop", *[d.name for d in dirs], cwd=sproject, check=True)
+        rc, out = finish(proc, 90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 1, out
+    for d in dirs:
+        assert state_of(d) == "stopped", (d.name, read_json(d / "status.json"), out)
+    for d in running:
+        assert (d / "checkpoint.json").exists()
+        assert sacct_state(job_of(d)) == ("FAILED", "4:0")  # the worker's own exit after SIGTERM
+    assert not metric_steps(pending)
+    assert sacct_state(job_of(pending))[0].startswith("CANCELLED")
+    assert "cancelled through grokwatch" in (read_json(pending / "status.json") or {}).get("error", "")
+
+    # retry resumes from the checkpoint: a new job, steps continue without repeats
+    target = running[0]
+    before = metric_steps(target)
+    old_job = job_of(target)
+    grokwatch("retry", target.name, cwd=sproject, check=True)
+    wait_for(lambda: job_of(target) != old_job and len(metric_steps(target)) > len(before) + 3, timeout=90,
+             interval=0.3, what="the retried run to resume as a new job")
+    steps = metric_steps(target)
+    assert steps[:len(before)] == before and steps[len(before)] > before[-1], (before[-3:], steps[len(before):][:3])
+    grokwatch("stop", cwd=sproject, check=True)
+    wait_for(lambda: state_of(target) == "stopped", timeout=60, what="the retried run to stop again")
+
+
+def test_scancel_by_someone_else_is_lost_with_slurms_reason(sproject):
+    (sproject / "experiments.toml").write_text(slurm_toml(grok("x", steps=400_000, eval_every=200)))
+    proc = start_grokwatch("--headless", cwd=sproject)
+    try:
+        wait_for(lambda: run_dirs(sproject) and len(metric_steps(run_dirs(sproject)[0])) >= 2, timeout=90,
+                 interval=0.2, what="the job to run")
+        d = run_dirs(sproject)[0]
+        subprocess.run(["scancel", job_of(d)], check=True, timeout=30)
+        rc, out = finish(proc, 90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 1, out
+    status = read_json(d / "status.json")
+    assert status["state"] == "lost", status
+    assert "CANCELLED by" in status["error"] and "not through grokwatch" in status["error"], status["error"]
+    assert [e["kind"] for e in events_of(d)][-1] == "lost"
+
+
+def test_failing_runs(sproject):
+    """A worker that fails (its command exits 3), and a job that dies before the worker starts (a
+    python that does not exist on the node): both `failed`, each with its reason."""
+    (sproject / "experiments.toml").write_text(slurm_toml(command("boom", "echo about to fail; exit 3")))
+    rc, out = finish(start_grokwatch("--headless", cwd=sproject), 120)
+    assert rc == 1, out
+    d = run_dirs(sproject)[0]
+    status = read_json(d / "status.json")
+    assert status["state"] == "failed", status
+    assert "3" in (status.get("error") or ""), status
+    assert "about to fail" in (d / "worker.log").read_text()
+    assert sacct_state(job_of(d)) == ("FAILED", "1:0")
+
+    other = sproject / "nopython"
+    other.mkdir()
+    (other / "experiments.toml").write_text(slurm_toml(
+        command("nopy", "exit 0"), slurm_extra='python = "/nonexistent/bin/python3"'))
+    try:
+        rc, out = finish(start_grokwatch("--headless", cwd=other), 120)
+    finally:
+        _cleanup(other)
+    assert rc == 1, out
+    status = read_json(run_dirs(other)[0] / "status.json")
+    assert status["state"] == "failed", status
+    assert "FAILED (exit status 127" in status["error"] and "before the worker wrote its state" in status["error"]
+    assert "/nonexistent/bin/python3" in "\n".join(status.get("log_tail") or [])
+
+
+def test_sbatch_rejection_fails_the_run_with_slurms_message(sproject):
+    (sproject / "experiments.toml").write_text(slurm_toml(command("nopart", "exit 0"),
+                                                          slurm_extra='partition = "no-such-partition"'))
+    rc, out = finish(start_grokwatch("--headless", cwd=sproject), 60)
+    assert rc == 1, out
+    status = read_json(run_dirs(sproject)[0] / "status.json")
+    assert status["state"] == "failed"
+    assert "sbatch failed" in status["error"] and "partition" in status["error"].lower(), status["error"]
+
+
+def test_time_limit_requeues_and_resumes_and_a_hard_timeout_is_lost(sproject):
+    """time = 1 minute. With signal_before_s = 40 the worker gets SIGUSR1 20-50 s into each job,
+    checkpoints and exits 75; the runner submits it again and it resumes, until done. With no
+    signal the job hits the limit: Slurm's TIMEOUT makes the run `lost` (its checkpoint kept)."""
+    a = sproject / "requeue"
+    b = sproject / "hard"
+    a.mkdir()
+    b.mkdir()
+    (a / "experiments.toml").write_text(slurm_toml(grok("long", steps=70_000, eval_every=500),
+                                                   time_limit="1", signal_before_s=40))
+    (b / "experiments.toml").write_text(slurm_toml(grok("hard", steps=2_000_000, eval_every=500),
+                                                   time_limit="1", signal_before_s=0))
+    pa = start_grokwatch("--headless", cwd=a)
+    pb = start_grokwatch("--headless", cwd=b)
+    try:
+        rc_b, out_b = finish(pb, 200)
+        rc_a, out_a = finish(pa, 400)
+    finally:
+        for p in (pa, pb):
+            if p.poll() is None:
+                p.kill()
+        _cleanup(a)
+        _cleanup(b)
+    # requeue and resume
+    assert rc_a == 0, out_a
+    da = run_dirs(a)[0]
+    assert state_of(da) == "done"
+    log = (da / "worker.log").read_text()
+    jobs = re.findall(r"grokwatch: slurm job (\d+) on ", log)
+    assert len(jobs) >= 2 and len(set(jobs)) == len(jobs), f"not requeued as new jobs: {jobs}"
+    assert sacct_state(jobs[0]) == ("FAILED", "75:0")  # checkpointed and asked for a requeue in time
+    steps = metric_steps(da)
+    assert steps == sorted(set(steps)) and steps[-1] == 70_000, "steps repeated or missing after resume"
+    assert read_json(da / "status.json").get("resumed")
+    kinds = [e["kind"] for e in events_of(da)]
+    assert kinds.count("started") == len(jobs) and kinds[-1] == "done", kinds
+    # a hard time limit
+    assert rc_b == 1, out_b
+    db = run_dirs(b)[0]
+    status = read_json(db / "status.json")
+    assert status["state"] == "lost", status
+    assert "TIMEOUT" in status["error"] and "time limit" in status["error"], status["error"]
+    assert (db / "checkpoint.json").exists()
+    assert sacct_state(job_of(db))[0] == "TIMEOUT"
+
+
+def test_runner_restart_readopts_running_and_pending_jobs(sproject):
+    """Kill the runner (SIGKILL) while two jobs run and one waits; a new runner re-adopts all three
+    by job id (nothing is submitted again) and sees them to the end."""
+    (sproject / "experiments.toml").write_text(slurm_toml(grok("r", seeds=(0, 1, 2), steps=12_000,
+                                                               eval_every=200)))
+    proc = start_grokwatch("--headless", cwd=sproject)
+    try:
+        def two_running_one_pending():
+            dirs = run_dirs(sproject)
+            phases = sorted((read_json(d / "executor.json") or {}).get("phase", "") for d in dirs)
+            return len(dirs) == 3 and phases == ["pending", "running", "running"] and all(
+                metric_steps(d) for d in dirs if (read_json(d / "executor.json") or {}).get("phase") == "running")
+        wait_for(two_running_one_pending, timeout=90, interval=0.2, what="2 running + 1 pending")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    jobs_before = {d.name: job_of(d) for d in run_dirs(sproject)}
+    assert all(squeue_state(j) in ("RUNNING", "PENDING") for j in jobs_before.values())
+    submissions = sorted(p.name for p in (sproject / ".grokwatch" / "slurm").iterdir() if p.is_dir())
+    rows_before = {d.name: metric_steps(d) for d in run_dirs(sproject)}
+
+    rc, out = finish(start_grokwatch("--headless", cwd=sproject), 240)
+    assert rc == 0, out
+    assert {d.name: job_of(d) for d in run_dirs(sproject)} == jobs_before, "a job was submitted again"
+    assert sorted(p.name for p in (sproject / ".grokwatch" / "slurm").iterdir() if p.is_dir()) == submissions
+    for d in run_dirs(sproject):
+        assert state_of(d) == "done", read_json(d / "status.json")
+        steps = metric_steps(d)
+        assert steps[:len(rows_before[d.name])] == rows_before[d.name] and steps == sorted(set(steps))
+        assert [e["kind"] for e in events_of(d)][-1] == "done"
+
+
+def test_gpus_per_run_reach_the_worker_as_cuda_visible_devices(sproject):
+    if harness.gpus_on_node() < 1:
+        pytest.skip("this cluster advertises no gres/gpu (the harness's own cluster has two fake ones)")
+    script = 'echo "grokwatch: {\\"step\\": 1, \\"train_loss\\": 0.5}"; echo "CVD=[$CUDA_VISIBLE_DEVICES]"'
+    (sproject / "experiments.toml").write_text(slurm_toml(command("gpu", script), slurm_extra="gpus_per_run = 1"))
+    rc, out = finish(start_grokwatch("--headless", cwd=sproject), 120)
+    d = run_dirs(sproject)[0]
+    log = (d / "worker.log").read_text()
+    assert rc == 0, out + log
+    assert "CVD=[0]" in log, log
+    assert read_json(d / "config.json")["device"] == "cuda"
+    script_text = Path(read_json(d / "executor.json")["script"]).read_text()
+    assert "#SBATCH --gpus=1" in script_text and "CUDA_VISIBLE_DEVICES" not in script_text.split("RUNS=(")[1] \
+        .split("cd ")[0]
