@@ -1,0 +1,190 @@
+"""`from grokwatch import log` outside and inside grokwatch: a run directory of its own under
+./grokwatch-logs/, the worker channel, value handling, threads, and `grokwatch detect` over
+logs written without grokwatch."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, cli_env, grokwatch, read_json
+
+
+def _script(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def _python(path: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = cli_env()
+    for key in ("GROKWATCH_CLIENT_CHANNEL", "GROKWATCH_RUN_ID", "GROKWATCH_STDOUT_PREFIX"):
+        env.pop(key, None)
+    return subprocess.run([sys.executable, str(path), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_outside_grokwatch_writes_its_own_run_dir(tmp_path):
+    script = _script(tmp_path, "my_train.py", """
+        import grokwatch.client
+        from grokwatch import log
+        grokwatch.client.init(params={"lr": 0.1}, total_steps=40)
+        for step in range(0, 50, 10):
+            log(step=step, train_loss=1.0 / (step + 1), val_acc=step / 50)
+            log(step=step, weight_norm=step * 2)   # same step: the same row
+        log(step=45, train_loss="oops")            # rejected alone
+        """)
+    proc = _python(script, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    dirs = list((tmp_path / "grokwatch-logs").iterdir())
+    assert len(dirs) == 1 and dirs[0].name.startswith("my_train-")
+    d = dirs[0]
+    assert proc.stderr.count("not started by grokwatch") == 1  # said once
+    assert f"grokwatch view grokwatch-logs/{d.name}" in proc.stderr
+    assert "rejected train_loss='oops'" in proc.stderr
+    rows = _rows(d / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [0, 10, 20, 30, 40, 45]
+    assert float(rows[1]["test_acc"]) == pytest.approx(0.2)  # val_acc -> test_acc
+    assert float(rows[1]["test_error"]) == pytest.approx(0.8)
+    assert float(rows[1]["weight_norm"]) == 20.0
+    assert rows[0]["time_s"] != ""
+    config = read_json(d / "config.json")
+    assert config["kind"] == "script" and config["params"] == {"lr": 0.1}
+    assert config["total_steps"] == 40 and config["run_id"] == d.name
+    status = read_json(d / "status.json")
+    assert status["state"] == "done" and status["step"] == 45 and status["total_steps"] == 40
+
+
+def test_outside_grokwatch_crash_keeps_rows_and_says_failed(tmp_path):
+    script = _script(tmp_path, "crashy.py", """
+        from grokwatch import log
+        for step in range(3):
+            log(step=step, train_loss=1.0)
+        raise ValueError("bad batch")
+        """)
+    proc = _python(script, tmp_path)
+    assert proc.returncode == 1
+    (d,) = list((tmp_path / "grokwatch-logs").iterdir())
+    assert [r["step"] for r in _rows(d / "metrics.csv")] == ["0", "1", "2"]
+    status = read_json(d / "status.json")
+    assert status["state"] == "failed" and "ValueError: bad batch" in status["error"]
+
+
+def test_channel_records_arrive_within_a_second(tmp_path, monkeypatch):
+    from grokwatch.client import Run
+
+    fifo = tmp_path / "channel"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    monkeypatch.setenv("GROKWATCH_CLIENT_CHANNEL", f"fifo:{fifo}")
+
+    class Scalar:  # a one-element tensor or a numpy scalar
+        def item(self):
+            return 0.25
+
+    run = Run()
+    try:
+        run.log(step=1, train_loss=Scalar(), test_loss=float("nan"), flag=True, name="x")
+        data = b""
+        deadline = time.monotonic() + 1.5
+        while b"\n" not in data and time.monotonic() < deadline:
+            try:
+                data += os.read(reader, 65536)
+            except BlockingIOError:
+                time.sleep(0.02)
+        assert b"\n" in data, "nothing arrived within 1.5 s"
+        record = json.loads(data.decode().splitlines()[0])
+        assert record["step"] == 1 and record["train_loss"] == 0.25 and record["flag"] == 1.0
+        assert record["test_loss"] != record["test_loss"]  # NaN travels
+        assert record["name"] == "x"  # the worker rejects it, with a warning in worker.log
+        run.log(step=2, train_loss=0.1)
+        run.close()
+        time.sleep(0.05)
+        rest = os.read(reader, 65536)
+        assert json.loads(rest.decode().splitlines()[-1]) == {"step": 2, "train_loss": 0.1}
+    finally:
+        run.close()
+        os.close(reader)
+
+
+def test_log_is_thread_safe(tmp_path):
+    from grokwatch.client import Run
+
+    run = Run(name="threads", dir=tmp_path)
+    n_threads, per_thread = 4, 2000
+
+    def work(i: int) -> None:
+        for _ in range(per_thread):
+            run.log(x=float(i))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.close()
+    (d,) = list(tmp_path.iterdir())
+    rows = _rows(d / "metrics.csv")
+    assert len(rows) == n_threads * per_thread  # step=None: every record a row of its own
+    assert [int(r["step"]) for r in rows] == list(range(n_threads * per_thread))
+
+
+def test_to_number():
+    from grokwatch.client import NOT_A_NUMBER, to_number
+
+    assert to_number(3) == 3.0 and to_number(True) == 1.0 and to_number(" 0.5 ") == 0.5
+    assert to_number(None) is None and to_number("") is None
+    assert to_number("adam") is NOT_A_NUMBER and to_number([1, 2]) is NOT_A_NUMBER
+    assert to_number(float("inf")) == float("inf")
+
+
+def _has_detect() -> bool:
+    try:
+        from grokwatch.detect import main_detect  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_detect(), reason="grokwatch.detect.main_detect is not there yet")
+def test_detect_on_a_csv_from_a_script_that_never_heard_of_grokwatch(tmp_path):
+    proc = _python(REPO / "examples" / "plain_csv_logger.py", tmp_path, "--out", "log.csv")
+    assert proc.returncode == 0, proc.stderr
+    header = (tmp_path / "log.csv").read_text().splitlines()[0]
+    assert header == "epoch,train_loss,val_loss,time"
+    out = grokwatch("detect", "log.csv", cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "overfitting" in out.stdout
+    js = grokwatch("detect", "--json", "log.csv", cwd=tmp_path, timeout=60)
+    events = [json.loads(line) for line in js.stdout.splitlines() if line.strip()]
+    assert events and events[0]["kind"] == "overfitting" and events[0]["run_id"] == "log"
+
+
+@pytest.mark.skipif(not _has_detect(), reason="grokwatch.detect.main_detect is not there yet")
+def test_detect_on_the_clients_own_run_dir(tmp_path):
+    script = _script(tmp_path, "grok.py", """
+        from grokwatch import log
+        for step in range(0, 2000, 20):
+            test_acc = 0.02 if step < 1000 else 0.99
+            log(step=step, train_loss=0.01, train_acc=1.0, test_loss=5.0 if step < 1000 else 0.1,
+                test_acc=test_acc)
+        """)
+    assert _python(script, tmp_path).returncode == 0
+    (d,) = list((tmp_path / "grokwatch-logs").iterdir())
+    out = grokwatch("detect", str(d), cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "generalization_jump" in out.stdout
