@@ -9,7 +9,7 @@ with explicit tick labels (plotext's own log axis breaks on a second build).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,30 +17,13 @@ import numpy as np
 from . import fmt
 from .data.store import RunData
 from .data.summary import Reduced
+from .view import METRIC_CYCLE, METRIC_NAMES, View, auto_logx, sweep_keys  # noqa: F401
 
-METRIC_NAMES = {"error": "error", "loss": "loss", "acc": "accuracy"}
-METRIC_CYCLE = ("error", "loss", "acc")
 TRAIN = (95, 175, 255)
 TEST = (255, 135, 0)
 PALETTE = [(255, 135, 0), (95, 175, 255), (135, 215, 95), (215, 95, 215), (255, 215, 95),
            (95, 215, 215), (255, 95, 95), (175, 175, 255)]
 EMA_BETA = 0.85
-
-
-@dataclass(frozen=True)
-class View:
-    """What the chart shows; the screen keeps one and replaces it on each key."""
-
-    mode: str = "run"  # run | compare | sweep
-    metric: str = "error"  # error | loss | acc
-    logx: bool | None = None  # None: automatic (log for grokking runs and wide sweeps)
-    logy: bool = False
-    smooth: bool = False
-    sweep_key: str | None = None
-    best: bool = False  # sweep: best instead of final values
-
-    def with_(self, **kw: Any) -> "View":
-        return replace(self, **kw)
 
 
 @dataclass
@@ -66,10 +49,6 @@ def ema(y: np.ndarray, beta: float = EMA_BETA) -> np.ndarray:
         w = beta * w + (1 - beta)
         out[i] = acc / w
     return out
-
-
-def auto_logx(run: RunData | None) -> bool:
-    return bool(run is not None and run.kind == "grokking")
 
 
 def _figure(width: int, height: int):
@@ -237,15 +216,6 @@ def compare_chart(runs: list[RunData], view: View, width: int, height: int, colo
 
 
 # ----------------------------------------------------------------------------- sweep
-
-
-def sweep_keys(runs: list[RunData], experiment: str) -> list[str]:
-    keys: dict[str, set] = {}
-    for r in runs:
-        if r.experiment == experiment:
-            for k, v in r.sweep.items():
-                keys.setdefault(k, set()).add(repr(v))
-    return sorted(keys, key=lambda k: (-len(keys[k]), k))
 
 
 def _final_or_best(r: RunData, name: str, best: bool) -> float | None:

@@ -21,13 +21,13 @@ from typing import Any, Callable
 from ...runs import read_events, read_json
 from .store import LoadResult, RunData, RunStore, is_alert, load_full
 
-TICK_S = 0.5
+TICK_S = 1.0  # pokes (a key, a selection) wake it at once
 SCAN_EVERY_S = 2.0
 RUNNER_EVERY_S = 1.0
 HEARTBEAT_EVERY_S = 3.0
 POOL_MIN_BYTES = 2 << 20  # files with more than this left to read load in the pool
 THREAD_CHUNK = 256 << 10  # in-thread reads: ~10 ms of parsing at a time
-THREAD_BUDGET = 4 << 20  # bytes read in-thread per tick, all runs together
+TICK_WORK_S = 0.3  # in-thread reading stops after this long; the UI hears of it, then more
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Outbox:
 
 def _nice() -> None:  # pool workers yield the CPU to the UI
     try:
-        os.nice(10)
+        os.nice(4)
     except OSError:
         pass
 
@@ -79,6 +79,7 @@ class Poller:
         self._initial_done = False
         self._last_scan = self._last_runner = self._last_beat = 0.0
         self.ticks = 0
+        self.backlog = False  # in-thread reading left for the next round
 
     # ---------------------------------------------------------------- UI side
 
@@ -149,7 +150,8 @@ class Poller:
                 self._emit(out)
                 return True
         self._harvest(out)
-        budget = THREAD_BUDGET
+        deadline = time.monotonic() + TICK_WORK_S
+        self.backlog = False
         for key in self._ordered_keys():
             run = self.store.runs[key]
             changed, events = self.store.refresh_meta(run, want_log=key == self.focus)
@@ -164,9 +166,14 @@ class Poller:
             left = tail.remaining()
             if left > POOL_MIN_BYTES and not run.loaded and self._submit(run):
                 continue
-            while left > 0 and budget > 0 and not self._stop.is_set():
+            if left > 0 and time.monotonic() > deadline:
+                self.backlog = True
+                continue
+            while left > 0 and not self._stop.is_set():
+                if time.monotonic() > deadline:
+                    self.backlog = True
+                    break
                 got, evs = self.store.tail(run, THREAD_CHUNK)
-                budget -= THREAD_CHUNK
                 if got:
                     out.dirty.add(key)
                 if evs:

@@ -14,14 +14,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable
 
 from ...runs import RunPaths, read_events, read_json, tail_lines
 from .. import clock
-from .csvtail import Block, CsvTail, peek_tail, sample_blocks
-from .summary import Summary
+if TYPE_CHECKING:  # numpy comes in with these: imported where used, in the poller thread
+    from .csvtail import Block, CsvTail
+    from .summary import Summary
 
 ALERT_KINDS = ("generalization_jump", "grokking_likely", "overfitting", "divergence")
 LIVE_FILE_S = 60.0  # a plain CSV written to within this long counts as live
@@ -41,7 +40,7 @@ class RunData:
     events: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     latest: dict[str, float] = field(default_factory=dict)
-    summary: Summary = field(default_factory=Summary)
+    summary: "Summary" = None  # type: ignore[assignment]
     preview: bool = False  # summary is a coarse sample while the full load runs
     loaded: bool = False  # the summary holds every row read so far
     loading: bool = False  # a bulk load of this file is in flight
@@ -54,11 +53,16 @@ class RunData:
     _config_mtime: float = -1.0
     _log_mtime: float = -1.0
     _events_offset: int = 0
-    tail: CsvTail | None = None
+    tail: "CsvTail | None" = None
 
     def __post_init__(self) -> None:
+        from .csvtail import CsvTail
+        from .summary import Summary
+
         if self.tail is None:
             self.tail = CsvTail(self.csv)
+        if self.summary is None:
+            self.summary = Summary()
 
     # ---------------------------------------------------------------- what the table shows
 
@@ -138,7 +142,7 @@ class RunData:
             return None
         return max(0.0, (self.total - self.step) / r)
 
-    def add_samples(self, block: Block) -> None:
+    def add_samples(self, block: "Block") -> None:
         if block.times is None or len(block) == 0:
             return
         steps, times = block.steps[-32:], block.times[-32:]
@@ -152,7 +156,7 @@ class LoadResult:
     """What a bulk load (in a worker process) hands back."""
 
     key: str
-    summary: Summary
+    summary: "Summary"
     offset: int
     inode: int | None
     header: list[str] | None
@@ -185,7 +189,7 @@ class _DivergenceOnly:
         return [{"kind": "divergence", "step": row.get("step", 0), "message": msg}] if msg else []
 
 
-def run_detectors(det: Any, block: Block, key: str) -> list[dict[str, Any]]:
+def run_detectors(det: Any, block: "Block", key: str) -> list[dict[str, Any]]:
     out = []
     for row in block.rows():
         for ev in det.feed(row) or []:
@@ -201,6 +205,9 @@ def run_detectors(det: Any, block: Block, key: str) -> list[dict[str, Any]]:
 def load_full(key: str, path: str, column_map: dict[str, str] | None, detect_info: Any,
               chunk: int = 4 << 20) -> LoadResult:
     """Read a whole CSV into a summary (runs in a worker process, or a thread as a fallback)."""
+    from .csvtail import CsvTail
+    from .summary import Summary
+
     tail = CsvTail(Path(path), column_map)
     s = Summary()
     last: dict[str, float] = {}
@@ -325,6 +332,8 @@ class RunStore:
 
     def peek(self, run: RunData) -> bool:
         """The latest row from the file's tail (first paint), before any full load."""
+        from .csvtail import peek_tail
+
         b = peek_tail(run.csv)
         if b is None:
             return False
@@ -336,6 +345,9 @@ class RunStore:
         """A coarse summary from evenly spaced samples, shown until the full load lands."""
         if run.loaded or run.summary.rows:
             return False
+        from .csvtail import sample_blocks
+        from .summary import Summary
+
         b = sample_blocks(run.csv)
         if b is None or not len(b):
             return False
@@ -351,6 +363,8 @@ class RunStore:
             return False, []
         tail = run.tail
         assert tail is not None
+        from .summary import Summary
+
         if run.preview:  # the sample preview goes once real rows start arriving
             run.summary = Summary()
             run.preview = False
@@ -427,4 +441,4 @@ def _size(p: Path) -> int:
 
 
 Callback = Callable[[], None]
-__all__ = ["RunData", "RunStore", "LoadResult", "load_full", "is_alert", "np"]
+__all__ = ["RunData", "RunStore", "LoadResult", "load_full", "is_alert"]

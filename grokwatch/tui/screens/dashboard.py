@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from ...runs import RETRYABLE_STATES
-from ..charts import METRIC_CYCLE, View, auto_logx, sweep_keys
+from ..view import METRIC_CYCLE, View, auto_logx, sweep_keys
 from ..data.poller import Poller
 from ..data.store import RunData, RunStore
 from ..widgets.alerts.alert_list import AlertList

@@ -6,30 +6,36 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from rich.text import Text
 from textual import work
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ...charts import ChartOut, View, compare_chart, run_chart, sweep_chart
-from ...data.store import RunData
+from ...view import View
 
-MIN_INTERVAL_S = 0.5
+if TYPE_CHECKING:
+    from ...charts import ChartOut
+    from ...data.store import RunData
+
+MIN_INTERVAL_S = 1.0  # new data redraws at most once a second; keys redraw at once
 
 
 @dataclass
 class ChartJob:
     view: View
-    runs: list[RunData]
-    all_runs: list[RunData]
+    runs: list["RunData"]
+    all_runs: list["RunData"]
     width: int
     height: int
     color: bool
 
 
-def build(job: ChartJob) -> ChartOut:
+def build(job: ChartJob) -> "ChartOut":
+    """Runs in the chart's thread worker (numpy and plotext are imported there, not at start)."""
+    from ...charts import ChartOut, compare_chart, run_chart, sweep_chart
+
     if not job.runs:
         return ChartOut("", [], "", note="no run selected")
     if job.view.mode == "compare":
@@ -54,7 +60,7 @@ class ChartPanel(Vertical):
         self.dirty = True
         self.building = False
         self.builds = 0
-        self.last_out: ChartOut | None = None
+        self.last_out: "ChartOut | None" = None
         self._last_build = 0.0
         self.color = not os.environ.get("NO_COLOR")
 
@@ -97,11 +103,13 @@ class ChartPanel(Vertical):
         try:
             out = build(job)
         except Exception as e:  # noqa: BLE001 — a chart must never take the app down
+            from ...charts import ChartOut
+
             out = ChartOut("", [], "chart", note=f"could not draw: {e!r}")
         text = Text.from_ansi(out.ansi) if out.ansi else Text(out.note or "", style="dim italic")
         self.app.call_from_thread(self._show, out, text)
 
-    def _show(self, out: ChartOut, text: Text) -> None:
+    def _show(self, out: "ChartOut", text: Text) -> None:
         self.building = False
         self.builds += 1
         self.last_out = out

@@ -1,0 +1,41 @@
+"""What the chart shows (a small immutable record) and the pure rules around it; no numpy,
+so the screens can import it at start-up for free."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+METRIC_NAMES = {"error": "error", "loss": "loss", "acc": "accuracy"}
+METRIC_CYCLE = ("error", "loss", "acc")
+
+
+@dataclass(frozen=True)
+class View:
+    """What the chart shows; the screen keeps one and replaces it on each key."""
+
+    mode: str = "run"  # run | compare | sweep
+    metric: str = "error"  # error | loss | acc
+    logx: bool | None = None  # None: automatic (log for grokking runs and wide sweeps)
+    logy: bool = False
+    smooth: bool = False
+    sweep_key: str | None = None
+    best: bool = False  # sweep: best instead of final values
+
+    def with_(self, **kw: Any) -> "View":
+        return replace(self, **kw)
+
+
+def auto_logx(run: Any) -> bool:
+    """Grokking is read on a log-scaled step axis."""
+    return bool(run is not None and run.kind == "grokking")
+
+
+def sweep_keys(runs: list[Any], experiment: str) -> list[str]:
+    """The swept keys of an experiment, the one with most values first."""
+    keys: dict[str, set] = {}
+    for r in runs:
+        if r.experiment == experiment:
+            for k, v in r.sweep.items():
+                keys.setdefault(k, set()).add(repr(v))
+    return sorted(keys, key=lambda k: (-len(keys[k]), k))
