@@ -11,6 +11,8 @@ from .experiments import get_spec, kind_names
 
 
 def _toml_value(v: Any) -> str:
+    if v is None:
+        return "(unset)"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
@@ -18,7 +20,7 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+        return "{" + ", ".join(f" {k} = {_toml_value(x)}" for k, x in v.items()) + (" }" if v else "}")
     return repr(v)
 
 
