@@ -8,11 +8,15 @@ alerted when a run suddenly generalises.
 __version__ = "0.1.0"
 
 
-def log(step=None, **metrics):
-    """Report metrics from your own training script; see `grokwatch.client`."""
-    from .client import log as _log
+def __getattr__(name):
+    # `from grokwatch import log` hands out `grokwatch.client.log` itself (imported on first
+    # use: `import grokwatch` stays cheap), so a call costs no extra import or argument repacking.
+    if name == "log":
+        from .client import log
 
-    return _log(step=step, **metrics)
+        globals()["log"] = log
+        return log
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["log", "__version__"]
