@@ -26,6 +26,7 @@ step"). Metric names pass through `grokwatch.columns` (`val_acc` becomes `test_a
 from __future__ import annotations
 
 import atexit
+import collections
 import json
 import math
 import os
@@ -45,6 +46,7 @@ LOCAL_DIR = "grokwatch-logs"
 FLUSH_EVERY_S = 0.5
 MAX_BUFFER = 10_000  # records; beyond this log() hands them on itself
 PIPE_CHUNK = 4096  # PIPE_BUF on Linux: writes up to this size never interleave
+_monotonic = time.monotonic
 
 __all__ = ["log", "init", "finish", "flush", "Run", "RowMerger", "to_number"]
 
@@ -97,10 +99,17 @@ def to_number(v: Any) -> Any:
         return NOT_A_NUMBER
 
 
+class _Coerced(dict):
+    """The metrics of a `log()` call that held something other than floats and ints (the
+    encoders' fast paths take plain dicts only)."""
+
+    __slots__ = ()
+
+
 def _coerce_for_log(metrics: dict[str, Any]) -> dict[str, Any]:
     """Convert tensors and numpy scalars now (they may change in place later); leave
     anything else for the row merger to accept or reject."""
-    out = {}
+    out = _Coerced()
     for k, v in metrics.items():
         t = type(v)
         if t is float or t is int or t is str or v is None:
@@ -167,6 +176,7 @@ class RowMerger:
         self.sources: dict[str, int] = {}  # source -> highest step it reported
         self._warm_until: float | None = None
         self._names: dict[tuple, list[str]] = {}
+        self._plain_names: dict[tuple, list[str]] = {}
 
     # --- warnings, counted per kind; the first few of each are printed
 
@@ -230,23 +240,40 @@ class RowMerger:
             values[name] = v
         if step is None:
             step = 0 if self.max_step is None else self.max_step + 1
+        self._place(step, values, time.monotonic() if now is None else now, source)
+
+    def add_plain(self, step: int, metrics: dict[str, Any], now: float,
+                  time_s: float | None = None, source: str = "") -> None:
+        """`add` for the client's usual record: an int step >= 0 and plain float/int values
+        (no number conversion; names mapped once per set of names)."""
+        key = tuple(metrics)
+        names = self._plain_names.get(key)
+        if names is None:
+            names = _mapped_names(["step", *key], self.column_map)[1:]
+            if len(self._plain_names) < 4096:
+                self._plain_names[key] = names
+        values = dict(zip(names, metrics.values()))
+        if time_s is not None and "time_s" not in values:
+            values["time_s"] = time_s
+        self._place(step, values, now, source)
+
+    def _place(self, step: int, values: dict[str, float], now: float, source: str) -> None:
         if self.last_step is not None and step <= self.last_step:
             self.warn("backwards", f"dropped a record for step {step}: rows need increasing steps "
                       f"and step {self.last_step} was already logged (log the metrics of a step "
                       f"within a second of each other, or pass a global step)")
             return
-        now = time.monotonic() if now is None else now
         if self._warm_until is None:
             self._warm_until = now + self.settle_s
         if self.sources.get(source, -1) < step:
             self.sources[source] = step
         row = self.pending.get(step)
         if row is None:
-            self.pending[step] = [values, now]
             if self.max_step is None or step > self.max_step:
+                if self.settle_s <= 0 and self.pending:  # one source: what came before is done
+                    self._emit_all()
                 self.max_step = step
-                if self.settle_s <= 0 and len(self.pending) > 1:
-                    self._emit_ready(now)
+            self.pending[step] = [values, now]
             if len(self.pending) > self.MAX_PENDING:
                 self._emit_ready(now, force_oldest=len(self.pending) - self.MAX_PENDING)
         else:
@@ -268,6 +295,15 @@ class RowMerger:
                 break
             force_oldest -= 1
             del pending[step]
+            self.last_step = step
+            self.rows += 1
+            self.emit(step, values)
+
+    def _emit_all(self) -> None:
+        pending = self.pending
+        steps = list(pending) if len(pending) == 1 else sorted(pending)
+        for step in steps:
+            values = pending.pop(step)[0]
             self.last_step = step
             self.rows += 1
             self.emit(step, values)
@@ -303,24 +339,53 @@ def _json_value(v: Any) -> str:
     return json.dumps(v if isinstance(v, (str, int, float)) else repr(v))
 
 
-def encode_records(records: list[tuple[Any, dict[str, Any], float]]) -> str:
-    """JSON lines (Python's json reads NaN/Infinity); one per record, each ending in \\n."""
-    keys = _JSON_KEYS
+_TEMPLATES: dict[tuple, str] = {}
+
+
+def _template(keys: tuple) -> str:
+    """'{"step":%r,"k1":%r,...}' for records whose step is an int and values floats/ints."""
+    parts = ['{"step":%r']
+    for k in keys:
+        jk = _JSON_KEYS.get(k)
+        if jk is None:
+            jk = _JSON_KEYS[k] = json.dumps(str(k))
+        parts.append(f",{jk}:%r")
+    parts.append("}\n")
+    tmpl = "".join(parts).replace("%r", "\0").replace("%", "%%").replace("\0", "%r")
+    if len(_TEMPLATES) < 4096:
+        _TEMPLATES[keys] = tmpl
+    return tmpl
+
+
+def _encode_slow(step: Any, metrics: dict[str, Any]) -> str:
+    parts = ['{"step":', "null" if step is None else _json_value(step)]
+    for k, v in metrics.items():
+        jk = _JSON_KEYS.get(k)
+        if jk is None:
+            jk = _JSON_KEYS[k] = json.dumps(str(k))
+        parts.append(f",{jk}:{_json_value(v)}")
+    parts.append("}\n")
+    return "".join(parts)
+
+
+def encode_records(records: list) -> str:
+    """JSON lines (Python's json reads NaN/Infinity), one per (step, metrics, time) record.
+
+    The common record — an int step and plain float/int values — is formatted through a
+    template cached per set of names; anything else (and any line that may hold a NaN or an
+    infinity, whose repr is not JSON) goes the careful way."""
+    templates = _TEMPLATES
     out = []
     for step, metrics, _t in records:
-        parts = ['{"step":', "null" if step is None else _json_value(step)]
-        for k, v in metrics.items():
-            jk = keys.get(k)
-            if jk is None:
-                jk = keys[k] = json.dumps(str(k))
-            t = type(v)
-            if t is float:
-                r = repr(v)
-                parts.append(f",{jk}:{_SPECIAL.get(r, r)}")
-            else:
-                parts.append(f",{jk}:{_json_value(v)}")
-        parts.append("}\n")
-        out.append("".join(parts))
+        if type(step) is int and type(metrics) is dict:
+            keys = tuple(metrics)
+            tmpl = templates.get(keys) or _template(keys)
+            line = tmpl % (step, *metrics.values())
+            if "nan" in line or "inf" in line:
+                line = _encode_slow(step, metrics)
+        else:
+            line = _encode_slow(step, metrics)
+        out.append(line)
     return "".join(out)
 
 
@@ -493,9 +558,14 @@ class _LocalSink:
     def write(self, records: list) -> None:
         if not records or self.merger is None:
             return
+        merger, t0 = self.merger, self.t0
         for step, metrics, t in records:
-            rec = {"step": step, **metrics, "time_s": round(t - self.t0, 3)}
-            self.merger.add(rec, now=t)
+            if type(step) is int and step >= 0 and type(metrics) is dict:
+                merger.add_plain(step, metrics, t, time_s=round(t - t0, 3))
+            else:
+                rec = {"step": step, **metrics}
+                rec.setdefault("time_s", round(t - t0, 3))
+                merger.add(rec, now=t)
         self.writer.flush()
         self._maybe_status()
 
@@ -542,15 +612,26 @@ def _batch_writer_class():
     class BatchMetricsWriter(MetricsWriter):
         """MetricsWriter that flushes once per batch instead of once per row."""
 
+        def __init__(self, path: Path):
+            super().__init__(path)
+            self._known: set = set()  # key tuples whose columns the header has
+
         def write(self, row: dict[str, Any]) -> bool:
             step = row.get("step")
             if step is not None and self.last_step is not None and step <= self.last_step:
                 return False
-            new = [k for k in row if k not in self.columns]
-            if new:
-                self._f.flush()
-                self._widen(new)
-            self._f.write(",".join(format_value(row.get(c)) for c in self.columns) + "\n")
+            keys = tuple(row)
+            if keys not in self._known:
+                new = [k for k in row if k not in self.columns]
+                if new:
+                    self._f.flush()
+                    self._widen(new)
+                if len(self._known) > 4096:
+                    self._known = set()
+                self._known.add(keys)
+            self._f.write(",".join([
+                "" if v is None else (repr(v) if type(v) is float else format_value(v))
+                for v in map(row.get, self.columns)]) + "\n")
             if step is not None:
                 self.last_step = step
             return True
@@ -597,8 +678,9 @@ class Run:
         self.total_steps = total_steps
         self.base_dir = dir
         self.flush_every_s = flush_every_s
-        self._buf: list[tuple[Any, dict[str, Any], float]] = []
-        self._lock = threading.Lock()
+        # (step, metrics, time) records; deque.append and popleft are atomic, so log() takes
+        # no lock and a record appended while flush() runs is handed on now or next time
+        self._buf: collections.deque = collections.deque()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -617,13 +699,11 @@ class Run:
             if t is not float and t is not int:
                 metrics = _coerce_for_log(metrics)
                 break
-        rec = (step, metrics, time.monotonic())
-        with self._lock:
-            self._buf.append(rec)
-            n = len(self._buf)
+        buf = self._buf
+        buf.append((step, metrics, _monotonic()))
         if self._thread is None:
             self._start()
-        elif n >= MAX_BUFFER:
+        elif len(buf) >= MAX_BUFFER:
             self.flush()
 
     # --- plumbing
@@ -678,14 +758,11 @@ class Run:
     def flush(self) -> None:
         """Hand every buffered record on now."""
         with self._flush_lock:
-            with self._lock:
-                records, self._buf = self._buf, []
             if self._sink is None:
-                if not records:
-                    return
-                with self._lock:
-                    self._buf[:0] = records
                 return
+            buf = self._buf
+            popleft = buf.popleft
+            records = [popleft() for _ in range(len(buf))]
             if records:
                 self._sink.write(records)
             tick = getattr(self._sink, "tick", None)
@@ -723,8 +800,7 @@ class Run:
     def _after_fork(self) -> None:
         """A forked child (e.g. a DataLoader worker) starts afresh: no inherited records,
         locks or thread; it opens its own sink if it ever logs."""
-        self._buf = []
-        self._lock = threading.Lock()
+        self._buf = collections.deque()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
@@ -821,11 +897,24 @@ def init(name: str | None = None, params: dict[str, Any] | None = None,
 
 
 def log(step: int | None = None, **metrics: Any) -> None:
-    """Record metrics for `step`: `log(step=100, train_loss=0.3, test_acc=0.5)`."""
+    """Record metrics for `step` (None: the step after the last one):
+    `log(step=100, train_loss=0.3, test_acc=0.5)`. Cheap (an append), thread-safe; the records
+    are handed on at least every half second and at exit. See the module's docstring."""
     run = _default
     if run is None:
         run = _get_default()
-    run.log(step, **metrics)
+    # Run.log, inlined: the keyword arguments are packed once, not twice
+    for v in metrics.values():
+        t = type(v)
+        if t is not float and t is not int:
+            metrics = _coerce_for_log(metrics)
+            break
+    buf = run._buf
+    buf.append((step, metrics, _monotonic()))
+    if run._thread is None:
+        run._start()
+    elif len(buf) >= MAX_BUFFER:
+        run.flush()
 
 
 def flush() -> None:
