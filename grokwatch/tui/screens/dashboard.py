@@ -507,7 +507,7 @@ class DashboardScreen(Screen):
         holder = runner_holder(ctx.project_dir)
         if not holder and ok:
             self.start_runner()
-        if not holder and not ok:
+        if not holder:
             self.poller.runner.config_error = self.poller.local_config_error
         self.notify("experiments.toml saved: the runner reloads it" if ok else
                     "experiments.toml has an error (see the banner); runs already going keep going",
