@@ -116,6 +116,15 @@ def user_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_command(value: Any) -> str | None:
+    if isinstance(value, str):
+        import shlex
+
+        try:
+            parts = shlex.split(value)
+        except ValueError:
+            parts = value.split()
+        return (f"must be a list of strings (the program and its arguments, no shell), e.g. "
+                f"command = {json.dumps(parts or ['python', 'train.py'])}")
     if not value:
         return ("must list the program and its arguments, e.g. "
                 "command = [\"python\", \"train.py\", \"--lr\", \"{lr}\"]")
@@ -158,6 +167,9 @@ def _validate(params: dict[str, Any]) -> None:
     if params.get("command") is None:
         raise ParamError("command", "is required for kind \"command\": the program and its "
                          "arguments, e.g. command = [\"python\", \"train.py\", \"--seed\", \"{seed}\"]")
+    problem = _check_command(params["command"])  # (Param does not run `check` on lists)
+    if problem:
+        raise ParamError("command", problem)
     own = user_params(params)
     for key in own:
         if key in RESERVED:
@@ -207,8 +219,8 @@ SPEC = KindSpec(
     module=__name__,
     doc="Your own training script, run, stopped, retried and reported like a built-in run.",
     params={
-        "command": Param(None, list, "the program and its arguments; {name} takes a parameter, "
-                         "{seed}, {run_dir} or {run_id}", nullable=True, check=_check_command),
+        "command": Param(None, (list, str), "the program and its arguments; {name} takes a "
+                         "parameter, {seed}, {run_dir} or {run_id}", nullable=True),
         "cwd": Param("", str, "working directory, relative to the experiments file's directory "
                      "(default: that directory)"),
         "env": Param({}, dict, "extra environment variables (strings; placeholders allowed)",
