@@ -255,7 +255,8 @@ class Trainer:
         warm = self.params["warmup_steps"]
         return self.params["lr"] * min(1.0, (step + 1) / warm) if warm > 0 else self.params["lr"]
 
-    def train_step(self) -> None:
+    def train_step(self):
+        """One optimizer step; returns the batch loss as a tensor (no host sync)."""
         import torch
         import torch.nn.functional as F
 
@@ -277,6 +278,7 @@ class Trainer:
             torch._foreach_add_(grads, self.ema, alpha=lamb)
         self.opt.step()
         self.step += 1
+        return loss.detach()
 
     # -- evaluation --------------------------------------------------------------------
 
