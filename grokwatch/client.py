@@ -547,11 +547,14 @@ class _LocalSink:
               f"watch it with `grokwatch view {shown}`", file=sys.stderr, flush=True)
 
     def _emit(self, step: int, metrics: dict[str, float]) -> None:
-        row: dict[str, Any] = {"step": step, **metrics}
-        for split in ("train", "test"):
-            acc = row.get(f"{split}_acc")
-            if acc is not None and f"{split}_error" not in row:
-                row[f"{split}_error"] = 1.0 - acc
+        row = metrics  # the merger hands the row over; no copy
+        acc = row.get("train_acc")
+        if acc is not None and "train_error" not in row:
+            row["train_error"] = 1.0 - acc
+        acc = row.get("test_acc")
+        if acc is not None and "test_error" not in row:
+            row["test_error"] = 1.0 - acc
+        row["step"] = step
         self.writer.write(row)
         self.status["step"] = step
 
@@ -629,9 +632,16 @@ def _batch_writer_class():
                 if len(self._known) > 4096:
                     self._known = set()
                 self._known.add(keys)
-            self._f.write(",".join([
-                "" if v is None else (repr(v) if type(v) is float else format_value(v))
-                for v in map(row.get, self.columns)]) + "\n")
+            values = list(map(row.get, self.columns))  # columns[0] is "step"
+            head = values[0]
+            values[0] = None
+            if type(head) is int and all(type(v) is float or v is None for v in values):
+                # repr is format_value for floats; no float's repr contains "None"
+                line = str(head) + ",".join(map(repr, values)).replace("None", "")
+            else:
+                values[0] = head
+                line = ",".join(map(format_value, values))
+            self._f.write(line + "\n")
             if step is not None:
                 self.last_step = step
             return True

@@ -195,3 +195,47 @@ def test_detect_on_the_clients_own_run_dir(tmp_path):
     out = grokwatch("detect", str(d), cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "generalization_jump" in out.stdout
+
+
+def _has_view() -> bool:
+    try:
+        from grokwatch.tui.app import GrokwatchApp, view_context  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_view(), reason="grokwatch view (the TUI) is not there yet")
+async def test_view_opens_a_foreign_csv_and_the_clients_run_dir(tmp_path):
+    """`grokwatch view` over what scripts wrote without grokwatch: a plain CSV and the
+    client's ./grokwatch-logs/ run directory, side by side, launching nothing."""
+    from grokwatch.tui.app import GrokwatchApp, view_context
+    from grokwatch.tui.screens.dashboard import DashboardScreen
+
+    assert _python(REPO / "examples" / "plain_csv_logger.py", tmp_path, "--out", "fourier.csv",
+                   "--epochs", "60").returncode == 0
+    script = _script(tmp_path, "steps.py", """
+        from grokwatch import log
+        for step in range(0, 500, 10):
+            log(step=step, train_loss=1 / (step + 1), test_acc=min(1.0, step / 400))
+        """)
+    assert _python(script, tmp_path).returncode == 0
+    (run_dir,) = list((tmp_path / "grokwatch-logs").iterdir())
+    ctx = view_context([tmp_path / "fourier.csv", run_dir])
+    ctx.use_pool = False
+    app = GrokwatchApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            screen = app.screen
+            if isinstance(screen, DashboardScreen) and screen.poller.loading_count() == 0 \
+                    and {"fourier", run_dir.name} <= set(screen.store.runs) \
+                    and all(r.latest for r in screen.store.runs.values()):
+                break
+            await pilot.pause(0.1)
+        runs = app.screen.store.runs
+        assert runs["fourier"].latest["step"] == 60  # epoch -> step
+        assert "test_loss" in runs["fourier"].latest  # val_loss -> test_loss
+        assert runs[run_dir.name].latest["step"] == 490
+        assert runs[run_dir.name].latest["test_error"] == 0.0  # from test_acc, capped at 1
+    assert not (tmp_path / "runs").exists() and not (tmp_path / ".grokwatch").exists()
