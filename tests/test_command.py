@@ -390,3 +390,71 @@ def test_stdlib_only_imports():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          timeout=60)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+# ----------------------------------------------------------------------------- retry, requeue
+
+SECOND_TIME_LUCKY = """
+import json, os, sys, time
+marker = sys.argv[1]
+first = not os.path.exists(marker)
+open(marker, "a").write("x")
+start = 0 if first else 100
+for step in range(start, start + 5):
+    print("grokwatch:", json.dumps({"step": step, "train_loss": 1.0 / (step + 1)}), flush=True)
+    time.sleep(0.02)
+if first and sys.argv[2] == "fail":
+    sys.exit(3)
+if first and sys.argv[2] == "wait":
+    time.sleep(120)  # until SIGUSR1 (forwarded by the worker) ends it
+"""
+
+
+def test_retry_restarts_a_failed_command_from_step_0(project):
+    _write(project, "lucky.py", SECOND_TIME_LUCKY)
+    (project / "experiments.toml").write_text(textwrap.dedent("""
+        [grokwatch]
+        devices = "cpu"
+        [[experiment]]
+        name = "lucky"
+        kind = "command"
+        command = ["python", "lucky.py", "marker", "fail"]
+        """))
+    first = grokwatch("--headless", cwd=project, timeout=120)
+    assert first.returncode == 1, first.stdout + first.stderr
+    (d,) = run_dirs(project)
+    assert state_of(d) == "failed" and "exited with status 3" in read_json(d / "status.json")["error"]
+    assert grokwatch("retry", d.name, cwd=project, timeout=60).returncode == 0
+    wait_for(lambda: state_of(d) == "done", timeout=90, what="the retried run to finish")
+    assert [int(r["step"]) for r in _rows(d)] == [100, 101, 102, 103, 104]  # a fresh metrics.csv
+    assert [int(r["step"]) for r in _rows(d / "attempt-1")] == [0, 1, 2, 3, 4]
+    assert read_json(d / "status.json")["attempt"] == 2
+
+
+def test_sigusr1_requeues_and_the_command_starts_again(project):
+    _write(project, "lucky.py", SECOND_TIME_LUCKY)
+    (project / "experiments.toml").write_text(textwrap.dedent("""
+        [grokwatch]
+        devices = "cpu"
+        [[experiment]]
+        name = "req"
+        kind = "command"
+        command = ["python", "lucky.py", "marker", "wait"]
+        stop_grace_s = 5
+        """))
+    head = start_grokwatch("--headless", cwd=project)
+    try:
+        wait_for(lambda: len(run_dirs(project)) == 1 and len(_rows_or_empty(run_dirs(project)[0])) == 5,
+                 timeout=60, what="the first attempt's rows")
+        d = run_dirs(project)[0]
+        worker = read_json(d / "status.json")["pid"]
+        os.kill(worker, signal.SIGUSR1)  # a cluster's "you will be killed soon"
+        out, err = head.communicate(timeout=90)
+    finally:
+        if head.poll() is None:
+            head.kill()
+    assert head.returncode == 0, out + err
+    assert state_of(d) == "done"
+    # the same metrics.csv goes on: the second start's rows follow the first's
+    assert [int(r["step"]) for r in _rows(d)] == [0, 1, 2, 3, 4, 100, 101, 102, 103, 104]
+    assert "sending SIGUSR1 to the command" in _log(d)
