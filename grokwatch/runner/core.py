@@ -156,7 +156,8 @@ class Runner:
             if state not in ("running", "starting", "requeued"):
                 if state in TERMINAL_STATES:
                     self._reconcile_final_event(paths, state, status)
-                continue
+                if not (state == "queued" and paths.executor.exists()):
+                    continue  # (queued with executor.json: maybe a cluster job still pending)
             record = read_json(paths.executor)
             info = read_json(paths.config, {})
             run = ActiveRun(paths.run_id, paths, info, state="running", record=record)
@@ -165,6 +166,8 @@ class Runner:
                 self._track(run)
                 run.started_event = _last_lifecycle(paths) == "started"
                 log.info("re-adopted %s (%s)", run.run_id, record)
+            elif state == "queued":
+                continue  # no live job: the queue decides, as for any queued run
             else:
                 fresh = read_json(paths.status, {}) or {}
                 if fresh.get("state") in TERMINAL_STATES:  # ended while no runner was watching
