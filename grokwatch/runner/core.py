@@ -538,7 +538,7 @@ class Runner:
         if run.started_event:
             return
         status = read_json(run.paths.status, {}) or {}
-        if status.get("state") == "running" and status.get("pid"):
+        if status.get("pid") and (status.get("state") == "running" or js.phase == "running"):
             run.started_event = True
             where = run.info.get("device", "cpu")
             self._event(run.paths, "started", status.get("step", 0),
@@ -563,8 +563,8 @@ class Runner:
             self._finish(run, js.final_state, js.reason or f"the executor reports {js.final_state}")
             return
         if state in TERMINAL_STATES:
-            if not run.started_event and state != "failed":
-                pass
+            if not run.started_event and status.get("pid"):  # ended within one poll: say it started
+                self._note_running(run, JobState("running", node=js.node))
             self._finish(run, state, self._state_message(state, status), worker_wrote=True)
             return
         if code is None:
