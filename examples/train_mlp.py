@@ -32,6 +32,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--eval-every", type=int, default=25)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     return p.parse_args()
 
 
@@ -48,13 +49,14 @@ class MLP(nn.Module):
 def main() -> None:
     args = parse_args()
     torch.manual_seed(args.seed)
-    pairs = torch.cartesian_prod(torch.arange(args.p), torch.arange(args.p))
+    device = torch.device(args.device)
+    pairs = torch.cartesian_prod(torch.arange(args.p), torch.arange(args.p)).to(device)
     labels = (pairs[:, 0] + pairs[:, 1]) % args.p
-    order = torch.randperm(len(pairs))
+    order = torch.randperm(len(pairs), device=device)
     n_train = int(args.train_fraction * len(pairs))
     train, test = order[:n_train], order[n_train:]
 
-    model = MLP(args.p, args.hidden)
+    model = MLP(args.p, args.hidden).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay,
                             betas=(0.9, 0.98))
     print(f"modular addition mod {args.p}: {len(train)} train / {len(test)} test pairs, "

@@ -458,3 +458,32 @@ def test_sigusr1_requeues_and_the_command_starts_again(project):
     # the same metrics.csv goes on: the second start's rows follow the first's
     assert [int(r["step"]) for r in _rows(d)] == [0, 1, 2, 3, 4, 100, 101, 102, 103, 104]
     assert "sending SIGUSR1 to the command" in _log(d)
+
+
+# ----------------------------------------------------------------------------- the examples
+
+
+@pytest.mark.slow
+def test_the_examples_run_through_grokwatch(project):
+    """examples/experiments.toml (shortened): a plain-PyTorch script with the client, a stdout
+    reporter and a CSV writer, all to `done` with their metrics in metrics.csv."""
+    pytest.importorskip("torch")
+    text = (REPO / "examples" / "experiments.toml").read_text()
+    assert text.count("steps = 3000") == 1
+    text = text.replace("steps = 3000", "steps = 1000").replace(
+        'kind = "command"', f'kind = "command"\ncwd = "{REPO / "examples"}"')
+    text = text.replace('devices = "auto"', 'devices = "cpu"')
+    (project / "examples.toml").write_text(text)
+    proc = grokwatch("--headless", "--config", "examples.toml", "--progress-every", "60",
+                     cwd=project, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    dirs = {d.name.split("-s0-")[0]: d for d in run_dirs(project)}
+    assert set(dirs) == {"mlp-grok-lr=0.003", "mlp-grok-lr=0.01", "softmax-stdout", "fourier-csv"}
+    fast = _rows(dirs["mlp-grok-lr=0.01"])
+    assert int(fast[-1]["step"]) == 1000 and float(fast[-1]["train_error"]) == 0.0
+    assert float(fast[0]["test_error"]) > 0.8 and float(fast[-1]["test_error"]) < 0.2  # it grokked
+    assert read_json(dirs["mlp-grok-lr=0.01"] / "config.json")["total_steps"] == 1000
+    soft = _rows(dirs["softmax-stdout"])
+    assert int(soft[-1]["step"]) == 400 and float(soft[-1]["test_acc"]) > 0.5
+    four = _rows(dirs["fourier-csv"])
+    assert int(four[-1]["step"]) == 300 and "test_loss" in four[0]
