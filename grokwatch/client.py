@@ -160,13 +160,15 @@ class RowMerger:
     def __init__(self, emit: Callable[[int, dict[str, float]], Any],
                  column_map: dict[str, str] | None = None,
                  warn: Callable[[str], None] | None = None, settle_s: float = 0.0,
-                 idle_s: float = 10.0):
+                 idle_s: float = 10.0, stamp: Callable[[float], float] | None = None):
         self.emit = emit
+        # stamp(monotonic time the row's first record arrived) -> its time_s, unless it has one
+        self.stamp = stamp
         self.column_map = dict(column_map or {})
         self.warn_fn = warn or (lambda m: print(f"grokwatch: {m}", file=sys.stderr, flush=True))
         self.settle_s = settle_s
         self.idle_s = idle_s
-        self.pending: dict[int, list] = {}  # step -> [values, last update]
+        self.pending: dict[int, list] = {}  # step -> [values, last update, first arrival]
         self.max_step: int | None = None  # highest step seen (pending or emitted)
         self.last_step: int | None = None  # highest step emitted
         self.counts: dict[str, int] = {}
@@ -273,7 +275,7 @@ class RowMerger:
                 if self.settle_s <= 0 and self.pending:  # one source: what came before is done
                     self._emit_all()
                 self.max_step = step
-            self.pending[step] = [values, now]
+            self.pending[step] = [values, now, now]
             if len(self.pending) > self.MAX_PENDING:
                 self._emit_ready(now, force_oldest=len(self.pending) - self.MAX_PENDING)
         else:
@@ -285,7 +287,7 @@ class RowMerger:
         slowest = min(self.sources.values()) if len(self.sources) > 1 else None
         warm = self._warm_until is not None and now >= self._warm_until
         for step in sorted(pending):
-            values, updated = pending[step]
+            values, updated, first = pending[step]
             idle = now - updated
             ready = (force or force_oldest > 0 or idle >= self.idle_s
                      or (step < self.max_step  # type: ignore[operator]
@@ -297,15 +299,19 @@ class RowMerger:
             del pending[step]
             self.last_step = step
             self.rows += 1
+            if self.stamp is not None and "time_s" not in values:
+                values["time_s"] = self.stamp(first)
             self.emit(step, values)
 
     def _emit_all(self) -> None:
         pending = self.pending
         steps = list(pending) if len(pending) == 1 else sorted(pending)
         for step in steps:
-            values = pending.pop(step)[0]
+            values, _updated, first = pending.pop(step)
             self.last_step = step
             self.rows += 1
+            if self.stamp is not None and "time_s" not in values:
+                values["time_s"] = self.stamp(first)
             self.emit(step, values)
 
     def flush(self) -> None:

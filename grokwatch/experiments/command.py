@@ -301,7 +301,7 @@ class _Command:
                        else DEFAULT_PREFIX).encode()
         self.grace_s = float(p.get("stop_grace_s", 10.0))
         self.merger = RowMerger(self._emit, column_map=p.get("column_map") or {}, warn=self._warn,
-                                settle_s=SETTLE_S)
+                                settle_s=SETTLE_S, stamp=self._stamp)
         self.proc: Any = None
         self.partial = {"stdout": b"", "channel": b""}
         self.tmpdir: str | None = None
@@ -326,6 +326,12 @@ class _Command:
     def _log_line(line: str) -> None:
         sys.stdout.flush()
         print(line, file=sys.stderr, flush=True)
+
+    def _stamp(self, arrived: float) -> float:
+        """A row's time_s: when its first record arrived, not when it was written (rows wait
+        up to SETTLE_S for records of the same step from another source)."""
+        ctx = self.ctx
+        return round(getattr(ctx, "_time_offset", 0.0) + arrived - getattr(ctx, "_t0", arrived), 3)
 
     def _emit(self, step: int, metrics: dict[str, float]) -> None:
         if "self" in metrics:  # RunContext.log(self, step, **metrics)
@@ -602,6 +608,7 @@ def run(ctx: Any) -> None:
     from .base import StopRun
 
     cmd = _Command(ctx)
+    _ = ctx.last_logged_step  # opens metrics.csv now: its header, and the time offset of a resumed run
     try:
         cmd.start()
         code = cmd.supervise()
@@ -621,6 +628,6 @@ def run(ctx: Any) -> None:
     if code != 0:
         how = (f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}")
         raise CommandFailed(f"the command {how} (see worker.log)")
-    if cmd.rows == 0 and ctx.last_logged_step is None:
+    if cmd.rows == 0 and ctx.last_logged_step is None:  # nothing now, nothing before
         cmd._warn("the command finished without reporting any metrics: call grokwatch.log(), print "
                   f"{cmd.prefix.decode() or '<prefix>'} {{\"step\": ...}} lines, or set metrics_file")
