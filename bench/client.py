@@ -88,12 +88,13 @@ def main() -> int:
     def noop(step=None, **metrics):
         pass
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(args.calls):
         noop(step=i, **kwargs)
     base = 1e6 * (time.perf_counter() - t0) / args.calls
-    print(f"baseline: a no-op function called the same way costs {base:.2f} us (scale by this on a "
-          f"busy machine)")
+    base_cpu = 1e6 * (time.process_time() - c0) / args.calls
+    print(f"baseline: a no-op function called the same way costs {base:.2f} us wall, {base_cpu:.2f} us "
+          f"CPU (about 0.1 us on an idle machine; scale by this on a busy one)")
     print(f"{'sink':<9} {'wall, calls':>12} {'+ final flush':>14} {'process CPU':>12}   target (CPU)")
     ok = True
     for sink in ("channel", "local"):

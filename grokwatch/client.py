@@ -616,10 +616,11 @@ class _LocalSink:
 
 
 def _batch_writer_class():
-    from .runs import MetricsWriter, format_value
+    from .runs import MetricsWriter
 
     class BatchMetricsWriter(MetricsWriter):
-        """MetricsWriter that flushes once per batch instead of once per row."""
+        """MetricsWriter that flushes once per batch instead of once per row, for rows of
+        numbers (what a RowMerger emits)."""
 
         def __init__(self, path: Path):
             super().__init__(path)
@@ -638,16 +639,9 @@ def _batch_writer_class():
                 if len(self._known) > 4096:
                     self._known = set()
                 self._known.add(keys)
-            values = list(map(row.get, self.columns))  # columns[0] is "step"
-            head = values[0]
-            values[0] = None
-            if type(head) is int and all(type(v) is float or v is None for v in values):
-                # repr is format_value for floats; no float's repr contains "None"
-                line = str(head) + ",".join(map(repr, values)).replace("None", "")
-            else:
-                values[0] = head
-                line = ",".join(map(format_value, values))
-            self._f.write(line + "\n")
+            # Rows come from a RowMerger: ints and floats only (bools and strings never get
+            # through), whose repr is format_value's text; no number's repr contains "None".
+            self._f.write(",".join(map(repr, map(row.get, self.columns))).replace("None", "") + "\n")
             if step is not None:
                 self.last_step = step
             return True
