@@ -35,12 +35,14 @@ def bench(sink: str, calls: int, n_metrics: int, workdir: Path) -> dict[str, flo
     if sink == "channel":
         fifo = workdir / "channel"
         os.mkfifo(fifo)
-        # the worker's side: another process reads the FIFO (as the worker does)
-        drain = subprocess.Popen(["sh", "-c", f"cat '{fifo}' > /dev/null"])
+        # the worker's side: another process reads the FIFO (as the worker does; read-write,
+        # so that it never sees end-of-file)
+        drain = subprocess.Popen([sys.executable, "-c", "import os, sys\n"
+                                  "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+                                  "while True: os.read(fd, 1 << 16)", str(fifo)])
         while True:  # wait until the reader has it open
             try:
-                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-                os.close(fd)
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
                 break
             except OSError:
                 time.sleep(0.01)
@@ -64,6 +66,8 @@ def bench(sink: str, calls: int, n_metrics: int, workdir: Path) -> dict[str, flo
     t_all = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     if drain is not None:
+        time.sleep(0.1)
+        drain.kill()
         drain.wait(timeout=30)
         os.environ.pop("GROKWATCH_CLIENT_CHANNEL", None)
     rows = None
