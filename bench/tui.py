@@ -134,7 +134,7 @@ def child_app(args) -> None:
                 result["grown_rows"] = sum(r.summary.rows for r in screen.store.runs.values()) - result["rows_loaded"]
             stop = True
             await task
-            result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            result["rss_mb"] = _peak_rss_mb()
 
     asyncio.run(main())
     print("RESULT " + json.dumps(result))
@@ -162,7 +162,7 @@ def child_memory(args) -> None:
     import grokwatch.tui.app  # noqa: F401  the TUI's own baseline
     from grokwatch.tui.data.summary import METRICS, Summary
 
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = _peak_rss_mb()
     rng = np.random.default_rng(0)
     sums = [Summary() for _ in range(32)]
     chunk = 50_000
@@ -172,9 +172,20 @@ def child_memory(args) -> None:
         vals = rng.random((n, len(METRICS)))
         for s in sums:
             s.feed(steps, vals)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = _peak_rss_mb()
     print("RESULT " + json.dumps({"rss_mb": rss, "baseline_mb": base,
                                   "rows": sum(s.rows for s in sums)}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM; ru_maxrss survives exec and would count the parent's)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _cpu() -> float:
@@ -211,6 +222,7 @@ def main() -> None:
     ap.add_argument("--steady", type=float, default=12.0)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--skip", default="", help="comma list of: empty,big,memory")
+    ap.add_argument("--data", default="", help="keep the generated runs here (reused when present)")
     args = ap.parse_args()
     if args.child == "app":
         return child_app(args)
@@ -227,10 +239,12 @@ def main() -> None:
         print(f"no runs: start to first paint {best:.2f} s (best of 3; imports {r[0]['import_s']:.2f} s)"
               f"   target ≤ 0.5 s")
     if "big" not in skip:
-        root = Path(tempfile.mkdtemp(prefix="gw-bench-"))
+        root = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="gw-bench-"))
         try:
             t = time.time()
-            runs = make_runs(root, args.n_runs, args.rows)
+            runs = root / "runs"
+            if not runs.exists():
+                runs = make_runs(root, args.n_runs, args.rows)
             size = sum(p.stat().st_size for p in runs.glob("*/metrics.csv"))
             print(f"data: {args.n_runs} runs x {args.rows:,} rows = {size / 1e9:.2f} GB of CSV "
                   f"(made in {time.time() - t:.0f} s)")
@@ -246,7 +260,8 @@ def main() -> None:
                   f"{r['chart_builds']} chart builds   target ≤ 10%")
             print(f"TUI process peak RSS with the big runs: {r['rss_mb']:.0f} MB")
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            if not args.data:
+                shutil.rmtree(root, ignore_errors=True)
     if "memory" not in skip:
         r = run_child("memory", mem_rows=args.mem_rows)
         print(f"memory: 32 runs x {args.mem_rows:,} rows streamed into summaries: peak RSS "

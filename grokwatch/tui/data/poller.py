@@ -50,9 +50,9 @@ class Outbox:
     first: bool = False
 
 
-def _nice() -> None:  # pool workers yield the CPU to the UI
+def _nice() -> None:  # pool workers yield a little to the UI (more would starve them on a busy box)
     try:
-        os.nice(4)
+        os.nice(1)
     except OSError:
         pass
 
@@ -80,6 +80,7 @@ class Poller:
         self._last_scan = self._last_runner = self._last_beat = 0.0
         self.ticks = 0
         self.backlog = False  # in-thread reading left for the next round
+        self.bulk_after = 0.0  # bulk loading waits for the first chart (or this monotonic time)
 
     # ---------------------------------------------------------------- UI side
 
@@ -90,6 +91,11 @@ class Poller:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+
+    def release_bulk(self) -> None:
+        """The first chart is up: bulk loading may start."""
+        self.bulk_after = 0.0
         self._wake.set()
 
     def poke(self) -> None:
@@ -147,6 +153,7 @@ class Poller:
                         self.store.preview(focus)
                 out.first = True
                 self._initial_done = True
+                self.bulk_after = time.monotonic() + 1.5
                 self._emit(out)
                 return True
         self._harvest(out)
@@ -164,8 +171,12 @@ class Poller:
             tail = run.tail
             assert tail is not None
             left = tail.remaining()
-            if left > POOL_MIN_BYTES and not run.loaded and self._submit(run):
-                continue
+            if left > POOL_MIN_BYTES and not run.loaded:
+                if time.monotonic() < self.bulk_after:  # the first paint goes first
+                    self.backlog = True
+                    continue
+                if self._submit(run):
+                    continue
             if left > 0 and time.monotonic() > deadline:
                 self.backlog = True
                 continue

@@ -260,6 +260,11 @@ class DashboardScreen(Screen):
         self.view = self.view.with_(**kw)
         self.query_one(ChartPanel).mark_dirty(now=True)
 
+    @on(ChartPanel.Drawn)
+    def _on_drawn(self, _msg: ChartPanel.Drawn) -> None:
+        if self.first_paint_done and self.poller.bulk_after:
+            self.poller.release_bulk()
+
     @on(RunTable.Highlighted)
     def _on_highlight(self, msg: RunTable.Highlighted) -> None:
         if msg.key and msg.key != self.poller.focus:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable
 from rich.text import Text
 from textual import work
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Static
 
 from ...view import View
@@ -47,6 +48,9 @@ def build(job: ChartJob) -> "ChartOut":
 
 
 class ChartPanel(Vertical):
+    class Drawn(Message):
+        """A chart was built and shown."""
+
     DEFAULT_CSS = """
     ChartPanel { height: 1fr; min-height: 8; }
     ChartPanel > #chart-title { height: 1; text-style: bold; padding: 0 1; }
@@ -128,5 +132,4 @@ class ChartPanel(Vertical):
             leg.append(" · ".join(flags), style="dim")
         self.query_one("#chart-legend", Static).update(leg)
         self.query_one("#chart-canvas", Static).update(text)
-        if self.dirty:  # data arrived while building: go again at the next tick
-            pass
+        self.post_message(self.Drawn())
