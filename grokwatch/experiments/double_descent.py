@@ -22,6 +22,7 @@ from typing import Any
 
 from .base import RunContext, eval_schedule
 from .spec import KindSpec, Param, ParamError
+from .threads import blas_threads
 
 PARAMS: dict[str, Param] = {
     "mode": Param("random_features", str, "'random_features' (model-wise, sweep n_features) or "
@@ -302,6 +303,11 @@ class EpochwiseModel:
 
 
 def run(ctx: RunContext) -> None:
+    with blas_threads(ctx.threads):
+        _run(ctx)
+
+
+def _run(ctx: RunContext) -> None:
     import numpy as np
 
     p = ctx.params

@@ -17,6 +17,7 @@ from typing import Any
 
 from .base import RunContext, eval_schedule
 from .spec import KindSpec, Param, ParamError
+from .threads import blas_threads
 
 PARAMS: dict[str, Param] = {
     "mode": Param("polynomial", str, "'polynomial' (sweep degree: the U curve) or 'mlp' "
@@ -227,6 +228,11 @@ class DigitsMLP:
 
 
 def run(ctx: RunContext) -> None:
+    with blas_threads(ctx.threads):
+        _run(ctx)
+
+
+def _run(ctx: RunContext) -> None:
     import numpy as np
 
     p = ctx.params
