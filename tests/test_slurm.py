@@ -259,41 +259,50 @@ def test_sbatch_rejection_fails_the_run_with_slurms_message(sproject):
 
 
 def test_time_limit_requeues_and_resumes_and_a_hard_timeout_is_lost(sproject):
-    """time = 1 minute. With signal_before_s = 40 the worker gets SIGUSR1 20-50 s into each job,
-    checkpoints and exits 75; the runner submits it again and it resumes, until done. With no
-    signal the job hits the limit: Slurm's TIMEOUT makes the run `lost` (its checkpoint kept)."""
+    """time = 1 minute. With signal_before_s = 40 the worker gets SIGUSR1 20-50 s into its job,
+    checkpoints and exits 75; the runner submits it again and the new job resumes from the
+    checkpoint (then the test stops it). With no signal the job hits the limit: Slurm's TIMEOUT
+    makes the run `lost`, its checkpoint kept. (Slurm checks time limits every 30 s.)"""
     a = sproject / "requeue"
     b = sproject / "hard"
     a.mkdir()
     b.mkdir()
-    (a / "experiments.toml").write_text(slurm_toml(grok("long", steps=70_000, eval_every=500),
+    (a / "experiments.toml").write_text(slurm_toml(grok("long", steps=2_000_000, eval_every=500),
                                                    time_limit="1", signal_before_s=40))
     (b / "experiments.toml").write_text(slurm_toml(grok("hard", steps=2_000_000, eval_every=500),
                                                    time_limit="1", signal_before_s=0))
     pa = start_grokwatch("--headless", cwd=a)
     pb = start_grokwatch("--headless", cwd=b)
     try:
+        da = wait_for(lambda: (run_dirs(a) or [None])[0], timeout=30, what="the run directory")
+
+        def resumed_in_a_new_job():
+            jobs = re.findall(r"grokwatch: slurm job (\d+) on ", _text(da / "worker.log"))
+            kinds = [e["kind"] for e in events_of(da)]
+            if len(jobs) < 2 or "requeued" not in kinds:
+                return None
+            at = next(e["step"] for e in events_of(da) if e["kind"] == "requeued")
+            return jobs if len([s for s in metric_steps(da) if s > at]) >= 3 else None
+        jobs = wait_for(resumed_in_a_new_job, timeout=150, interval=0.5,
+                        what="a requeue on the time-limit signal and a resumed job")
+        grokwatch("stop", cwd=a, check=True)
+        rc_a, out_a = finish(pa, 90)
         rc_b, out_b = finish(pb, 200)
-        rc_a, out_a = finish(pa, 400)
     finally:
         for p in (pa, pb):
             if p.poll() is None:
                 p.kill()
         _cleanup(a)
         _cleanup(b)
-    # requeue and resume
-    assert rc_a == 0, out_a
-    da = run_dirs(a)[0]
-    assert state_of(da) == "done"
-    log = (da / "worker.log").read_text()
-    jobs = re.findall(r"grokwatch: slurm job (\d+) on ", log)
-    assert len(jobs) >= 2 and len(set(jobs)) == len(jobs), f"not requeued as new jobs: {jobs}"
+    # requeued on the signal, resumed from the checkpoint in a new job
+    assert len(set(jobs)) == len(jobs), jobs
     assert sacct_state(jobs[0]) == ("FAILED", "75:0")  # checkpointed and asked for a requeue in time
     steps = metric_steps(da)
-    assert steps == sorted(set(steps)) and steps[-1] == 70_000, "steps repeated or missing after resume"
-    assert read_json(da / "status.json").get("resumed")
-    kinds = [e["kind"] for e in events_of(da)]
-    assert kinds.count("started") == len(jobs) and kinds[-1] == "done", kinds
+    assert steps == sorted(set(steps)), "steps repeated after the resume"
+    kinds = [e["kind"] for e in events_of(da) if not e.get("alert")]
+    assert kinds[:3] == ["started", "requeued", "started"], kinds
+    assert "lost" not in kinds and "failed" not in kinds
+    assert read_json(da / "status.json")["state"] == "stopped" and rc_a == 1, out_a
     # a hard time limit
     assert rc_b == 1, out_b
     db = run_dirs(b)[0]
@@ -302,6 +311,13 @@ def test_time_limit_requeues_and_resumes_and_a_hard_timeout_is_lost(sproject):
     assert "TIMEOUT" in status["error"] and "time limit" in status["error"], status["error"]
     assert (db / "checkpoint.json").exists()
     assert sacct_state(job_of(db))[0] == "TIMEOUT"
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def test_runner_restart_readopts_running_and_pending_jobs(sproject):
