@@ -1,0 +1,94 @@
+"""The dashboard's data layer: bounded summaries that keep every spike, a tolerant fast tail."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from grokwatch.tui.charts import ema
+from grokwatch.tui.data.csvtail import CsvTail, peek_tail, sample_blocks
+from grokwatch.tui.data.summary import LIN_BINS, METRICS, Summary
+
+
+def _vals(n, v=0.5):
+    return np.full((n, len(METRICS)), v)
+
+
+def test_summary_is_bounded_and_keeps_spikes():
+    s = Summary()
+    size0 = sum(a.nbytes for a in s.lin + s.log)
+    n = 300_000
+    steps = np.arange(n, dtype=float)
+    vals = _vals(n)
+    vals[123_457, 1] = 9.0  # one spike in test_error among 300k rows
+    for k in range(0, n, 50_000):
+        s.feed(steps[k:k + 50_000], vals[k:k + 50_000])
+    assert sum(a.nbytes for a in s.lin + s.log) == size0  # fixed memory
+    assert s.rows == n and s.lin_width >= n / LIN_BINS
+    for log in (False, True):
+        r = s.reduce("test_error", log, 100, *s.x_extent(log))
+        assert len(r) <= 100
+        assert r.hi.max() == 9.0 and r.lo.min() == 0.5  # the spike survives any reduction
+    assert s.best_max[1] == 9.0 and s.has("test_error")
+
+
+def test_summary_handles_missing_and_unsorted_values():
+    s = Summary()
+    vals = _vals(4)
+    vals[:, 0] = [np.nan, 0.2, np.inf, 0.1]
+    s.feed(np.array([30.0, 10.0, 20.0, 0.0]), vals)
+    r = s.reduce("train_error", False, 10, 0, 30)
+    assert np.isclose(r.lo.min(), 0.1) and np.isclose(r.hi.max(), 0.2)
+    assert s.rows == 4 and s.last_step == 30
+
+
+def test_summary_pickles_for_the_pool():
+    import pickle
+
+    s = Summary()
+    s.feed(np.arange(10.0), _vals(10))
+    t = pickle.loads(pickle.dumps(s))
+    assert t.rows == 10 and t.lock is not None
+
+
+def test_ema_is_debiased():
+    y = np.full(5, 0.3)
+    assert np.allclose(ema(y), 0.3)
+
+
+def test_csvtail_tolerates_partial_empty_and_bad_lines(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text("epoch,train_loss,val_loss,val_acc\n0,1.0,,0.1\n1,0.9,1.1,0.2\n2,0.8")
+    t = CsvTail(p)
+    b = t.read()
+    assert b.steps.tolist() == [0, 1]
+    i = METRICS.index("test_error")
+    assert np.allclose(b.vals[:, i], [0.9, 0.8])  # error from val_acc
+    assert np.isnan(b.vals[0, METRICS.index("test_loss")])
+    with open(p, "a") as f:
+        f.write(",1.2,0.3\nnot,a,row\n3,0.7,1.3,0.4\n")
+    b = t.read()
+    assert b.steps.tolist() == [2, 3] and t.bad_lines == 1
+    assert b.last["step"] == 3
+
+
+def test_csvtail_rereads_a_replaced_file(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text("step,train_error\n0,0.5\n1,0.4\n")
+    t = CsvTail(p)
+    assert len(t.read()) == 2
+    tmp = tmp_path / "m.tmp"
+    tmp.write_text("step,train_error,lr\n0,0.5,0.1\n1,0.4,0.1\n2,0.3,0.1\n")
+    os.replace(tmp, p)
+    b = t.read()
+    assert t.replaced and len(b) == 3 and b.last["lr"] == 0.1
+
+
+def test_peek_and_sample_read_only_parts(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text("step,time_s,train_error,test_error\n" +
+                 "".join(f"{k},{k * 0.1:.1f},0.5,0.6\n" for k in range(20000)))
+    assert peek_tail(p).last["step"] == 19999
+    b = sample_blocks(p, nblocks=8, block=1024)
+    assert 0 < len(b) < 2000 and b.steps.max() > 15000
