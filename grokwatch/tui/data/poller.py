@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -55,6 +57,19 @@ def _nice() -> None:  # pool workers yield a little to the UI (more would starve
         os.nice(1)
     except OSError:
         pass
+
+
+@contextmanager
+def _real_stdio():
+    """Textual replaces sys.stdout/stderr with objects whose fileno() is not a descriptor, and
+    multiprocessing passes sys.stderr's descriptor to its helper processes: lend it the real ones."""
+    saved = sys.stdout, sys.stderr
+    if sys.__stdout__ is not None and sys.__stderr__ is not None:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 class Poller:
@@ -232,14 +247,17 @@ class Poller:
     def _submit(self, run: RunData) -> bool:
         if not self.use_pool:
             return False
+        detect: Any = False
+        if self.store.detect_files and run.is_file:
+            detect = None
         try:
             if self._pool is None:
-                ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-                self._pool = ProcessPoolExecutor(self.pool_workers, mp_context=ctx, initializer=_nice)
-            detect: Any = False
-            if self.store.detect_files and run.is_file:
-                detect = None
-            fut = self._pool.submit(load_full, run.key, str(run.csv), None, detect)
+                with _real_stdio():  # the helper processes start now; they need real descriptors
+                    ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+                    self._pool = ProcessPoolExecutor(self.pool_workers, mp_context=ctx, initializer=_nice)
+                    fut = self._pool.submit(load_full, run.key, str(run.csv), None, detect)
+            else:
+                fut = self._pool.submit(load_full, run.key, str(run.csv), None, detect)
         except Exception:  # noqa: BLE001 — no pool here: read in this thread instead
             self.use_pool = False
             return False
