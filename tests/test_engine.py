@@ -162,7 +162,7 @@ def test_hot_reload_adds_and_drops_runs_and_survives_a_bad_edit(project):
     cfg.write_text(tiny_toml(grok_exp("first", steps=20000), grok_exp("second"), extra="max_parallel = 1"))
     second = wait_for(lambda: next((d for d in run_dirs(project) if d.name.startswith("second")), None),
                       timeout=30, what="second queued")
-    assert state_of(second) == "queued"
+    wait_for(lambda: state_of(second) == "queued", timeout=5, what="second queued")
     cfg.write_text("[[experiment]\nbroken")
     wait_for(lambda: (read_json(project / ".grokwatch" / "runner.json") or {}).get("config_error"),
              timeout=30, what="the bad edit to be reported")

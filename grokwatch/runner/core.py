@@ -231,10 +231,11 @@ class Runner:
             "versions": {"python": sys.version.split()[0], "grokwatch": __version__},
             **{k: v for k, v in described.items() if k in ("n_train", "n_test", "total_steps")},
         }
-        atomic_write_json(paths.config, info)
+        # status first: readers take config.json as the mark of a run directory
         atomic_write_json(paths.status, {"run_id": spec.run_id, "state": "queued", "step": 0,
                                          "total_steps": info.get("total_steps"),
                                          "queued": time.time()})
+        atomic_write_json(paths.config, info)
 
     def _queue_existing(self, paths: RunPaths, info: dict[str, Any], order: int | None = None) -> None:
         run = ActiveRun(paths.run_id, paths, info, state="queued",
