@@ -292,6 +292,7 @@ BAD = {
                    "must be a string, number or boolean"),
     "misspelt key": ('command = ["python"]\ncomand = 1', "did you mean 'command'"),
     "reserved name": ('command = ["python", "{seed}"]\n[experiment.params]\nseed = 3', "seeds = [...]"),
+    "total_steps unset": ('command = ["python", "--steps", "{total_steps}"]', "{total_steps} has no value"),
     "bad total_steps": ('command = ["python", "{steps}"]\ntotal_steps = "steps"\n'
                         '[experiment.params]\nsteps = 3', "one placeholder"),
 }

@@ -179,7 +179,9 @@ def _validate(params: dict[str, Any]) -> None:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise ParamError(key, "parameter names of a command experiment are used as {name} "
                              "placeholders: letters, digits and '_' only")
-    known = set(own) | set(RESERVED) | {k for k, p in SPEC.params.items() if k == "total_steps"}
+    known = set(own) | set(RESERVED)
+    if params.get("total_steps") is not None:
+        known.add("total_steps")
     used: set[str] = set()
     for where, text in _texts(params):
         for name in placeholders(text):
