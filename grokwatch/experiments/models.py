@@ -46,7 +46,7 @@ class GrokMLP(nn.Module):
             h = self.w_x[x] + self.w_y[y]
         else:
             h = self.w_in(torch.cat([self.embed[x], self.embed[y]], dim=1))
-        h = h * h if self.activation == "quadratic" else F.relu(h)
+        h = torch.square(h) if self.activation == "quadratic" else F.relu(h)
         return self.w_out(h)
 
 
