@@ -244,20 +244,49 @@ class RowMerger:
             step = 0 if self.max_step is None else self.max_step + 1
         self._place(step, values, time.monotonic() if now is None else now, source)
 
-    def add_plain(self, step: int, metrics: dict[str, Any], now: float,
-                  time_s: float | None = None, source: str = "") -> None:
-        """`add` for the client's usual record: an int step >= 0 and plain float/int values
-        (no number conversion; names mapped once per set of names)."""
-        key = tuple(metrics)
-        names = self._plain_names.get(key)
-        if names is None:
-            names = _mapped_names(["step", *key], self.column_map)[1:]
-            if len(self._plain_names) < 4096:
-                self._plain_names[key] = names
-        values = dict(zip(names, metrics.values()))
-        if time_s is not None and "time_s" not in values:
-            values["time_s"] = time_s
-        self._place(step, values, now, source)
+    def add_batch(self, records: list, t0: float) -> None:
+        """The client's own run directory: (step, metrics, time) records from one process, in
+        order (settle_s == 0). Plain records (an int step, float/int values) take a fused fast
+        path; the rest go through `add`. time_s = time - t0 unless a record has one."""
+        if self.settle_s > 0:
+            for step, metrics, t in records:
+                rec = {"step": step, **metrics}
+                rec.setdefault("time_s", round(t - t0, 3))
+                self.add(rec, now=t)
+            return
+        pending = self.pending
+        names_for = self._plain_names
+        for step, metrics, t in records:
+            if type(step) is not int or step < 0 or type(metrics) is not dict:
+                rec = {"step": step, **metrics}
+                rec.setdefault("time_s", round(t - t0, 3))
+                self.add(rec, now=t)
+                continue
+            key = tuple(metrics)
+            names = names_for.get(key)
+            if names is None:
+                names = _mapped_names(["step", *key], self.column_map)[1:]
+                if len(names_for) < 4096:
+                    names_for[key] = names
+            row = pending.get(step)
+            if row is not None:
+                row[0].update(zip(names, metrics.values()))
+                row[1] = t
+                continue
+            last = self.last_step
+            if last is not None and step <= last:
+                self._place(step, {}, t, "")  # counts and reports it
+                continue
+            if self.max_step is None or step > self.max_step:
+                if pending:
+                    self._emit_all()
+                self.max_step = step
+            values = dict(zip(names, metrics.values()))
+            if "time_s" not in values:
+                values["time_s"] = round(t - t0, 3)
+            pending[step] = [values, t, t]
+            if self._warm_until is None:
+                self._warm_until = t
 
     def _place(self, step: int, values: dict[str, float], now: float, source: str) -> None:
         if self.last_step is not None and step <= self.last_step:
@@ -561,20 +590,21 @@ class _LocalSink:
         if acc is not None and "test_error" not in row:
             row["test_error"] = 1.0 - acc
         row["step"] = step
-        self.writer.write(row)
+        w = self.writer
+        if w.last_step is not None and step <= w.last_step:
+            return
+        keys = tuple(row)
+        if keys not in w._known:  # (BatchMetricsWriter.write, inlined: once per row)
+            w.note_columns(row, keys)
+        # ints and floats only: their repr is format_value's text, and none contains "None"
+        w._f.write(",".join(map(repr, map(row.get, w.columns))).replace("None", "") + "\n")
+        w.last_step = step
         self.status["step"] = step
 
     def write(self, records: list) -> None:
         if not records or self.merger is None:
             return
-        merger, t0 = self.merger, self.t0
-        for step, metrics, t in records:
-            if type(step) is int and step >= 0 and type(metrics) is dict:
-                merger.add_plain(step, metrics, t, time_s=round(t - t0, 3))
-            else:
-                rec = {"step": step, **metrics}
-                rec.setdefault("time_s", round(t - t0, 3))
-                merger.add(rec, now=t)
+        self.merger.add_batch(records, self.t0)
         self.writer.flush()
         self._maybe_status()
 
@@ -632,19 +662,23 @@ def _batch_writer_class():
                 return False
             keys = tuple(row)
             if keys not in self._known:
-                new = [k for k in row if k not in self.columns]
-                if new:
-                    self._f.flush()
-                    self._widen(new)
-                if len(self._known) > 4096:
-                    self._known = set()
-                self._known.add(keys)
+                self.note_columns(row, keys)
             # Rows come from a RowMerger: ints and floats only (bools and strings never get
             # through), whose repr is format_value's text; no number's repr contains "None".
             self._f.write(",".join(map(repr, map(row.get, self.columns))).replace("None", "") + "\n")
             if step is not None:
                 self.last_step = step
             return True
+
+        def note_columns(self, row: dict[str, Any], keys: tuple) -> None:
+            """Widen the header for the row's new names (rare: once per new name)."""
+            new = [k for k in row if k not in self.columns]
+            if new:
+                self._f.flush()
+                self._widen(new)
+            if len(self._known) > 4096:
+                self._known = set()
+            self._known.add(keys)
 
         def flush(self) -> None:
             self._f.flush()
