@@ -44,7 +44,7 @@ ENV_STDOUT_PREFIX = "GROKWATCH_STDOUT_PREFIX"
 META_KEY = "__grokwatch__"  # a record {"__grokwatch__": {"total_steps": N}} carries run facts
 LOCAL_DIR = "grokwatch-logs"
 FLUSH_EVERY_S = 0.5
-MAX_BUFFER = 10_000  # records; beyond this log() hands them on itself
+MAX_BUFFER = 100_000  # records; beyond this log() hands them on itself (backpressure)
 PIPE_CHUNK = 4096  # PIPE_BUF on Linux: writes up to this size never interleave
 _monotonic = time.monotonic
 
