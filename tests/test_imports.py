@@ -42,3 +42,12 @@ def test_the_runner_process_never_imports_torch(tmp_path):
             "import io\nrc = run_headless(Path('e.toml'), Path('.'), out=io.StringIO())\nassert rc == 0, rc\n")
     mods = modules_after(code)
     assert "torch" not in mods and "textual" not in mods
+
+
+def test_import_linter_contract_is_kept():
+    """The static half of the rule: import-linter's forbidden contract in pyproject.toml."""
+    out = subprocess.run([sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command;"
+                          "sys.exit(lint_imports_command())"], capture_output=True, text=True, cwd=REPO,
+                         env=cli_env(), timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "broken" in out.stdout and "0 broken" in out.stdout
