@@ -19,7 +19,9 @@ from conftest import (REPO, events_of, grokwatch, read_json, run_dirs, start_gro
 
 CLIENT_SCRIPT = """
 import sys
+import grokwatch.client
 from grokwatch import log
+grokwatch.client.init(total_steps=50)   # progress and ETA, told by the script itself
 print("hello from the client script", flush=True)
 for step in range(0, 60, 10):
     metrics = {"train_loss": 1.0 / (step + 1), "test_acc": step / 100}
@@ -106,7 +108,6 @@ def queue(tmp_path_factory):
         kind = "command"
         command = ["python", "client.py", "--lr", "{lr}"]
         cwd = "scripts"
-        total_steps = 50
         [experiment.sweep]
         lr = [0.5]
 
@@ -159,7 +160,8 @@ def test_client_path(queue):
     assert "rejected note='warmup'" in log
     config = read_json(d / "config.json")
     assert config["params"]["lr"] == 0.5 and config["sweep"] == {"lr": 0.5}
-    assert config["total_steps"] == 50
+    assert config.get("total_steps") is None
+    assert read_json(d / "status.json")["total_steps"] == 50  # from the script's init()
     assert "--lr 0.5" in log  # the substituted command line
 
 
