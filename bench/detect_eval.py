@@ -64,11 +64,11 @@ def synthetic(seed: int, scale: float, verbose: bool) -> dict:
 
     n = lambda k: max(1, int(k * scale))  # noqa: E731
     curves = make_set(seed, n_grok=n(300), n_noise=n(1000), n_drift=n(400), n_spike=n(200),
-                      n_ordinary=n(200), n_overfit=n(100))
+                      n_ordinary=n(200), n_overfit=n(100), n_borderline=n(100))
     by = {}
     total_rows, total_time = 0, 0.0
     lat, lat_dec, acc_at, late = [], [], [], []
-    hint_lead, hint_wrong, hint_fired_grok = [], 0, 0
+    hint_lead, hint_wrong, hint_fired_grok, n_ctrl = [], 0, 0, 0
     dup = 0
     for c in curves:
         ev, dt = run_rows(c["rows"], c.get("info"))
@@ -101,11 +101,13 @@ def synthetic(seed: int, scale: float, verbose: bool) -> dict:
             elif verbose:
                 print("  missed:", c["desc"])
         else:
-            if jumps and verbose:
+            if jumps and verbose and lab != "borderline":
                 print(f"  false jump on {lab}: {c['desc']} at step {jumps[0]['step']:g}: "
                       f"{jumps[0]['message']}")
-            if any(k == "grokking_likely" for k in kinds):
-                hint_wrong += 1
+            if lab != "borderline":
+                n_ctrl += 1
+                if any(k == "grokking_likely" for k in kinds):
+                    hint_wrong += 1
     return {"by": by, "rows": total_rows, "time": total_time, "lat": lat, "lat_dec": lat_dec,
             "acc_at": acc_at, "late": late, "dup": dup, "hint_lead": hint_lead,
             "hint_wrong": hint_wrong, "hint_fired_grok": hint_fired_grok}
@@ -169,7 +171,7 @@ def main(argv=None) -> int:
                   f"{st['grokking_likely']:6d} {st['divergence']:6d}")
         by = r["by"]
         g = by.get("grok", {"n": 0, "jump": 0})
-        controls = [k for k in by if k != "grok"]
+        controls = [k for k in by if k not in ("grok", "borderline")]
         fp = sum(by[k]["jump"] for k in controls)
         ctrl_n = sum(by[k]["n"] for k in controls)
         tp = g["jump"] - len(r["late"])
@@ -178,6 +180,10 @@ def main(argv=None) -> int:
               f"precision {g['jump'] / max(1, g['jump'] + fp):.4f}, duplicate jumps {r['dup']}")
         print(f"  latency from jump midpoint: steps {fmt_q(r['lat'])}; decades {fmt_q(r['lat_dec'], '{:+.2f}')}")
         print(f"  test acc at alert: {fmt_q(r['acc_at'], '{:.2f}')}")
+        if "borderline" in by:
+            bl = by["borderline"]
+            print(f"  borderline linear ramps (5-50x their onset; neither control nor target): "
+                  f"{bl['jump']}/{bl['n']} got a jump")
         of = by.get("overfit", {"n": 0, "overfitting": 0})
         of_false = sum(by[k]["overfitting"] for k in by if k not in ("overfit",))
         print(f"overfitting: recall {of['overfitting']}/{of['n']}, fired on others "

@@ -5,7 +5,11 @@ Every curve is a list of metric rows (canonical column names) plus a label:
   noise      memorised; test accuracy flat at some level, binomial noise at a realistic
              test-set size (plus, sometimes, extra correlated noise and heavy-tailed outliers)
   drift      memorised; test accuracy rises slowly: log-linearly (<= 0.3 per decade of steps),
-             linearly over >= 20x the onset step, or by a small amount (<= 0.2)
+             linearly over >= 50x the onset step, or by a small amount (<= 0.2)
+  borderline memorised; test accuracy rises linearly in steps over 5-50x its onset step: on
+             the log-step scale that is 0.5-0.9 decades for 10->90%, as fast as the slowest
+             real grokking (the issue's MLP: ~0.8). Not a control and not a target: reported
+             to show where the line is
   spike      noise + single-row outliers up, multi-row dips down, test-loss spikes
   ordinary   train and test learn together (test a little behind) to a generalisation gap
   overfit    test error falls, bottoms, then rises while train error keeps falling
@@ -130,15 +134,21 @@ def _memorised_flat(rng, kind: str) -> dict:
     level = float(rng.choice([1.0 / n_classes, rng.uniform(0.0, 0.9)]))
     p = np.full(len(steps), level)
     desc = f"{kind} p{n_classes} n{n_test} level {level:.2f}"
+    if kind == "borderline":  # linear ramps of 5-50x their onset step: 10->90% in 0.5-0.9 decades
+        t0 = mem_at * rng.uniform(1, 3)
+        dur = t0 * rng.uniform(5, 50)
+        amp = rng.uniform(0.4, 0.95)
+        p = np.clip(1.0 / n_classes + amp * np.clip((steps - t0) / dur, 0, 1), 0, 0.99)
+        desc += f" linear t0 {t0:.0f} dur {dur:.0f} amp {amp:.2f}"
     if kind == "drift":
         form = rng.integers(3)
         if form == 0:  # log-linear after memorisation: <= 0.3 per decade
             rate = rng.uniform(0.02, 0.3)
             p = level + rate * np.clip(np.log10(np.maximum(steps, 1) / mem_at), 0, None)
             desc += f" loglin {rate:.2f}/dec"
-        elif form == 1:  # linear, taking >= 20x its onset step
+        elif form == 1:  # linear, taking >= 50x its onset step
             t0 = mem_at * rng.uniform(1, 3)
-            dur = t0 * rng.uniform(20, 100)
+            dur = t0 * rng.uniform(50, 200)
             amp = rng.uniform(0.2, 0.9)
             p = level + amp * np.clip((steps - t0) / dur, 0, 1)
             desc += f" linear t0 {t0:.0f} dur {dur:.0f} amp {amp:.2f}"
@@ -219,7 +229,8 @@ def overfit_curve(rng, rises: bool) -> dict:
 
 
 def make_set(seed: int = 0, n_grok: int = 300, n_noise: int = 1000, n_drift: int = 400,
-             n_spike: int = 200, n_ordinary: int = 200, n_overfit: int = 100) -> list[dict]:
+             n_spike: int = 200, n_ordinary: int = 200, n_overfit: int = 100,
+             n_borderline: int = 100) -> list[dict]:
     rng = np.random.default_rng(seed)
     out = []
     out += [grok_curve(rng) for _ in range(n_grok)]
@@ -229,4 +240,5 @@ def make_set(seed: int = 0, n_grok: int = 300, n_noise: int = 1000, n_drift: int
     out += [ordinary_curve(rng) for _ in range(n_ordinary)]
     out += [overfit_curve(rng, True) for _ in range(n_overfit)]
     out += [overfit_curve(rng, False) for _ in range(n_overfit)]
+    out += [_memorised_flat(rng, "borderline") for _ in range(n_borderline)]
     return out

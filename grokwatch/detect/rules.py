@@ -48,6 +48,7 @@ overfitting
 from __future__ import annotations
 
 import math
+from collections import deque
 
 _LOG10 = math.log10
 _INF = float("inf")
@@ -80,7 +81,7 @@ class _Mode:
         self.kappa = kappa  # speed: from u/4 to u within kappa * log10(4) decades of steps
 
 
-BOUNDED = _Mode("bounded", u_fire=0.4, f_abs=0.3, u_mem_max=0.5, a_min=0.05, kappa=0.75)
+BOUNDED = _Mode("bounded", u_fire=0.4, f_abs=0.3, u_mem_max=0.5, a_min=0.05, kappa=0.65)
 LOGSPACE = _Mode("log", u_fire=0.3, f_abs=0.0, u_mem_max=0.3, a_min=0.05, kappa=0.75)
 
 TRAIN_FLOOR_ERROR = 0.01  # memorised: train error at most this ...
@@ -203,10 +204,11 @@ class JumpRule:
         self.ref = -_INF  # where the test error started: running max of the 5-row median
         self.base: float | None = None  # the baseline: robust EMA of the rows at the baseline
         self.nbase = 0
-        self.prev_at_base = False
+        self.prev_at_base = False  # the previous row was "quiet" (not far below the baseline)
+        self.early: list[float] = []
         self.noise = _Noise()
         self.sigma = SIGMA_FLOOR_BOUNDED if bounded else SIGMA_FLOOR_LOG
-        self.ladder: list[float] = []  # ladder[k]: last step the smoothed fall was < (k+1)*LADDER
+        self.ladder: list[float] = []  # ladder[k]: first step the smoothed fall was >= (k+1)*LADDER
         self.prev_step: float | None = None
         self.prev_step_y: float | None = None
         self.state = "watch"  # watch | armed | ordinary | fired
@@ -241,9 +243,10 @@ class JumpRule:
             return (b - y) / b if b > 0 else 0.0
         return b - y
 
-    def _last_below(self, k: int, step: float) -> float:
+    def _first_at(self, k: int) -> float | None:
+        """First step the smoothed fall reached level (k+1)*LADDER (None: not yet)."""
         lad = self.ladder
-        return lad[k] if k < len(lad) else step
+        return lad[k] if k < len(lad) else None
 
     # -- the rule -----------------------------------------------------------------------
 
@@ -266,36 +269,45 @@ class JumpRule:
             m5 = sorted(r)[len(r) // 2] if len(r) >= 3 else m3
             if m5 > self.ref:
                 self.ref = m5
-        # baseline: robust EMA over the rows at the baseline
+        # baseline: the median of its first rows, then an EMA with steps clipped at 3 sigma
+        # (a dip of a few rows can hardly move it); noise from row-to-row changes while the
+        # curve is not far below its baseline (the rows of a jump are left out)
         sig = self.sigma
         b = self.base
         if b is None:
             self.base = b = y
             self.nbase = 1
-            at_base = True
+            self.early = [y]
+            at_base = quiet = True
         else:
             if bounded:
+                fall = (b - y) / b if b > 0 else 0.0
                 u_at = 3.0 * sig / b if b > 0 else _INF
-                if u_at < 0.05:
-                    u_at = 0.05
-                at_base = (b - y) < u_at * b
             else:
-                u_at = 3.0 * sig if sig > 0.0167 else 0.05
-                at_base = (b - y) < u_at
-            if at_base and state in ("watch", "armed"):
-                if self.prev_at_base:
+                fall = b - y
+                u_at = 3.0 * sig
+            if u_at < 0.05:
+                u_at = 0.05
+            at_base = fall < u_at
+            quiet = fall < 0.5 * self.mode.u_fire
+            if state == "watch" or state == "armed":
+                if quiet and self.prev_at_base:
                     self.noise.add(y - y1)
-                n = self.nbase + 1
-                self.nbase = n
-                d = y - b
-                if n > 10:
-                    lim = 3.0 * sig
-                    d = lim if d > lim else (-lim if d < -lim else d)
-                    self.base = b = b + (d / n if n < 20 else BASE_ALPHA * d)
-                else:
-                    self.base = b = b + d / n
-                self.sigma = sig = self._sigma()
-        self.prev_at_base = at_base
+                    self.sigma = sig = self._sigma()
+                if at_base:
+                    n = self.nbase + 1
+                    self.nbase = n
+                    if n <= 9:
+                        e = self.early
+                        e.append(y)
+                        self.base = b = sorted(e)[len(e) // 2]
+                    else:
+                        d = y - b
+                        lim = 3.0 * sig
+                        d = lim if d > lim else (-lim if d < -lim else d)
+                        self.base = b = b + (d / n if n < 20 else BASE_ALPHA * d)
+                    self.sigma = sig = self._sigma()
+        self.prev_at_base = quiet
         if bounded:
             u = (b - y) / b if b > 0 else 0.0
             us = (b - m3) / b if b > 0 else 0.0
@@ -303,19 +315,37 @@ class JumpRule:
             u = b - y
             us = b - m3
         self.u = u
-        # ladder of fall levels: the last step the smoothed fall was below each level
+        # ladder of fall levels: the first step the smoothed fall reached each level since it
+        # was last back at (or above) the baseline. First crossings, not last ones: noise on a
+        # slow drift makes last crossings late (the fall then looks fast), first ones early.
         if state == "watch" or state == "armed":
-            # (levels >= len(ladder) are below-at-this-row: implicitly the current step)
-            k0 = int(us / LADDER) if us > 0 else 0
-            if k0 > N_LADDER:
-                k0 = N_LADDER
             lad = self.ladder
-            n_l = len(lad)
-            if k0 < n_l:
-                del lad[k0:]
-            elif k0 > n_l:
-                prev = self.prev_step if self.prev_step is not None else step
-                lad.extend([prev] * (k0 - n_l))
+            if us <= 0.0:
+                if lad:
+                    lad.clear()
+            else:
+                k0 = int(us / LADDER)
+                if k0 > N_LADDER:
+                    k0 = N_LADDER
+                n_l = len(lad)
+                if k0 > n_l:
+                    # the median of three reached these levels now; the raw curve got there
+                    # at the earliest of its rows in that window that are past the level
+                    s1, s2 = self.prev_step, self.prev_step_y
+                    if bounded:
+                        u1 = (b - y1) / b if y1 is not None and b > 0 else -1.0
+                        u2 = (b - y2) / b if y2 is not None and b > 0 else -1.0
+                    else:
+                        u1 = b - y1 if y1 is not None else -1.0
+                        u2 = b - y2 if y2 is not None else -1.0
+                    for k in range(n_l, k0):
+                        level = (k + 1) * LADDER
+                        if u2 >= level and s2 is not None:
+                            lad.append(s2)
+                        elif u1 >= level and s1 is not None:
+                            lad.append(s1)
+                        else:
+                            lad.append(step)
         self.prev_step_y = self.prev_step
         self.prev_step = step
         event = None
@@ -389,7 +419,7 @@ class JumpRule:
     def _levels(self, u: float, sig: float) -> tuple[int, int, float]:
         """(index of the departure level, index of the u/4 level, that level's value)."""
         b = self.base or 1.0
-        a_noise = 2.0 * sig / b if self.bounded else 2.0 * sig
+        a_noise = 3.0 * sig / b if self.bounded else 3.0 * sig
         if a_noise < self.mode.a_min:
             a_noise = self.mode.a_min
         k_dep = int(a_noise / LADDER) - 1
@@ -415,17 +445,22 @@ class JumpRule:
         k_dep, k, a = self._levels(u, sig)
         if a > u / 2.5:
             return False  # too noisy to time the fall
+        t_dep = self._first_at(k_dep)
+        t_a = self._first_at(k)
+        if t_dep is None or t_a is None:
+            return False
         half = self.half_at
-        if half is None or self._last_below(k_dep, step) < half:
+        if half is None or t_dep < half:
             return False  # test left its baseline before train error had halved: together
-        t_a = self._last_below(k, step)
         span = _LOG10((step + 1.0) / (t_a + 1.0))
         return span <= mode.kappa * _LOG10(u / a)
 
     def _event(self, step: float, y: float, u: float, sig: float) -> dict:
         b = self.base
         k_dep, _k, _a = self._levels(u, sig)
-        ta = self._last_below(k_dep, step)
+        ta = self._first_at(k_dep)
+        if ta is None:
+            ta = step
         mem = self.mem_at
         delay = ta - mem if mem is not None else None
         over = step - ta
@@ -455,16 +490,20 @@ class HintRule:
     """grokking_likely: an early hint after memorisation, while test error is still at its
     baseline (see the module docstring)."""
 
-    LOSS_TURN_DECADES = 0.1
+    LOSS_TURN_DECADES = 0.05
     WNORM_FALL = 0.05
     ROWS = 3
-    U_MAX = 0.25  # test error still this near its baseline (fraction of the way down)
+    U_MAX = 0.15  # test error still this near its baseline (fraction of the way down)
 
     def __init__(self, weight_decay: float | None) -> None:
         self.wd = weight_decay
         self.fired = False
         self.l1: float | None = None
-        self.l2: float | None = None
+        self.level: float | None = None
+        self.ring: list[float] = []
+        self.hist: deque = deque(maxlen=8)  # recent (step, level)
+        self.near_from: float | None = None  # since when the level is near its peak
+        self.below_at: float | None = None  # when it first fell a threshold below it
         self.noise = _Noise()
         self.loss_peak = -_INF
         self.loss_peak_at: float | None = None
@@ -481,25 +520,60 @@ class HintRule:
         event = None
         if tl is not None and 0 < tl < _INF:
             x = _LOG10(tl)
-            l1, l2 = self.l1, self.l2
-            self.l2, self.l1 = l1, x
+            l1 = self.l1
+            self.l1 = x
+            noise = self.noise
             if l1 is not None:
-                self.noise.add(x - l1)
-            if l2 is not None:
-                m = _med3(l2, l1, x)
-                if m > self.loss_peak:
-                    self.loss_peak, self.loss_peak_at = m, step
-                    self.loss_run = 0
+                noise.add(x - l1)
+            # a robust level: the 5-row median, slew-limited to 3 sigma per row, so that a loss
+            # spike (slingshot, bad batch) cannot make a peak while a real trend carries it along
+            ring = self.ring
+            ring.append(x)
+            if len(ring) > 5:
+                del ring[0]
+            med = sorted(ring)[len(ring) // 2]
+            lev = self.level
+            if lev is None or len(ring) < 5:
+                self.level = lev = med
+            else:
+                d = med - lev
+                lim = 3.0 * noise.sigma()
+                if lim > 0:
+                    d = lim if d > lim else (-lim if d < -lim else d)
+                self.level = lev = lev + d
+            thr = 4.0 * noise.sigma()
+            if thr < self.LOSS_TURN_DECADES:
+                thr = self.LOSS_TURN_DECADES
+            hist = self.hist
+            if lev > self.loss_peak:
+                # a new peak: since when has the level been within `thr` of it? (scan the
+                # recent rows; if all of them are, the older start stands)
+                enter = None
+                for t_h, l_h in reversed(hist):
+                    if l_h < lev - thr:
+                        break
+                    enter = t_h
                 else:
-                    thr = 4.0 * self.noise.sigma()
-                    if thr < self.LOSS_TURN_DECADES:
-                        thr = self.LOSS_TURN_DECADES
-                    if armed and m <= self.loss_peak - thr:
-                        self.loss_run += 1
-                        if self.loss_run >= self.ROWS:
-                            event = self._loss_event(step, row, jump, m)
-                    else:
-                        self.loss_run = 0
+                    if self.near_from is not None:
+                        enter = self.near_from
+                self.near_from = enter if enter is not None else step
+                self.loss_peak, self.loss_peak_at = lev, step
+                self.loss_run = 0
+                self.below_at = None
+            elif lev <= self.loss_peak - thr:
+                if self.below_at is None:
+                    self.below_at = step
+                # a turnaround, not a bump: the level stayed near its peak for a while
+                broad = self.below_at - self.near_from >= 0.15 * (self.loss_peak_at + 1.0)
+                if armed and broad:
+                    self.loss_run += 1
+                    if self.loss_run >= self.ROWS:
+                        event = self._loss_event(step, row, jump, lev)
+                else:
+                    self.loss_run = 0
+            else:
+                self.loss_run = 0
+            hist.append((step, lev))
         if event is None and wn is not None and 0 < wn < _INF and (self.wd is None or self.wd > 0) \
                 and jump.mem_at is not None:
             if wn > self.wn_peak:
@@ -548,10 +622,15 @@ def _test_words(row: dict) -> str:
 
 
 class OverfitRule:
-    """overfitting: test error turned up and keeps rising while train error keeps falling."""
+    """overfitting: test error turned up and keeps rising while train error keeps falling.
 
-    ROWS = 3
-    SPAN = 0.25  # the rise must last this fraction of the minimum's step again
+    Judged on 5-row medians (a two-row outlier can neither make the minimum nor the rise);
+    the rise must exceed max(0.03, min(half the minimum, 0.1), 4 sigma) (log mode: 0.1 decade,
+    4 sigma), hold for 2 rows, and last until at least 1.5x the minimum's step, while the
+    train curve is still going down."""
+
+    ROWS = 2
+    SPAN = 0.5  # the rise must still hold at (1 + SPAN) x the minimum's step
 
     def __init__(self, bounded: bool, n_test: int | None, kind: str | None) -> None:
         self.bounded = bounded
@@ -560,7 +639,7 @@ class OverfitRule:
         self.fired = False
         self.noise = _Noise()
         self.y1: float | None = None
-        self.y2: float | None = None
+        self.ring: list[float] = []
         self.z1: float | None = None
         self.z2: float | None = None
         self.start: float | None = None
@@ -573,27 +652,30 @@ class OverfitRule:
     def update(self, step: float, y: float | None, z: float | None, z_bounded: bool) -> dict | None:
         if y is None:
             return None
-        y1, y2 = self.y1, self.y2
-        self.y2, self.y1 = y1, y
-        if y1 is not None:
-            self.noise.add(y - y1)
+        if self.y1 is not None:
+            self.noise.add(y - self.y1)
+        self.y1 = y
         zm3 = None
         if z is not None and z_bounded == self.bounded:
             if self.z1 is not None and self.z2 is not None:
                 zm3 = _med3(self.z2, self.z1, z)
             self.z2, self.z1 = self.z1, z
-        if y2 is None:
+        r = self.ring
+        r.append(y)
+        if len(r) < 5:
             return None
-        m3 = _med3(y2, y1, y)
+        if len(r) > 5:
+            del r[0]
+        m5 = sorted(r)[2]
         if self.start is None:
-            self.start = m3
-        if m3 < self.m:
-            self.m, self.m_at, self.z_m = m3, step, zm3
-            self.y_max = m3
+            self.start = m5
+        if m5 < self.m:
+            self.m, self.m_at, self.z_m = m5, step, zm3
+            self.y_max = m5
             self.run = 0
             return None
-        if m3 > self.y_max:
-            self.y_max = m3
+        if m5 > self.y_max:
+            self.y_max = m5
         m = self.m
         sig = self.noise.sigma()
         if self.bounded:
@@ -601,12 +683,12 @@ class OverfitRule:
                 sb = math.sqrt(m * (1.0 - m) / self.n_test)
                 if sb > sig:
                     sig = sb
-            thr = max(0.02, 0.25 * m, 4.0 * sig)
+            thr = max(0.03, min(0.5 * m, 0.1), 4.0 * sig)
         else:
             thr = max(0.1, 4.0 * sig)
-        rise = m3 - m
+        rise = m5 - m
         z_m = self.z_m
-        ok = (rise >= thr and self.start - m >= thr and m3 >= self.y_max - 0.5 * (self.y_max - m)
+        ok = (rise >= thr and self.start - m >= thr and m5 >= self.y_max - 0.5 * (self.y_max - m)
               and zm3 is not None and z_m is not None)
         if ok:
             margin = max(0.005, 0.1 * z_m) if self.bounded else 0.05
@@ -618,7 +700,7 @@ class OverfitRule:
         if self.run < self.ROWS or (step + 1.0) < (1.0 + self.SPAN) * (self.m_at + 1.0):
             return None
         self.fired = True
-        return self._event(step, m, m3, rise, zm3)
+        return self._event(step, m, m5, rise, zm3)
 
     def _event(self, step: float, m: float, m3: float, rise: float, zm3: float) -> dict:
         z_m = self.z_m
