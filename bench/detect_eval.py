@@ -140,7 +140,8 @@ def real(verbose: bool) -> list[dict]:
     for d in sorted(REAL.iterdir()):
         if not (d / "metrics.csv").exists():
             continue
-        label = json.loads((d / "label.json").read_text())["label"] if (d / "label.json").exists() else "?"
+        lab = json.loads((d / "label.json").read_text()) if (d / "label.json").exists() else {}
+        label = lab.get("label", "?")
         info = json.loads((d / "config.json").read_text()) if (d / "config.json").exists() else None
         rows = [complete_row(r) for r in read_all_metrics(d / "metrics.csv")]
         ev, _ = run_rows(rows, info)
@@ -149,7 +150,8 @@ def real(verbose: bool) -> list[dict]:
         out.append({"name": d.name, "label": label, "events": ev, "events_loss": ev_loss,
                     "mid": midpoint(rows), "t50": first_step(rows, 0.5), "t90": first_step(rows, 0.9),
                     "mem": next((r["step"] for r in rows if r.get("train_acc", 0) >= 0.99), None),
-                    "final_acc": rows[-1].get("test_acc") if rows else None, "kind": (info or {}).get("kind")})
+                    "final_acc": rows[-1].get("test_acc") if rows else None, "kind": (info or {}).get("kind"),
+                    "expect_overfitting": lab.get("overfitting"), "rows": len(rows)})
     return out
 
 
@@ -224,6 +226,39 @@ def main(argv=None) -> int:
                   f"{'jump@%g' % jl[0]['step'] if jl else 'no jump'} | {others}")
         print(f"real: grokking runs caught {caught}/{n_grok} ({late} at/after test acc 90%), "
               f"false jumps on controls {false}/{n_ctrl}")
+        lat = [next(e["step"] for e in x["events"] if e["kind"] == "generalization_jump") - x["mid"]
+               for x in res if x["label"] == "grok" and x["mid"] is not None
+               and any(e["kind"] == "generalization_jump" for e in x["events"])]
+        acc = [next(e.get("test_acc", float("nan")) for e in x["events"] if e["kind"] == "generalization_jump")
+               for x in res if x["label"] == "grok" and any(e["kind"] == "generalization_jump" for e in x["events"])]
+        print(f"  latency from the jump midpoint (steps): {fmt_q(lat)}; test acc at alert: {fmt_q(acc, '{:.2f}')}")
+        loss_caught = sum(1 for x in res if x["label"] == "grok" and any(
+            e["kind"] == "generalization_jump" for e in x["events_loss"]))
+        loss_false = sum(1 for x in res if x["label"] == "control" and any(
+            e["kind"] == "generalization_jump" for e in x["events_loss"]))
+        print(f"  from losses alone: caught {loss_caught}/{n_grok}, false on controls {loss_false}/{n_ctrl}")
+        leads, hint_grok, hint_ctrl = [], 0, 0
+        for x in res:
+            hints = [e for e in x["events"] if e["kind"] == "grokking_likely"]
+            jumps = [e for e in x["events"] if e["kind"] == "generalization_jump"]
+            if x["label"] == "grok" and hints:
+                hint_grok += 1
+                if jumps:
+                    leads.append(jumps[0]["step"] - hints[0]["step"])
+            elif x["label"] == "control" and hints:
+                hint_ctrl += 1
+        print(f"  grokking_likely: on {hint_grok}/{n_grok} grokking runs, {fmt_q(leads)} steps before "
+              f"the jump alert; on {hint_ctrl}/{n_ctrl} controls (wrong)")
+        of_ok = of_n = 0
+        for x in res:
+            if x["expect_overfitting"] is None:
+                continue
+            of_n += 1
+            got = any(e["kind"] == "overfitting" for e in x["events"])
+            of_ok += got == x["expect_overfitting"]
+            if got != x["expect_overfitting"]:
+                print(f"  overfitting on {x['name']}: expected {x['expect_overfitting']}, got {got}")
+        print(f"  overfitting as expected on {of_ok}/{of_n} labelled runs")
         ok &= caught == n_grok and late == 0 and false == 0
     print("targets met" if ok else "TARGETS NOT MET")
     return 0 if ok else 1

@@ -57,7 +57,22 @@ RUNS: dict[str, tuple[str, str | None, dict, int, str, str]] = {
     "mlp-cpu-wd0-s0": ("grokking", "cpu-no-wd", {}, 0, "control", "no weight decay: never groks"),
     "mlp-cpu-wd0-s1": ("grokking", "cpu-no-wd", {"steps": 4000}, 1, "control", "no weight decay"),
     "mlp-cpu-tf0.15-s0": ("grokking", "cpu-little-data", {}, 0, "control", "too little data"),
+    # Other kinds: no generalization_jump; overfitting where test error turns up in time.
+    "overfit-mlp-s0": ("overfitting", "cpu-mlp", {}, 0, "control", "noisy digits MLP: overfits"),
+    "overfit-mlp-s1": ("overfitting", "cpu-mlp", {}, 1, "control", "noisy digits MLP: overfits"),
+    "overfit-mlp-clean-s0": ("overfitting", "cpu-mlp-clean", {}, 0, "control",
+                             "clean labels: test error falls and stays down"),
+    "overfit-poly-s0": ("overfitting", "cpu", {}, 0, "control", "polynomial fit: one row"),
+    "dd-epochwise-s0": ("double_descent", "epochwise", {}, 0, "control",
+                        "epoch-wise double descent: down, up (overfitting alert), down"),
+    "dd-epochwise-one-scale-s0": ("double_descent", "epochwise-one-scale", {}, 0, "control",
+                                  "one feature scale: monotone test curve"),
+    "dd-rf-s0": ("double_descent", "cpu", {}, 0, "control", "random features: one row per fit"),
 }
+
+# Whether an overfitting alert is expected (runs not listed: not judged).
+OVERFITS = {"overfit-mlp-s0": True, "overfit-mlp-s1": True, "overfit-mlp-clean-s0": False,
+            "dd-epochwise-one-scale-s0": False, "mlp-cpu-s0": False, "mlp-cpu-s1": False}
 
 
 def resolve_config(name: str, kind: str, preset: str | None, params: dict, seed: int) -> dict:
@@ -94,7 +109,10 @@ def generate(name: str) -> str:
     keep = {k: config[k] for k in ("run_id", "kind", "seed", "params", "n_train", "n_test",
                                    "total_steps") if k in config}
     (out / "config.json").write_text(json.dumps(keep, indent=1, sort_keys=True) + "\n")
-    (out / "label.json").write_text(json.dumps({"label": label, "note": note}) + "\n")
+    lab = {"label": label, "note": note}
+    if name in OVERFITS:
+        lab["overfitting"] = OVERFITS[name]
+    (out / "label.json").write_text(json.dumps(lab) + "\n")
     shutil.rmtree(tmp, ignore_errors=True)
     return f"{name}: done in {took:.0f}s"
 
