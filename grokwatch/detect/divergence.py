@@ -30,7 +30,7 @@ class DivergenceRule:
             v = row.get(col)
             if v is not None and not math.isfinite(v):
                 self.fired = True
-                return f"{col} is {v} at step {row.get('step', '?'):g}"
+                return f"{col} is {v} at step {_step(row)}"
         v = row.get("train_loss")
         if v is None:
             return None
@@ -42,6 +42,13 @@ class DivergenceRule:
             limit = min(limit, EXPLOSION_FACTOR * self.first_train_loss)
         if v > limit:
             self.fired = True
-            return (f"train_loss exploded to {v:.3g} at step {row.get('step', 0):g} "
+            return (f"train_loss exploded to {v:.3g} at step {_step(row)} "
                     f"(first logged {self.first_train_loss:.3g})")
         return None
+
+
+def _step(row: dict[str, float]) -> str:
+    s = row.get("step")
+    if not isinstance(s, (int, float)) or not math.isfinite(s):
+        return "?"
+    return str(int(s)) if s == int(s) else f"{s:g}"
