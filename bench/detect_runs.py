@@ -47,10 +47,11 @@ RUNS: dict[str, tuple[str, str | None, dict, int, str, str]] = {
     "mlp-cpu-tf0.3-s4": ("grokking", "cpu", {"train_fraction": 0.3, "steps": 5000}, 4, "grok",
                          "less data: later"),
     "mlp-cpu-xmy-s0": ("grokking", "cpu", {"operation": "x-y", "steps": 3000}, 0, "grok", "x-y"),
-    # The fast case: 30% train, wd 0, default init: memorises within tens of steps.
+    # An attempt at the fast case (30% train, wd 0, default init): here it memorises
+    # by ~240 and never generalises (test acc 2% at 1,500): a control.
     "mlp-tf0.3-wd0-init1-s0": ("grokking", "cpu", {"train_fraction": 0.3, "weight_decay": 0.0,
-                                                   "init_scale": 1.0, "steps": 1500}, 0, "grok",
-                               "fast memorisation, short delay"),
+                                                   "init_scale": 1.0, "steps": 1500}, 0, "control",
+                               "30% train, wd 0, init x1: memorises, never generalises"),
     "transformer-cpu-s0": ("grokking", "cpu-transformer", {}, 0, "grok",
                            "the paper's transformer, x+y, batch 512"),
     # Controls: must give no generalization_jump.
