@@ -64,10 +64,11 @@ class DetectorSet:
         self.rows = 0
         self.events: list[dict] = []  # every event so far, in order
 
-    def _setup(self, bounded: bool) -> None:
-        self.jump = JumpRule(bounded, self.n_test)
+    def _setup(self, bounded: bool, row: dict) -> None:
+        what = "error" if "test_error" in row else "loss"
+        self.jump = JumpRule(bounded, self.n_test, what)
         self.hint = HintRule(self.weight_decay)
-        self.overfit = OverfitRule(bounded, self.n_test, self.kind)
+        self.overfit = OverfitRule(bounded, self.n_test, self.kind, what)
 
     def feed(self, row: dict[str, float]) -> list[dict]:
         step = row.get("step")
@@ -89,7 +90,7 @@ class DetectorSet:
                 if out:
                     self.events.extend(out)
                 return out
-            self._setup(bool(sig.bounded))
+            self._setup(bool(sig.bounded), row)
         bounded = sig.bounded
         jump = self.jump
         y = _test_value(row, bounded)

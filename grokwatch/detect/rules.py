@@ -197,7 +197,8 @@ class JumpRule:
     value) and `sigma` the current noise scale, for the other rules.
     """
 
-    def __init__(self, bounded: bool, n_test: int | None = None) -> None:
+    def __init__(self, bounded: bool, n_test: int | None = None, what: str = "loss") -> None:
+        self.what = what  # log mode: "loss" or "error" (MSE), for the message
         self.mode = BOUNDED if bounded else LOGSPACE
         self.bounded = bounded
         self.n_test = n_test if n_test and n_test > 0 else None
@@ -492,7 +493,7 @@ class JumpRule:
             ev.update(baseline_loss=round(10.0 ** b, 6), loss_now=round(10.0 ** y, 6),
                       fall_decades=round(b - y, 3), fall_factor=round(factor, 2))
             ev["message"] = (
-                f"Test loss fell {factor:.1f}x, from {10.0 ** b:.3g} to {10.0 ** y:.3g}, between "
+                f"Test {self.what} fell {factor:.1f}x, from {10.0 ** b:.3g} to {10.0 ** y:.3g}, between "
                 f"steps {_fmt_step(ta)} and {_fmt_step(step)} ({when}): sudden generalisation, "
                 f"grokking.")
         return ev
@@ -644,7 +645,9 @@ class OverfitRule:
     ROWS = 2
     SPAN = 0.5  # the rise must still hold at (1 + SPAN) x the minimum's step
 
-    def __init__(self, bounded: bool, n_test: int | None, kind: str | None) -> None:
+    def __init__(self, bounded: bool, n_test: int | None, kind: str | None,
+                 what: str = "loss") -> None:
+        self.what = what
         self.bounded = bounded
         self.n_test = n_test if n_test and n_test > 0 else None
         self.kind = kind
@@ -727,9 +730,10 @@ class OverfitRule:
         else:
             ev.update(min_value=round(10.0 ** m, 6), value_now=round(10.0 ** m3, 6),
                       rise_factor=round(10.0 ** rise, 3))
-            msg = (f"Test loss rose {10.0 ** rise:.2f}x, from {10.0 ** m:.3g} at step "
+            msg = (f"Test {self.what} rose {10.0 ** rise:.2f}x, from {10.0 ** m:.3g} at step "
                    f"{_fmt_step(self.m_at)} to {10.0 ** m3:.3g} at step {_fmt_step(step)}, while "
-                   f"train loss kept falling ({10.0 ** z_m:.3g} -> {10.0 ** zm3:.3g}): overfitting.")
+                   f"train {self.what} kept falling ({10.0 ** z_m:.3g} -> {10.0 ** zm3:.3g}): "
+                   f"overfitting.")
         if self.kind == "double_descent":
             msg += " In a double-descent run this may be the bump before the second descent."
         ev["message"] = msg
