@@ -82,9 +82,10 @@ def test_preempted_takes_the_requeue_path(tmp_path):
 def test_cancelled_by_grokwatch_is_stopped_by_someone_else_lost(tmp_path):
     ex = FakeSlurm(tmp_path)
     ex.answers["squeue"] = (0, "8|PENDING|Priority||0|\n", "")
-    ex.poll({"r": {"job_id": "8"}})
     ex.cancel({"job_id": "8"})
-    assert ex.log[-1] == ["scancel", "8"]  # pending: cancelled, never signalled (that would block)
+    assert ex.calls["scancel"] == 0  # sent at the next poll
+    ex.poll({"r": {"job_id": "8"}})
+    assert ["scancel", "8"] in ex.log  # pending: cancelled, never signalled (that would block)
     assert ex.job_state(SlurmJob("8", "CANCELLED")).final_state == "stopped"
     other = ex.job_state(SlurmJob("9", "CANCELLED", by_uid=0))
     assert other.final_state == "lost" and "uid 0" in other.reason and "not through grokwatch" in other.reason
@@ -92,16 +93,45 @@ def test_cancelled_by_grokwatch_is_stopped_by_someone_else_lost(tmp_path):
     assert FakeSlurm(tmp_path).job_state(SlurmJob("8", "CANCELLED")).final_state == "stopped"
 
 
+def test_stop_many_is_one_squeue_and_two_scancels(tmp_path):
+    ex = FakeSlurm(tmp_path)
+    lines = [f"5_{i}|RUNNING|None|n1|0|" for i in range(2)] + [f"5_{i}|PENDING|Resources||0|" for i in range(2, 50)]
+    ex.answers["squeue"] = (0, "\n".join(lines) + "\n6|COMPLETED|None|n1|0|\n", "")
+    for i in range(50):
+        ex.cancel({"job_id": f"5_{i}"})
+    ex.cancel({"job_id": "6"})
+    ex.flush()
+    assert ex.calls["squeue"] == 1 and ex.calls["scancel"] == 2
+    assert ["scancel", "--batch", "--signal=TERM", "5_0", "5_1"] in ex.log
+    cancelled = next(a for a in ex.log if a[0] == "scancel" and "--batch" not in a)
+    assert sorted(cancelled[1:]) == sorted(f"5_{i}" for i in range(2, 50))  # "6" has ended: left alone
+    ex.flush()
+    assert ex.calls["scancel"] == 2
+
+
 def test_cancel_running_sends_term_to_the_batch_step_and_requeue_usr1(tmp_path):
     ex = FakeSlurm(tmp_path)
     ex.answers["squeue"] = (0, "5|RUNNING|None|n1|0|\n", "")
-    ex.poll({"r": {"job_id": "5"}})
     ex.cancel({"job_id": "5"}, requeue=True)
+    ex.flush()
     assert ex.log[-1] == ["scancel", "--batch", "--signal=USR1", "5"]
     ex.cancel({"job_id": "5"})
+    ex.flush()
     assert ex.log[-1] == ["scancel", "--batch", "--signal=TERM", "5"]
     ex.kill({"job_id": "5"})
+    ex.close()
     assert ex.log[-1] == ["scancel", "5"]
+
+
+def test_a_stop_survives_a_slurm_outage(tmp_path):
+    ex = FakeSlurm(tmp_path)
+    ex.answers["squeue"] = (1, "", "slurm_load_jobs error: Unable to contact slurm controller")
+    ex.cancel({"job_id": "5"})
+    with pytest.raises(SlurmError):
+        ex.poll({"r": {"job_id": "5"}})
+    ex.answers["squeue"] = (0, "5|RUNNING|None|n1|0|\n", "")
+    ex.poll({"r": {"job_id": "5"}})
+    assert ["scancel", "--batch", "--signal=TERM", "5"] in ex.log
 
 
 def test_poll_asks_squeue_once_per_interval_for_all_jobs(tmp_path):

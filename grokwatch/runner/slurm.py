@@ -12,9 +12,10 @@ reaches it as `scancel --batch --signal=TERM` (it checkpoints, state `stopped`).
 - poll: one `squeue` call for all jobs, at most every `poll_interval_s`; `sacct` only for jobs that
   squeue no longer knows (ended more than MinJobAge ago) and to name who cancelled a job.
   Without accounting (`sacct` failing) everything but that still works.
-- cancel: a pending job is cancelled (`scancel`); a running one is sent SIGTERM. Job ids cancelled
-  through grokwatch are remembered (`.grokwatch/slurm/cancelled`), so that any other end of a job
-  is told apart from a user's stop.
+- cancel: a pending job is cancelled (`scancel`); a running one is sent SIGTERM. The calls go out
+  at the next poll, all stops at once (one squeue, at most two scancel). Job ids cancelled through
+  grokwatch are remembered (`.grokwatch/slurm/cancelled`), so that any other end of a job is told
+  apart from a user's stop.
 - adopt: a runner restart finds jobs by the id kept in executor.json (one `squeue` for all).
 
 States (JobState.final_state is the runner's verdict where the worker could not give one):
@@ -49,6 +50,7 @@ SQUEUE_FIELDS = "JobArrayID:|,State:|,Reason:|,NodeList:|,exit_code:|"
 SACCT_FIELDS = "JobID,State,ExitCode,Reason,NodeList"
 MAX_ARRAY = 1000  # Slurm's default MaxArraySize is 1001 (task ids 0..1000)
 COMMAND_TIMEOUT_S = 60.0
+SCANCEL_TIMEOUT_S = 10.0
 KEEP_SUBMISSIONS_S = 7 * 86400
 
 # Slurm job states (long form, as squeue -O State and sacct print them)
@@ -165,6 +167,9 @@ class SlurmExecutor(Executor):
         self._counter = 0
         self.calls = {"sbatch": 0, "squeue": 0, "sacct": 0, "scancel": 0}  # for tests and bench
         self._cancelled = self._load_cancelled()
+        self._to_stop: set[str] = set()
+        self._to_kill: set[str] = set()
+        self._to_requeue: set[str] = set()
         self._prune_submissions()
 
     # ------------------------------------------------------------------ slurm commands
@@ -294,6 +299,7 @@ class SlurmExecutor(Executor):
     # ------------------------------------------------------------------ poll
 
     def poll(self, records: dict[str, dict[str, Any]]) -> dict[str, JobState]:
+        self.flush()
         wanted = {run_id: str(rec.get("job_id") or "") for run_id, rec in records.items()}
         ids = {j for j in wanted.values() if j}
         stale = (self._refreshed_at is None
@@ -439,17 +445,9 @@ class SlurmExecutor(Executor):
             return False
         return state.phase in ("pending", "running")
 
-    def _phase(self, job_id: str) -> str:
-        state = self._states.get(job_id)
-        if state is None or self._refreshed_at is None \
-                or time.monotonic() - self._refreshed_at > 2 * self.poll_interval_s:
-            job = self.squeue([job_id]).get(job_id)
-            return "gone" if job is None else self.job_state(job).phase
-        return state.phase
-
     def _scancel(self, args: list[str]) -> bool:
         try:
-            proc = self._run(["scancel", *args], timeout=15)
+            proc = self._run(["scancel", *args], timeout=SCANCEL_TIMEOUT_S)
         except SlurmError as exc:
             log.warning("%s", exc)
             return False
@@ -459,31 +457,62 @@ class SlurmExecutor(Executor):
         return True
 
     def cancel(self, record: dict[str, Any], requeue: bool = False) -> None:
-        """Stop: a running job's worker gets SIGTERM (checkpoint, `stopped`); a pending job is
-        cancelled (a signal would wait for it to start). Requeue: SIGUSR1 (checkpoint, exit 75)."""
+        """Stop: a running job's worker gets SIGTERM (checkpoint, `stopped`); a job that is not
+        running yet is cancelled. Requeue: SIGUSR1 to a running job (checkpoint, exit 75).
+        The scancel calls go out at the next poll (or flush), all stops in one or two calls."""
         job_id = str(record.get("job_id") or "")
-        if not job_id:
-            return
-        phase = self._phase(job_id)
-        if phase in ("exited", "gone"):
+        if not job_id or job_id in self._final:
             return
         if requeue:
-            if phase == "running":
-                self._scancel(["--batch", "--signal=USR1", job_id])
+            self._to_requeue.add(job_id)
             return
         self._remember_cancel(job_id)
-        if phase == "running":
-            self._scancel(["--batch", "--signal=TERM", job_id])
-        else:
-            self._scancel([job_id])  # a job that has just started gets SIGTERM from this too
+        self._to_stop.add(job_id)
 
     def kill(self, record: dict[str, Any]) -> None:
+        """Cancel at once (Slurm's SIGTERM, then SIGKILL after its KillWait)."""
         job_id = str(record.get("job_id") or "")
         if job_id:
             self._remember_cancel(job_id)
-            self._scancel([job_id])
+            self._to_kill.add(job_id)
+
+    def flush(self) -> None:
+        """Send the stops, kills and requeues asked for since the last flush. Only a job that
+        squeue says is RUNNING is signalled: `scancel --signal` on a pending job waits (and
+        retries) until the job starts, and on an array task it can reach its pending siblings."""
+        kill, self._to_kill = sorted(self._to_kill), set()
+        stop, self._to_stop = sorted(self._to_stop - set(kill)), set()
+        requeue, self._to_requeue = sorted(self._to_requeue - set(kill) - set(stop)), set()
+        if not (kill or stop or requeue):
+            return
+        if kill:
+            self._scancel(kill)
+        try:
+            live = self.squeue(stop + requeue) if stop or requeue else {}
+        except SlurmError:
+            self._to_stop.update(stop)  # tried again at the next poll
+            self._to_requeue.update(requeue)
+            raise
+        running = {j for j, job in live.items() if job.state == "RUNNING"}
+        term = [j for j in stop if j in running]
+        cancel = [j for j in stop if j not in running and j in live
+                  and live[j].state in PENDING_STATES | RUNNING_STATES]
+        if term:
+            self._scancel(["--batch", "--signal=TERM", *term])
+        if cancel:
+            self._scancel(cancel)
+        usr1 = [j for j in requeue if j in running]
+        if usr1:
+            self._scancel(["--batch", "--signal=USR1", *usr1])
+        self._refreshed_at = None  # the next poll asks squeue again
 
     # ------------------------------------------------------------------ bookkeeping
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        except SlurmError as exc:
+            log.warning("%s", exc)
 
     def _load_cancelled(self) -> set[str]:
         try:
