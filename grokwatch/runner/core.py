@@ -188,7 +188,7 @@ class Runner:
         """A worker that ended while no runner watched leaves a state without an event: add it."""
         events, _ = read_events(paths.events)
         if not any(e.get("kind") == state for e in events[-5:]):
-            self._event(paths, state, status.get("step", 0), self._state_message(state, status))
+            self._event(paths, state, status.get("step", 0), self._state_message(state, status, paths))
 
     # ------------------------------------------------------------------ queue
 
@@ -566,7 +566,8 @@ class Runner:
         if state in TERMINAL_STATES:
             if not run.started_event and status.get("pid"):  # ended within one poll: say it started
                 self._note_running(run, JobState("running", node=js.node))
-            self._finish(run, state, self._state_message(state, status), worker_wrote=True)
+            self._finish(run, state, self._state_message(state, status, run.paths),
+                         worker_wrote=True)
             return
         if code is None:
             self._finish(run, "lost", "the worker vanished without a word "
@@ -577,14 +578,16 @@ class Runner:
         else:
             self._finish(run, "failed", f"the worker exited with status {code} without writing its state")
 
-    def _state_message(self, state: str, status: dict[str, Any]) -> str:
+    def _state_message(self, state: str, status: dict[str, Any], paths: RunPaths) -> str:
         run_id = status.get("run_id", "run")
         step = status.get("step", 0)
+        kept = ("checkpoint kept; `grokwatch retry` resumes it" if (paths.dir / "checkpoint.json").exists()
+                else "no checkpoint: `grokwatch retry` restarts it from step 0")
         return {
             "done": f"{run_id} finished at step {step}",
             "failed": f"{run_id} failed at step {step}: {status.get('error') or 'see worker.log'}",
             "diverged": f"{run_id} diverged at step {step}: {status.get('error') or ''}".rstrip(": "),
-            "stopped": f"{run_id} stopped at step {step} (checkpoint kept; `grokwatch retry` resumes it)",
+            "stopped": f"{run_id} stopped at step {step} ({kept})",
             "lost": f"{run_id} lost at step {step}: {status.get('error') or ''}".rstrip(": "),
         }.get(state, f"{run_id}: {state}")
 
