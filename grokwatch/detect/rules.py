@@ -609,9 +609,9 @@ class HintRule:
                 "peak_test_loss": round(10.0 ** self.loss_peak, 6),
                 "test_loss_now": round(10.0 ** m, 6),
                 "message": (f"Test loss is falling, down {_pct(drop)} from its peak at step "
-                            f"{_fmt_step(self.loss_peak_at)}, while {_test_words(row)} is still "
-                            f"at its baseline (train memorised at step {_fmt_step(jump.mem_at)}): "
-                            f"grokking may follow.")}
+                            f"{_fmt_step(self.loss_peak_at)}, while {_test_words(row, jump)} "
+                            f"and train memorised at step {_fmt_step(jump.mem_at)}: grokking may "
+                            f"follow.")}
 
     def _wn_event(self, step: float, row: dict, jump: JumpRule, wn: float) -> dict:
         drop = 1.0 - wn / self.wn_peak
@@ -619,19 +619,23 @@ class HintRule:
                 "memorized_at": jump.mem_at, "peak_step": self.wn_peak_at,
                 "peak_weight_norm": round(self.wn_peak, 6), "weight_norm_now": round(wn, 6),
                 "message": (f"Weight norm is shrinking, down {_pct(drop)} since step "
-                            f"{_fmt_step(self.wn_peak_at)}, while {_test_words(row)} is still at "
-                            f"its baseline (train memorised at step {_fmt_step(jump.mem_at)}): "
-                            f"grokking may follow.")}
+                            f"{_fmt_step(self.wn_peak_at)}, while {_test_words(row, jump)} "
+                            f"and train memorised at step {_fmt_step(jump.mem_at)}: grokking may "
+                            f"follow.")}
 
 
-def _test_words(row: dict) -> str:
+def _test_words(row: dict, jump: JumpRule) -> str:
+    """'test accuracy is still only 3.1% (baseline 1.0%)' and the like."""
+    b = jump.base
     a = row.get("test_acc")
     if a is not None:
-        return f"test accuracy ({_pct(a)})"
+        base = f" (baseline {_pct(1.0 - b)})" if jump.bounded and b is not None else ""
+        return f"test accuracy is still only {_pct(a)}{base}"
     e = row.get("test_error")
     if e is not None:
-        return f"test error ({e:.3g})"
-    return "test error"
+        base = f" (baseline {b:.3g})" if jump.bounded and b is not None else ""
+        return f"test error is still {e:.3g}{base}"
+    return "test error is still near its baseline"
 
 
 class OverfitRule:
