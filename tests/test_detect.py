@@ -412,6 +412,16 @@ def test_detect_keras_style_csv_with_epochs(tmp_path, capsys):
     assert len(out) == 1 and "generalization_jump" in out[0] and out[0].startswith("log step ")
 
 
+def test_detect_a_real_run_saved_keras_style_without_config(capsys):
+    # mlp-cpu-s0's curves under Keras CSVLogger names, 4 decimals, no config.json beside it
+    f = REPO / "tests" / "fixtures" / "detect" / "keras_log.csv"
+    ev = detect_file(f)
+    j = jumps(ev)
+    assert len(j) == 1 and 0.3 < j[0]["test_acc"] < 0.9
+    assert main_detect([str(f)]) == 0
+    assert "keras_log step" in capsys.readouterr().out
+
+
 def test_detect_json_lines_like_events_jsonl(tmp_path, capsys):
     run = tmp_path / "runs" / "grok-s0-abc"
     run.mkdir(parents=True)
