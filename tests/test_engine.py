@@ -263,3 +263,22 @@ command = ["{sys.executable}", "{project}/diverge.py"]
                      timeout=10, what="the alert command's file")
     assert lines[0].split() == ["divergence", "40", run.name]
     assert "[ALERT divergence]" in proc.stdout
+
+
+def test_stop_all_stops_running_runs_and_leaves_never_started_ones_queued(project):
+    cfg = project / "experiments.toml"
+    cfg.write_text(tiny_toml(grok_exp("long", steps=20000), grok_exp("later"), extra="max_parallel = 1"))
+    _start_runner(project, cfg)
+    long_run = wait_for(lambda: next((d for d in run_dirs(project) if d.name.startswith("long")), None),
+                        what="long run")
+    later = wait_for(lambda: next((d for d in run_dirs(project) if d.name.startswith("later")), None),
+                     what="later run")
+    wait_for(lambda: state_of(long_run) == "running", timeout=60, what="long running")
+    assert grokwatch("stop", cwd=project).returncode == 0
+    wait_for(lambda: _runner_pid(project) is None, timeout=60, what="the runner to exit")
+    assert state_of(long_run) == "stopped"
+    assert state_of(later) == "queued"
+    proc = grokwatch("--headless", cwd=project, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # ran `later` only; `long` waits for retry
+    assert state_of(later) == "done" and state_of(long_run) == "stopped"
+    assert "retry" in proc.stdout

@@ -316,13 +316,15 @@ class Runner:
                     self.retry(run_id)
 
     def stop_runs(self, run_ids: list[str] | None) -> None:
-        """SIGTERM running runs (they checkpoint), drop queued ones as `stopped`."""
+        """SIGTERM running runs (they checkpoint). A queued run named by id ends `stopped`; when
+        everything stops (shutdown, Ctrl-C) queued runs stay queued for the next runner."""
         for run_id, run in list(self.active.items()):
             if run_ids is not None and run_id not in run_ids:
                 continue
             if run.state == "queued":
                 del self.active[run_id]
-                self._finish(run, "stopped", "stopped before it started")
+                if run_ids is not None:
+                    self._finish(run, "stopped", "stopped before it started")
             elif run.record is not None and run.stop_requested_at is None:
                 run.stop_requested_at = time.monotonic()
                 self.executor.cancel(run.record)
