@@ -32,6 +32,10 @@ class FakeSlurm(SlurmExecutor):
         rc, out, err = self.answers.get(args[0], (0, "", ""))
         return subprocess.CompletedProcess(args, rc, out, err)
 
+    def _spawn(self, args):
+        self.log.append(list(args))
+        return subprocess.Popen(["true"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
 
 def test_parse_squeue_lines():
     jobs = parse_squeue("12|RUNNING|None|node7|0|\n13_4|PENDING|Resources||0|\n"
@@ -95,7 +99,7 @@ def test_cancelled_by_grokwatch_is_stopped_by_someone_else_lost(tmp_path):
 
 def test_stop_many_is_one_squeue_and_two_scancels(tmp_path):
     ex = FakeSlurm(tmp_path)
-    lines = [f"5_{i}|RUNNING|None|n1|0|" for i in range(2)] + [f"5_{i}|PENDING|Resources||0|" for i in range(2, 50)]
+    lines = [f"5_{i}|RUNNING|None|n1|0|{7 + i}|" for i in range(2)] + [f"5_{i}|PENDING|Resources||0|" for i in range(2, 50)]
     ex.answers["squeue"] = (0, "\n".join(lines) + "\n6|COMPLETED|None|n1|0|\n", "")
     for i in range(50):
         ex.cancel({"job_id": f"5_{i}"})
@@ -143,7 +147,7 @@ def test_poll_asks_squeue_once_per_interval_for_all_jobs(tmp_path):
     assert ex.calls["squeue"] == 1 and ex.calls.get("sacct", 0) == 0
     assert {s.phase for s in states.values()} == {"running"} and states["r4"].node == "n1"
     squeue_args = [a for a in ex.log if a[0] == "squeue"][0]
-    assert any(a.startswith("--jobs=40_0,40_1,") for a in squeue_args)
+    assert "--jobs=40" in squeue_args  # the array, asked for whole
     ex._refreshed_at -= 61
     ex.poll(records)
     assert ex.calls["squeue"] == 2
@@ -242,3 +246,32 @@ def test_make_executor_from_the_config(tmp_path):
     ex = make_executor("slurm", config)
     assert isinstance(ex, SlurmExecutor) and ex.capacity() == 3
     assert ex.work_dir == tmp_path / ".grokwatch" / "slurm"
+
+
+def test_array_tasks_folded_into_their_arrays_line():
+    from grokwatch.runner.slurm import _in_range, find_job
+
+    assert _in_range(3, "2-3") and _in_range(5, "2-3,5,7-9%4") and not _in_range(6, "2-3,5,7-9%4")
+    assert _in_range(9, "1-9:2") and not _in_range(8, "1-9:2")
+    squeue = parse_squeue("477|CANCELLED|None||0|477|\n477_1|FAILED|None|n1|1024|479|\n")
+    assert find_job(squeue, "477_1").state == "FAILED"
+    folded = find_job(squeue, "477_3")
+    assert folded.state == "CANCELLED" and folded.job_id == "477_3"
+    sacct = parse_sacct("477_0|FAILED|4:0|None|n1\n477_[2-3]|CANCELLED by 0|0:0|None|None assigned\n")
+    assert find_job(sacct, "477_2").by_uid == 0 and find_job(sacct, "477_4") is None
+    assert find_job(sacct, "47") is None
+
+
+def test_pending_tasks_cancelled_through_grokwatch_end_stopped(tmp_path):
+    """scancel of never-started array tasks folds them into the array's line: still `stopped`."""
+    ex = FakeSlurm(tmp_path, poll_interval_s=0)
+    ex.answers["squeue"] = (0, "50_0|RUNNING|None|n1|0|51|\n50_1|PENDING|Resources||0|50|\n", "")
+    records = {"a": {"job_id": "50_0"}, "b": {"job_id": "50_1"}}
+    ex.poll(records)
+    ex.cancel(records["b"])
+    ex.flush()
+    ex.answers["squeue"] = (0, "50_0|RUNNING|None|n1|0|51|\n50|CANCELLED|None||0|50|\n", "")
+    states = ex.poll(records)
+    assert ["scancel", "50_1"] in ex.log
+    assert states["b"].final_state == "stopped" and states["a"].phase == "running"
+    assert any(a[0] == "squeue" and "--jobs=50" in a for a in ex.log)  # arrays asked for whole

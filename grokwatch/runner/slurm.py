@@ -46,11 +46,12 @@ from .executors import Executor, JobState
 
 log = logging.getLogger("grokwatch.runner.slurm")
 
-SQUEUE_FIELDS = "JobArrayID:|,State:|,Reason:|,NodeList:|,exit_code:|"
+SQUEUE_FIELDS = "JobArrayID:|,State:|,Reason:|,NodeList:|,exit_code:|,JobID:|"
 SACCT_FIELDS = "JobID,State,ExitCode,Reason,NodeList"
 MAX_ARRAY = 1000  # Slurm's default MaxArraySize is 1001 (task ids 0..1000)
 COMMAND_TIMEOUT_S = 60.0
 SCANCEL_TIMEOUT_S = 10.0
+SIGNAL_WAIT_S = 3.0  # < scancel's 5 s retry
 KEEP_SUBMISSIONS_S = 7 * 86400
 
 # Slurm job states (long form, as squeue -O State and sacct print them)
@@ -77,6 +78,7 @@ class SlurmJob:
     node: str = ""
     exit_code: int | None = None  # negative: killed by that signal
     by_uid: int | None = None  # "CANCELLED by UID"
+    raw_id: str = ""  # a started array task's own job id (squeue JobID)
 
 
 def _one_line(text: str) -> str:
@@ -110,10 +112,11 @@ def parse_squeue(text: str) -> dict[str, SlurmJob]:
         if len(parts) < 5 or not parts[0].strip():
             continue
         job_id, state, reason, node, raw = (p.strip() for p in parts[:5])
+        raw_id = parts[5].strip() if len(parts) > 5 else ""
         reason = "" if reason in ("None", "(null)") else reason
         node = "" if node in ("None", "(null)", "None assigned") else node
         jobs[job_id] = SlurmJob(job_id, state.split()[0] if state else "", reason, node,
-                                _raw_status_to_code(raw) if raw else None)
+                                _raw_status_to_code(raw) if raw else None, raw_id=raw_id)
     return jobs
 
 
@@ -135,6 +138,41 @@ def parse_sacct(text: str) -> dict[str, SlurmJob]:
         node = "" if node in ("None", "(null)", "None assigned") else node
         jobs[job_id] = SlurmJob(job_id, words[0] if words else "", reason, node, _sacct_code(code), by_uid)
     return jobs  # a job listed twice (requeued by Slurm) keeps its last line
+
+
+def _base(job_id: str) -> str:
+    return job_id.split("_", 1)[0]
+
+
+def _in_range(task: int, spec: str) -> bool:
+    """Is array task `task` in a task list such as "2-3,5,7-15:2%4"?"""
+    for part in spec.split("%", 1)[0].split(","):
+        lo, _, hi = part.partition("-")
+        hi, _, step = hi.partition(":")
+        try:
+            a, b = int(lo), int(hi or lo)
+            if a <= task <= b and (task - a) % int(step or 1) == 0:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def find_job(jobs: dict[str, SlurmJob], job_id: str) -> SlurmJob | None:
+    """A job or array task in squeue/sacct lines. Array tasks that never started are folded into
+    their array's own line: "123" (squeue, e.g. cancelled while pending) or "123_[4-9]" (sacct)."""
+    job = jobs.get(job_id)
+    if job is not None or "_" not in job_id:
+        return job
+    base, task = job_id.split("_", 1)
+    try:
+        t = int(task)
+    except ValueError:
+        return None
+    for key, other in jobs.items():
+        if key == base or (key.startswith(base + "_[") and _in_range(t, key[len(base) + 2:].rstrip("]"))):
+            return SlurmJob(job_id, other.state, other.reason, other.node, other.exit_code, other.by_uid)
+    return None
 
 
 def _user_name(uid: int | None) -> str:
@@ -170,6 +208,7 @@ class SlurmExecutor(Executor):
         self._to_stop: set[str] = set()
         self._to_kill: set[str] = set()
         self._to_requeue: set[str] = set()
+        self._signallers: list[tuple[subprocess.Popen, float, list[str]]] = []
         self._prune_submissions()
 
     # ------------------------------------------------------------------ slurm commands
@@ -316,12 +355,14 @@ class SlurmExecutor(Executor):
         return out
 
     def squeue(self, job_ids: Iterable[str] | None) -> dict[str, SlurmJob]:
-        """What slurmctld knows of these jobs (None: all of this user's), in one call."""
+        """What slurmctld knows of these jobs (None: all of this user's), in one call. Arrays are
+        asked for whole (squeue does not list a task that never started by its own id): look
+        tasks up with find_job."""
         args = ["squeue", "--noheader", "--array", "--states=all", f"--Format={SQUEUE_FIELDS}"]
         if job_ids is None:
             args.append(f"--user={self.uid}")
         else:
-            ids = sorted(set(job_ids))
+            ids = sorted({_base(j) for j in job_ids})
             if not ids:
                 return {}
             args.append(f"--jobs={','.join(ids)}")
@@ -333,8 +374,9 @@ class SlurmExecutor(Executor):
         return parse_squeue(proc.stdout)
 
     def sacct(self, job_ids: Iterable[str]) -> dict[str, SlurmJob] | None:
-        """The accounting record of ended jobs, in one call; None where sacct does not work."""
-        ids = sorted(set(job_ids))
+        """The accounting record of ended jobs, in one call (whole arrays, as squeue); None where
+        sacct does not work."""
+        ids = sorted({_base(j) for j in job_ids})
         if not ids:
             return {}
         try:
@@ -354,17 +396,18 @@ class SlurmExecutor(Executor):
         self._refreshed_at = time.monotonic()
         ids = set(live) if job_ids is None else set(job_ids)
         ask_sacct = set()
-        for job_id in ids:
-            job = live.get(job_id)
+        found = {job_id: find_job(live, job_id) for job_id in ids}
+        for job_id, job in found.items():
             if job is None or (job.state == "CANCELLED" and job_id not in self._cancelled):
                 ask_sacct.add(job_id)  # ended long ago; or: who cancelled it?
         acct = self.sacct(ask_sacct) if ask_sacct else {}
         for job_id in ids:
-            job = live.get(job_id)
-            if job is not None and job.state == "CANCELLED" and acct and job_id in acct:
-                job.by_uid = acct[job_id].by_uid
+            job = found[job_id]
+            if job is not None and job.state == "CANCELLED" and acct:
+                known = find_job(acct, job_id)
+                job.by_uid = known.by_uid if known else None
             if job is None:
-                old = (acct or {}).get(job_id)
+                old = find_job(acct, job_id) if acct else None
                 if old is None:
                     why = "sacct does not work here" if acct is None else "nor does sacct"
                     self._states[job_id] = JobState("gone", reason=f"squeue no longer knows slurm job "
@@ -456,6 +499,42 @@ class SlurmExecutor(Executor):
             return False
         return True
 
+    def _signal(self, sig: str, job_ids: list[str]) -> None:
+        """`scancel --batch --signal=SIG` without waiting for it. Slurm 22.05 delivers a signal to a
+        running array task at once yet often answers "Job can not be altered now" and scancel tries
+        again 5 s later: a second SIGTERM, which a worker takes as "stop now, skip the checkpoint".
+        So the scancel is killed after SIGNAL_WAIT_S, and the runner never waits for it."""
+        self._reap()
+        self.calls["scancel"] = self.calls.get("scancel", 0) + 1
+        try:
+            proc = self._spawn(["scancel", "--batch", f"--signal={sig}", *job_ids])
+        except OSError as exc:
+            log.warning("scancel: %s", exc)
+            return
+        self._signallers.append((proc, time.monotonic() + SIGNAL_WAIT_S, job_ids))
+
+    def _spawn(self, args: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+
+    def _reap(self, wait: bool = False) -> None:
+        keep = []
+        for proc, deadline, ids in self._signallers:
+            if wait and proc.poll() is None:
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+            if proc.poll() is None and time.monotonic() < deadline:
+                keep.append((proc, deadline, ids))
+                continue
+            if proc.poll() is None:
+                proc.kill()  # its signal went out at once; its retry must not
+            err = (proc.communicate()[1] or "") if proc.stderr else ""
+            if proc.returncode not in (0, -9) and "can not be altered" not in err:
+                log.warning("%s: %s", " ".join(proc.args), _one_line(err))
+        self._signallers = keep
+
     def cancel(self, record: dict[str, Any], requeue: bool = False) -> None:
         """Stop: a running job's worker gets SIGTERM (checkpoint, `stopped`); a job that is not
         running yet is cancelled. Requeue: SIGUSR1 to a running job (checkpoint, exit 75).
@@ -480,6 +559,7 @@ class SlurmExecutor(Executor):
         """Send the stops, kills and requeues asked for since the last flush. Only a job that
         squeue says is RUNNING is signalled: `scancel --signal` on a pending job waits (and
         retries) until the job starts, and on an array task it can reach its pending siblings."""
+        self._reap()
         kill, self._to_kill = sorted(self._to_kill), set()
         stop, self._to_stop = sorted(self._to_stop - set(kill)), set()
         requeue, self._to_requeue = sorted(self._to_requeue - set(kill) - set(stop)), set()
@@ -493,17 +573,18 @@ class SlurmExecutor(Executor):
             self._to_stop.update(stop)  # tried again at the next poll
             self._to_requeue.update(requeue)
             raise
-        running = {j for j, job in live.items() if job.state == "RUNNING"}
+        found = {j: find_job(live, j) for j in stop + requeue}
+        running = {j for j, job in found.items() if job is not None and job.state == "RUNNING"}
         term = [j for j in stop if j in running]
-        cancel = [j for j in stop if j not in running and j in live
-                  and live[j].state in PENDING_STATES | RUNNING_STATES]
-        if term:
-            self._scancel(["--batch", "--signal=TERM", *term])
+        cancel = [j for j in stop if j not in running and found[j] is not None
+                  and found[j].state in PENDING_STATES | RUNNING_STATES]
         if cancel:
             self._scancel(cancel)
+        if term:
+            self._signal("TERM", term)
         usr1 = [j for j in requeue if j in running]
         if usr1:
-            self._scancel(["--batch", "--signal=USR1", *usr1])
+            self._signal("USR1", usr1)
         self._refreshed_at = None  # the next poll asks squeue again
 
     # ------------------------------------------------------------------ bookkeeping
@@ -513,6 +594,7 @@ class SlurmExecutor(Executor):
             self.flush()
         except SlurmError as exc:
             log.warning("%s", exc)
+        self._reap(wait=True)
 
     def _load_cancelled(self) -> set[str]:
         try:
