@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import pwd
+import re
 import shlex
 import shutil
 import socket
@@ -209,6 +210,7 @@ class SlurmExecutor(Executor):
         self._to_kill: set[str] = set()
         self._to_requeue: set[str] = set()
         self._signallers: list[tuple[subprocess.Popen, float, list[str]]] = []
+        self._last_outage_log = -1e9
         self._prune_submissions()
 
     # ------------------------------------------------------------------ slurm commands
@@ -237,9 +239,10 @@ class SlurmExecutor(Executor):
 
     # ------------------------------------------------------------------ submit
 
-    def sbatch_directives(self, n_tasks: int, output: str) -> list[str]:
+    def sbatch_directives(self, n_tasks: int, output: str, name: str = "grokwatch") -> list[str]:
+        """sbatch's options (given on its command line; also kept as #SBATCH lines in the script)."""
         s = self.settings
-        opts = [f"--job-name={'grokwatch' if n_tasks > 1 else 'gw'}", f"--time={s.time}",
+        opts = [f"--job-name={name}", f"--time={s.time}",
                 "--nodes=1", "--ntasks=1", f"--cpus-per-task={s.cpus_per_run}",
                 f"--output={output}", "--open-mode=append", "--no-requeue", "--export=ALL"]
         if n_tasks > 1:
@@ -252,7 +255,8 @@ class SlurmExecutor(Executor):
                          ("qos", "--qos")):
             if getattr(s, key):
                 opts.append(f"{opt}={getattr(s, key)}")
-        opts += list(s.sbatch_options)  # last, so that they win
+        for item in s.sbatch_options:  # last, so that they win
+            opts += shlex.split(item)
         return opts
 
     def _script(self, run_dirs: list[Path], env: dict[str, str], directives: list[str]) -> str:
@@ -260,7 +264,8 @@ class SlurmExecutor(Executor):
         lines = ["#!/bin/bash",
                  f"# grokwatch: {len(run_dirs)} run(s), submitted {time.strftime('%Y-%m-%d %H:%M:%S')} "
                  f"from {self.host} (runner pid {os.getpid()})"]
-        lines += [f"#SBATCH {d}" for d in directives]
+        lines += [f"#SBATCH {d}" if not any(c.isspace() or c in "'\"" for c in d)
+                  else f"# sbatch {q(d)}" for d in directives]
         lines.append("RUNS=(")
         lines += [f"  {q(str(d))}" for d in run_dirs]
         lines.append(")")
@@ -314,9 +319,11 @@ class SlurmExecutor(Executor):
         for i, run_dir in enumerate(run_dirs):  # task i's stdout+stderr -> that run's worker.log
             os.symlink(run_dir / "worker.log", sub / f"{i}.log")
         output = str(sub).replace("%", "%%") + ("/%a.log" if len(run_dirs) > 1 else "/0.log")
-        script = self._script(run_dirs, env, self.sbatch_directives(len(run_dirs), output))
-        (sub / "job.sh").write_text(script)
-        proc = self._run(["sbatch", "--parsable", str(sub / "job.sh")])
+        names = [d.name for d in run_dirs]
+        name = names[0] if len(names) == 1 else re.sub(r"(-s\d*)?[-_=.]*$", "", os.path.commonprefix(names))
+        directives = self.sbatch_directives(len(run_dirs), output, f"gw-{name}" if name else "grokwatch")
+        (sub / "job.sh").write_text(self._script(run_dirs, env, directives))
+        proc = self._run(["sbatch", "--parsable", *directives, str(sub / "job.sh")])
         if proc.returncode != 0:
             raise SlurmError(f"sbatch failed: {_one_line(proc.stderr or proc.stdout)} "
                              f"(script: {sub / 'job.sh'})")
@@ -345,14 +352,26 @@ class SlurmExecutor(Executor):
                  or time.monotonic() - self._refreshed_at >= self.poll_interval_s
                  or not ids <= (self._states.keys() | self._final.keys()))
         if stale and ids - self._final.keys():
-            self.refresh(ids - self._final.keys())
+            try:
+                self.refresh(ids - self._final.keys())
+            except SlurmError as exc:  # keep the last known states; try again after the interval
+                self._refreshed_at = time.monotonic()
+                self._outage(exc)
         out = {}
         for run_id, job_id in wanted.items():
             if not job_id:
                 out[run_id] = JobState("gone", reason="executor.json names no slurm job")
             else:
-                out[run_id] = self._final.get(job_id) or self._states.get(job_id) or JobState("gone")
+                out[run_id] = (self._final.get(job_id) or self._states.get(job_id)
+                               or JobState("pending", reason="Slurm does not answer"))
         return out
+
+    def _outage(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_outage_log > 60:
+            log.warning("%s; the runs are kept as they were and Slurm is asked again every %.0f s",
+                        exc, self.poll_interval_s)
+            self._last_outage_log = now
 
     def squeue(self, job_ids: Iterable[str] | None) -> dict[str, SlurmJob]:
         """What slurmctld knows of these jobs (None: all of this user's), in one call. Arrays are
@@ -479,7 +498,11 @@ class SlurmExecutor(Executor):
             return False
         fresh = self._refreshed_at is not None and time.monotonic() - self._refreshed_at < self.poll_interval_s
         if not fresh:
-            live = self.squeue(None)
+            try:
+                live = self.squeue(None)
+            except SlurmError as exc:  # keep watching it: the next poll that gets through decides
+                self._outage(exc)
+                return True
             self._refreshed_at = time.monotonic()
             for jid, job in live.items():
                 self._states[jid] = self.job_state(job)
@@ -569,10 +592,11 @@ class SlurmExecutor(Executor):
             self._scancel(kill)
         try:
             live = self.squeue(stop + requeue) if stop or requeue else {}
-        except SlurmError:
+        except SlurmError as exc:
             self._to_stop.update(stop)  # tried again at the next poll
             self._to_requeue.update(requeue)
-            raise
+            self._outage(exc)
+            return
         found = {j: find_job(live, j) for j in stop + requeue}
         running = {j for j, job in found.items() if job is not None and job.state == "RUNNING"}
         term = [j for j in stop if j in running]
