@@ -43,6 +43,22 @@ class RunnerInfo:
 
 
 @dataclass
+class RunnerGone:
+    """The runner that held the directory is gone. `clean`: it wrote runner.json with
+    running=false on its way out (`grokwatch stop`, or a drained queue); otherwise it was killed
+    or crashed. `successor`: the holder that replaced it before we looked (another grokwatch)."""
+
+    holder: dict[str, Any]
+    clean: bool
+    status: dict[str, Any] = field(default_factory=dict)
+    successor: dict[str, Any] | None = None
+
+    @property
+    def pid(self) -> Any:
+        return self.holder.get("pid")
+
+
+@dataclass
 class Outbox:
     dirty: set[str] = field(default_factory=set)
     alerts: list[dict[str, Any]] = field(default_factory=list)  # new, to toast
@@ -50,6 +66,7 @@ class Outbox:
     history: list[dict[str, Any]] = field(default_factory=list)  # older, listed only
     runner: bool = False
     first: bool = False
+    gone: list[RunnerGone] = field(default_factory=list)  # runners that went away
 
 
 def _nice() -> None:  # pool workers yield a little to the UI (more would starve them on a busy box)
@@ -84,6 +101,7 @@ class Poller:
         self.focus: str | None = None  # the selected run: loaded first, its log read
         self.runner = RunnerInfo()
         self.local_config_error: str | None = None
+        self._last_holder: dict[str, Any] | None = None  # the runner we saw last (or started)
         self._lock = threading.Lock()
         self._out = Outbox()
         self._stop = threading.Event()
@@ -117,6 +135,12 @@ class Poller:
         """Tick now (the selection changed, a request was sent)."""
         self._wake.set()
 
+    def note_holder(self, holder: dict[str, Any] | None) -> None:
+        """A runner we just started: watched from now on, even if it dies before the next tick."""
+        if holder and holder.get("pid"):
+            self._last_holder = holder
+        self._wake.set()
+
     # ---------------------------------------------------------------- thread side
 
     def run(self, notify: Callable[[], None], busy: Callable[[], bool] = lambda: False) -> None:
@@ -146,7 +170,7 @@ class Poller:
         if self.project_dir is not None:
             if now - self._last_runner >= RUNNER_EVERY_S or first:
                 self._last_runner = now
-                out.runner = self._refresh_runner()
+                out.runner = self._refresh_runner(out)
             if now - self._last_beat >= HEARTBEAT_EVERY_S:
                 self._last_beat = now
                 self._heartbeat()
@@ -211,7 +235,7 @@ class Poller:
             if left == 0 and not run.loaded:
                 run.loaded = True
                 out.dirty.add(key)
-        if out.dirty or out.alerts or out.missed or out.runner or out.history:
+        if out.dirty or out.alerts or out.missed or out.runner or out.history or out.gone:
             self._emit(out)
             return True
         return False
@@ -231,6 +255,7 @@ class Poller:
             o.missed += out.missed
             o.history += out.history
             o.runner = o.runner or out.runner
+            o.gone += out.gone
             o.first = o.first or out.first
 
     def _file_alerts(self, alerts: list[dict[str, Any]], out: Outbox, initial: bool) -> None:
@@ -292,13 +317,18 @@ class Poller:
 
     # ---------------------------------------------------------------- the runner
 
-    def _refresh_runner(self) -> bool:
+    def _refresh_runner(self, out: Outbox) -> bool:
         from ...runner.lock import runner_holder, state_dir
 
         assert self.project_dir is not None
         before = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"))
         holder = runner_holder(self.project_dir)
         status = read_json(state_dir(self.project_dir) / "runner.json", {}) or {}
+        gone = self._gone(self._last_holder, holder, status)
+        if holder and holder.get("pid") not in (None, "?"):
+            self._last_holder = holder
+        elif not holder:
+            self._last_holder = None
         self.runner.holder = holder
         self.runner.status = status
         if holder:
@@ -311,7 +341,22 @@ class Poller:
         evs, self._project_events_offset = read_events(state_dir(self.project_dir) / "events.jsonl",
                                                        self._project_events_offset)
         after = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"))
-        return before != after or bool(evs)
+        if gone is not None:
+            out.gone.append(gone)
+        return before != after or bool(evs) or gone is not None
+
+    @staticmethod
+    def _gone(prev: dict[str, Any] | None, holder: dict[str, Any] | None,
+              status: dict[str, Any]) -> RunnerGone | None:
+        """The runner we saw is no longer the one holding the lock: how did it go? A clean exit
+        writes runner.json with running=false (and its pid) before it lets go of the lock."""
+        if not prev:
+            return None
+        pid = prev.get("pid")
+        if holder and str(holder.get("pid")) in (str(pid), "?"):
+            return None  # the same runner (or one whose lock file is being written)
+        clean = status.get("running") is False and str(status.get("pid")) == str(pid)
+        return RunnerGone(prev, clean, status, successor=holder or None)
 
     def _heartbeat(self) -> None:
         from ...runner.control import touch_heartbeat

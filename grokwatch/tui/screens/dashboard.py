@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,18 +17,22 @@ from textual.widgets import Footer, Input
 
 from ...runs import RETRYABLE_STATES
 from ..view import METRIC_CYCLE, View, auto_logx, sweep_keys
-from ..data.poller import Poller
+from ..data.poller import Poller, RunnerGone
 from ..data.store import RunData, RunStore
 from ..widgets.alerts.alert_list import AlertList
 from ..widgets.chart.chart import ChartJob, ChartPanel
 from ..widgets.detail.detail import DetailPane
 from ..widgets.header.banner import ConfigBanner
+from ..widgets.header.runner_banner import RunnerBanner
 from ..widgets.header.status_line import StatusLine
 from ..widgets.runs.table import RunTable
 from .confirm import ConfirmScreen
 from .help import HelpScreen
 
 STOPPABLE = ("queued", "starting", "running", "requeued")
+REPLACE_GUARD_S = 30.0  # a replacement runner that dies this soon is not replaced again
+MAX_REPLACEMENTS = 3  # nor is any runner after this many replacements in one session
+REPLACED_BANNER_S = 30.0  # how long "a new runner took over" stays up
 
 
 @dataclass
@@ -88,12 +94,16 @@ class DashboardScreen(Screen):
         self.starting_runner = False
         self.other_config: str | None = None
         self.first_paint_done = False
+        self.replaced_at: float | None = None  # monotonic time the last replacement took over
+        self.replaced_pid: Any = None  # the pid it replaced
+        self.replacements = 0
 
     # ---------------------------------------------------------------- layout
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         yield ConfigBanner(id="banner")
+        yield RunnerBanner(id="runner-banner")
         yield RunTable(id="runs")
         with Horizontal(id="main"):
             with Vertical(id="left"):
@@ -163,12 +173,124 @@ class DashboardScreen(Screen):
             return
         self.starting_runner = True
         self.app.call_from_thread(self._refresh_status)
-        holder = ensure_runner(ctx.config_path, ctx.project_dir)
-        self.starting_runner = False
+        try:
+            holder = ensure_runner(ctx.config_path, ctx.project_dir)
+        finally:
+            self.starting_runner = False
         if not holder:
-            self.app.call_from_thread(self.notify, "the runner did not start; see .grokwatch/runner.log",
+            self.app.call_from_thread(self.notify, f"the runner did not start; see {self._runner_log()}",
                                       severity="error", timeout=10)
-        self.poller.poke()
+        self.poller.note_holder(holder)
+
+    # ---------------------------------------------------------------- a runner that went away
+
+    def _runner_log(self) -> Path:
+        from ...runner.lock import state_dir
+
+        assert self.ctx.project_dir is not None
+        return state_dir(self.ctx.project_dir) / "runner.log"
+
+    def _runner_gone(self, gone: RunnerGone) -> None:
+        """The runner we watched let go of the directory: a clean exit is news, a death is
+        handled — the workers outlive it, so a new runner re-adopts them (once, never in a loop)."""
+        pid = gone.pid
+        if gone.successor:
+            self.notify(f"runner pid {pid} is gone; pid {gone.successor.get('pid')} (started by another "
+                        "grokwatch) now holds this directory and re-adopted its runs", title="runner",
+                        timeout=10)
+            return
+        if gone.clean:
+            self.notify(f"The runner (pid {pid}) exited cleanly: `grokwatch stop` was run, or nothing was "
+                        "left to do. Runs stay as they are; r retries or resumes a run, and saving "
+                        "experiments.toml with new runs starts a runner again.", title="runner exited",
+                        timeout=20)
+            return
+        host = gone.holder.get("host")
+        where = f" on {host}" if host and host != "?" else ""
+        keep = ("Its workers are separate processes: they keep running, and every row they logged is "
+                "kept.")
+        banner = self.query_one(RunnerBanner)
+        now = time.monotonic()
+        if self.replaced_at is not None and now - self.replaced_at < REPLACE_GUARD_S:
+            banner.show_text(
+                f"The runner (pid {pid}{where}) died too, {now - self.replaced_at:.0f} s after it replaced "
+                f"pid {self.replaced_pid}: grokwatch stops trying rather than restart it in a loop — see "
+                f"{self._runner_log()}. {keep} r, or saving experiments.toml, starts a runner again.",
+                error=True, until_runner=True)
+            return
+        if self.replacements >= MAX_REPLACEMENTS:
+            banner.show_text(
+                f"The runner (pid {pid}{where}) stopped without a clean exit, and grokwatch has replaced "
+                f"the runner {self.replacements} times already: it stops trying — see {self._runner_log()}. "
+                f"{keep} r, or saving experiments.toml, starts a runner again.", error=True, until_runner=True)
+            return
+        banner.show_text(
+            f"The runner (pid {pid}{where}) stopped without a clean exit: it was killed, or it crashed (its "
+            f"log: {self._runner_log()}). {keep} grokwatch is starting a new runner, which re-adopts the "
+            "live workers and marks any that vanished as lost.")
+        self.replace_runner(gone)
+
+    @work(thread=True, group="runner", exit_on_error=False, description="Replacing a dead runner")
+    def replace_runner(self, gone: RunnerGone) -> None:
+        from ...config import ConfigError, load_config
+        from ...runner.launch import ensure_runner
+
+        ctx = self.ctx
+        assert ctx.project_dir is not None and ctx.config_path is not None
+        pid = gone.pid
+        served = gone.holder.get("config") or gone.status.get("config")
+        config_path = Path(served) if served and served != "?" and Path(served).exists() else ctx.config_path
+        keep = "Its workers keep running and every row they logged is kept"
+        try:
+            load_config(config_path, ctx.project_dir)
+        except Exception as e:  # noqa: BLE001 — ConfigError, or the file went away
+            err = str(e) if isinstance(e, ConfigError) else f"{config_path}: {e}"
+            if Path(config_path) == Path(ctx.config_path):
+                self.poller.local_config_error = err
+            self.app.call_from_thread(
+                self._banner,
+                f"The runner (pid {pid}) stopped without a clean exit. {keep}, but {config_path.name} has "
+                "an error, so no new runner starts: fix it (e) and one starts and re-adopts the live workers.",
+                error=True, until_runner=True)
+            self.poller.poke()
+            return
+        self.starting_runner = True
+        self.app.call_from_thread(self._refresh_status)
+        try:
+            holder = ensure_runner(config_path, ctx.project_dir)
+        finally:
+            self.starting_runner = False
+        if not holder:
+            self.app.call_from_thread(
+                self._banner,
+                f"The runner (pid {pid}) stopped without a clean exit, and a new runner did not start — see "
+                f"{self._runner_log()}. {keep}; r, or saving experiments.toml, tries again.",
+                error=True, until_runner=True)
+            self.poller.poke()
+            return
+        self.replaced_at = time.monotonic()
+        self.replaced_pid = pid
+        self.replacements += 1
+        self.poller.note_holder(holder)
+        text = (f"The runner (pid {pid}) stopped without a clean exit (killed, or it crashed); runner pid "
+                f"{holder.get('pid')} replaced it. {keep}; the new runner re-adopted the live workers and "
+                "marks any that vanished as lost (r resumes them from their checkpoint).")
+        self.app.call_from_thread(self._show_replaced, text)
+
+    def _banner(self, text: str, **kw) -> None:
+        self.query_one(RunnerBanner).show_text(text, **kw)
+        self._refresh_status()
+
+    def _show_replaced(self, text: str) -> None:
+        banner = self.query_one(RunnerBanner)
+        banner.show_text(text)
+        self._refresh_status()
+
+        def hide() -> None:
+            if banner.text == text:
+                banner.hide()
+
+        self.set_timer(REPLACED_BANNER_S, hide)
 
     # ---------------------------------------------------------------- news from the poller
 
@@ -183,6 +305,8 @@ class DashboardScreen(Screen):
                     table.select_key(self.poller.focus)
                 self.first_paint_done = True
             self._alerts(out)
+            for gone in out.gone:
+                self._runner_gone(gone)
             self._refresh_status()
             cur = table.current_key
             if cur and cur != self.poller.focus:
@@ -239,6 +363,9 @@ class DashboardScreen(Screen):
         if self.ctx.mode == "attach" and not info.holder and self.poller.local_config_error:
             err = self.poller.local_config_error
         self.query_one(ConfigBanner).show_error(err)
+        banner = self.query_one(RunnerBanner)
+        if info.holder and banner.until_runner:
+            banner.hide()
 
     # ---------------------------------------------------------------- chart
 
