@@ -113,16 +113,17 @@ class BaselineTrainer:
         return out
 
 
-def forward_flops(p: dict, batch: int, last_only: bool) -> float:
-    """Matmul FLOPs of one forward pass (x3 for a training step)."""
-    d, s, v, layers = p["d_model"], 4, p["modulus"] + 2, p["n_layers"]
-    tokens = batch * s
-    full_layer = tokens * 12 * d * d + batch * s * s * d * 2  # projections + MLP, attention
-    if last_only:
-        last = tokens * 2 * d * d + batch * 10 * d * d + batch * s * d * 2
-        macs = (layers - 1) * full_layer + last + batch * d * v
-    else:
-        macs = layers * full_layer + tokens * d * v
+def forward_flops(p: dict, batch: int, ours: bool) -> float:
+    """Matmul FLOPs of one forward pass (x3 for a training step). Ours: the `x op` prefix once per
+    possible x (when the modulus is below the batch), the last block at the last position only."""
+    d, s, v, layers, m = p["d_model"], 4, p["modulus"] + 2, p["n_layers"], p["modulus"]
+    attn = batch * s * s * d * 2  # scores and weighted sum (negligible at s = 4)
+    if not ours:
+        macs = layers * (batch * s * 12 * d * d + attn) + batch * s * d * v
+        return 2.0 * macs
+    rows = 2 * m + 2 * batch if m < batch else s * batch
+    last = rows * 2 * d * d + batch * 10 * d * d + batch * s * d * 2
+    macs = (layers - 1) * (rows * 12 * d * d + attn) + last + batch * d * v
     return 2.0 * macs
 
 
@@ -172,8 +173,8 @@ def main() -> None:
         ms_base.append(1e3 * timed(base, args.steps, evals))
     mo, mb = sorted(ms_ours)[len(ms_ours) // 2], sorted(ms_base)[len(ms_base) // 2]
     bs = ours.batch_size
-    f_ours = 3 * forward_flops(params, bs, last_only=True)
-    f_base = 3 * forward_flops(params, bs, last_only=False)
+    f_ours = 3 * forward_flops(params, bs, ours=True)
+    f_base = 3 * forward_flops(params, bs, ours=False)
     print(f"ms/step (median of {args.rounds} interleaved rounds of {args.steps} steps, evals included): "
           f"ours {mo:.1f}  baseline {mb:.1f}  speed-up {mb / mo:.2f}x")
     print(f"rounds: ours {[round(x, 1) for x in ms_ours]}, baseline {[round(x, 1) for x in ms_base]}")

@@ -178,7 +178,7 @@ def build_model(params: dict[str, Any]):
         return GrokMLP(params["modulus"], params["width"], params["activation"], params["embed_dim"],
                        params["init_scale"])
     return GrokTransformer(params["modulus"] + 2, params["d_model"], params["n_heads"],
-                           params["n_layers"])
+                           params["n_layers"], modulus=params["modulus"])
 
 
 def model_inputs(params: dict[str, Any], xy):

@@ -6,7 +6,8 @@
   blocks of causal self-attention and a 4x GELU MLP, final LayerNorm, linear head over the
   vocabulary), read out at the last position. Fused q/k/v projection and
   `scaled_dot_product_attention`; the last block computes queries, the attention output and the
-  MLP only at the last position, the one that is read out (the same function, fewer FLOPs).
+  MLP only at the last position, the one that is read out, and the `x op` prefix is computed once
+  per possible x (the same function, far fewer FLOPs).
   Its parameters are laid out like `nn.MultiheadAttention`'s (`in_proj_weight`,
   `out_proj.weight`, ...) so a textbook implementation can load the same initialisation.
 """
@@ -51,34 +52,40 @@ class GrokMLP(nn.Module):
 
 
 class _Attention(nn.Module):
+    """Projections with the names, shapes and init of nn.MultiheadAttention; the attention
+    itself is done by the caller (it decides which queries and keys are needed)."""
+
     def __init__(self, d_model: int, n_heads: int):
         super().__init__()
         self.n_heads = n_heads
-        # Same names, shapes and init as nn.MultiheadAttention.
         self.in_proj_weight = nn.Parameter(torch.empty(3 * d_model, d_model))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * d_model))
         self.out_proj = nn.Linear(d_model, d_model)
         nn.init.xavier_uniform_(self.in_proj_weight)
         nn.init.zeros_(self.out_proj.bias)
 
-    def forward(self, x: torch.Tensor, last_only: bool) -> torch.Tensor:
-        b, s, d = x.shape
-        h, hd = self.n_heads, d // self.n_heads
-        if not last_only:
-            q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).split(d, dim=-1)
-            q, k, v = (t.view(b, s, h, hd).transpose(1, 2) for t in (q, k, v))
-            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            return self.out_proj(a.transpose(1, 2).reshape(b, s, d))
-        # Only the last position's output is needed: it attends to every position.
-        w_q, w_kv = self.in_proj_weight.split([d, 2 * d])
-        b_q, b_kv = self.in_proj_bias.split([d, 2 * d])
-        k, v = F.linear(x, w_kv, b_kv).split(d, dim=-1)
-        q = F.linear(x[:, -1:], w_q, b_q)
-        q = q.view(b, 1, h, hd).transpose(1, 2)
-        k = k.view(b, s, h, hd).transpose(1, 2)
-        v = v.view(b, s, h, hd).transpose(1, 2)
-        a = F.scaled_dot_product_attention(q, k, v)  # the last query sees every key
-        return self.out_proj(a.transpose(1, 2).reshape(b, 1, d))
+    def heads(self, t: torch.Tensor) -> torch.Tensor:
+        """(..., s, d) -> (..., h, s, d/h)"""
+        *lead, s, d = t.shape
+        return t.view(*lead, s, self.n_heads, d // self.n_heads).transpose(-3, -2)
+
+    def merge(self, t: torch.Tensor) -> torch.Tensor:
+        """(..., h, s, d/h) -> (..., s, d), then the output projection."""
+        *lead, h, s, hd = t.shape
+        return self.out_proj(t.transpose(-3, -2).reshape(*lead, s, h * hd))
+
+    def qkv(self, x: torch.Tensor):
+        d = x.shape[-1]
+        return [self.heads(t) for t in F.linear(x, self.in_proj_weight, self.in_proj_bias).split(d, -1)]
+
+    def kv(self, x: torch.Tensor):
+        d = x.shape[-1]
+        k, v = F.linear(x, self.in_proj_weight[d:], self.in_proj_bias[d:]).split(d, -1)
+        return self.heads(k), self.heads(v)
+
+    def q(self, x: torch.Tensor) -> torch.Tensor:
+        d = x.shape[-1]
+        return self.heads(F.linear(x, self.in_proj_weight[:d], self.in_proj_bias[:d]))
 
 
 class _Block(nn.Module):
@@ -90,30 +97,77 @@ class _Block(nn.Module):
                                  nn.Linear(4 * d_model, d_model))
         self.ffn_norm = nn.LayerNorm(d_model)
 
-    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        a = self.self_attn(x, last_only)
-        if last_only:
-            x = x[:, -1:]
-        x = self.self_attn_norm(x + a)
+    def finish(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """Residual + LayerNorm around the attention output, then the MLP likewise (post-LN)."""
+        x = self.self_attn_norm(x + self.self_attn.merge(attended))
         return self.ffn_norm(x + self.ffn(x))
 
 
 class GrokTransformer(nn.Module):
-    """Input: (batch, 4) tokens `x op y =`; output: logits over the vocabulary at the last position."""
+    """Input: (batch, 4) tokens `x op y =` (one fixed `op` per dataset); output: logits over the
+    vocabulary at the last position.
+
+    Two exact shortcuts (the function and its gradients are those of the plain model):
+    - the last block computes queries, attention output and MLP only at the last position;
+    - positions 0 and 1 hold `x op`: under causal attention their hidden states, keys and values
+      depend on x alone, so when the modulus is smaller than the batch they are computed once per
+      possible x (p rows, not 2 x batch) and gathered.
+    """
 
     def __init__(self, n_tokens: int, d_model: int = 128, n_heads: int = 4, n_layers: int = 2,
-                 seq_len: int = 5):
+                 seq_len: int = 5, modulus: int | None = None):
         super().__init__()
         self.token_embeddings = nn.Embedding(n_tokens, d_model)
         self.position_embeddings = nn.Embedding(seq_len, d_model)
         self.blocks = nn.ModuleList(_Block(d_model, n_heads) for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, n_tokens)
+        self.modulus = modulus
+        self.share_prefix = True
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        s = tokens.shape[1]
-        x = self.token_embeddings(tokens) + self.position_embeddings.weight[:s]
+        b, s = tokens.shape
+        pos = self.position_embeddings.weight
+        if self.share_prefix and s == 4 and self.modulus is not None and self.modulus < b:
+            return self._forward_shared_prefix(tokens)
+        x = self.token_embeddings(tokens) + pos[:s]
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
-            x = block(x, last_only=(i == last))
+            att = block.self_attn
+            if i < last:
+                q, k, v = att.qkv(x)
+                x = block.finish(x, F.scaled_dot_product_attention(q, k, v, is_causal=True))
+            else:  # only the last position is read out: it attends to every position
+                k, v = att.kv(x)
+                x = x[:, -1:]
+                x = block.finish(x, F.scaled_dot_product_attention(att.q(x), k, v))
         return self.head(self.norm(x[:, -1]))
+
+    def _forward_shared_prefix(self, tokens: torch.Tensor) -> torch.Tensor:
+        pos = self.position_embeddings.weight
+        xs = torch.arange(self.modulus, device=tokens.device)
+        prefix = torch.stack([xs, tokens[0, 1].expand(self.modulus)], dim=1)  # every `x op`
+        hp = self.token_embeddings(prefix) + pos[:2]  # (p, 2, d)
+        hs = self.token_embeddings(tokens[:, 2:]) + pos[2:4]  # (b, 2, d): `y =`
+        index = tokens[:, 0]
+        # Suffix position 2 sees positions 0-2, position 3 sees all four.
+        mask = torch.ones(2, 4, dtype=torch.bool, device=tokens.device)
+        mask[0, 3] = False
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            att = block.self_attn
+            if i < last:
+                qp, kp, vp = att.qkv(hp)
+                qs, ks, vs = att.qkv(hs)
+                k = torch.cat([kp[index], ks], dim=2)
+                v = torch.cat([vp[index], vs], dim=2)
+                hp = block.finish(hp, F.scaled_dot_product_attention(qp, kp, vp, is_causal=True))
+                hs = block.finish(hs, F.scaled_dot_product_attention(qs, k, v, attn_mask=mask))
+            else:
+                kp, vp = att.kv(hp)
+                ks, vs = att.kv(hs)
+                k = torch.cat([kp[index], ks], dim=2)
+                v = torch.cat([vp[index], vs], dim=2)
+                hs = hs[:, -1:]
+                hs = block.finish(hs, F.scaled_dot_product_attention(att.q(hs), k, v))
+        return self.head(self.norm(hs[:, -1]))
