@@ -113,7 +113,17 @@ class DetectorSet:
         return out
 
 
+_STEP_FIELDS = ("step", "memorized_at", "departed_at", "over_steps", "delay", "min_step",
+                "peak_step")
+
+
 def _add_context(ev: dict, row: dict) -> None:
+    """Integral steps as ints (events.jsonl reads `"step": 960`, not 960.0); the row's main
+    metrics at the alert."""
+    for k in _STEP_FIELDS:
+        v = ev.get(k)
+        if isinstance(v, float) and math.isfinite(v) and v == int(v):
+            ev[k] = int(v)
     for k in ("test_acc", "train_acc", "test_error", "train_error", "test_loss", "train_loss",
               "time_s"):
         v = row.get(k)
