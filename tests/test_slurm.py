@@ -1,8 +1,8 @@
 """The Slurm executor against a real single-node Slurm (tests/slurm/harness.py starts it; the tests
 skip, saying why, only where Slurm cannot be installed on this machine).
 
-The cluster has 2 CPUs (so a third one-CPU job waits with reason `Resources`), accounting (sacct)
-and two fake GPUs. Runs are the tiny grokking workload or a `command` run.
+Jobs ask for half the node's CPUs, so two run and a third waits with reason `Resources`; the
+cluster has accounting (sacct) and two fake GPUs. Runs are the tiny grokking workload or a `command` run.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from grokwatch.runner.slurm import SlurmJob
 from conftest import (events_of, grokwatch, metric_steps, read_json, run_dirs, start_grokwatch, state_of,
                       wait_for)
 
@@ -57,10 +58,20 @@ def _cleanup(project: Path) -> None:
             pass
 
 
+def cpus_per_job() -> int:
+    """CPUs per job such that exactly two jobs fit on the test node (the third waits: Resources)."""
+    out = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, timeout=30).stdout.split()
+    cpus = int(out[0].rstrip("+")) if out else 2
+    per = max(1, cpus // 2)
+    if 3 * per <= cpus:
+        pytest.skip(f"the Slurm node has {cpus} CPUs: no job size lets exactly two jobs fit")
+    return per
+
+
 def slurm_toml(*experiments: str, time_limit: str = "5", max_jobs: int = 8, signal_before_s: int = 40,
                slurm_extra: str = "", checkpoint_every_s: float = 2.0) -> str:
     return (f"[grokwatch]\nexecutor = \"slurm\"\ncheckpoint_every_s = {checkpoint_every_s}\n\n"
-            f"[slurm]\ntime = \"{time_limit}\"\nmax_jobs = {max_jobs}\ncpus_per_run = 1\n"
+            f"[slurm]\ntime = \"{time_limit}\"\nmax_jobs = {max_jobs}\ncpus_per_run = {cpus_per_job()}\n"
             f"signal_before_s = {signal_before_s}\n{slurm_extra}\n" + "\n".join(experiments))
 
 
@@ -78,15 +89,20 @@ def job_of(run_dir: Path) -> str:
 
 
 def sacct_state(job_id: str) -> tuple[str, str]:
-    """(State, ExitCode) of a job from the accounting database, once it has them."""
+    """(State, ExitCode) of a job from the accounting database, once it has them. (An array task that
+    never started is folded into its array's line, "12_[3-5]": asked for by the array's id.)"""
+    from grokwatch.runner.slurm import find_job
+
     def ask():
-        out = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job_id, "--format=JobID,State,ExitCode"],
+        out = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job_id.split("_")[0],
+                              "--format=JobID,State,ExitCode,Reason,NodeList"],
                              capture_output=True, text=True, timeout=30).stdout
-        for line in out.splitlines():
-            jid, state, code = line.split("|")
-            if jid == job_id and state.split()[0] not in ("PENDING", "RUNNING", "COMPLETING"):
-                return state, code
-        return None
+        raw = {line.split("|")[0]: line.split("|") for line in out.splitlines() if line.count("|") >= 4}
+        job = find_job({k: SlurmJob(k, v[1]) for k, v in raw.items()}, job_id)
+        if job is None or job.state in ("PENDING", "RUNNING", "COMPLETING", "REQUEUED"):
+            return None
+        key = job_id if job_id in raw else next(k for k in raw if find_job({k: SlurmJob(k, "")}, job_id))
+        return raw[key][1], raw[key][2]
     return wait_for(ask, timeout=30, interval=0.5, what=f"sacct to record job {job_id}")
 
 
