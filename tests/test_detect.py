@@ -454,21 +454,45 @@ def test_detect_short_empty_truncated_files_give_no_events(tmp_path, capsys, con
     assert capsys.readouterr().out == ""
 
 
-@pytest.mark.parametrize("content,missing", [
-    ("a,b,c\n1,2,3\n", "step"),
-    ("step,lr,momentum\n1,0.1,0.9\n", "loss, error or accuracy"),
-    ("loss,val_loss\n1,2\n", "step"),
-    ("\x00\x01\x02garbage\n\x03\n", "step"),
+NEEDS_STEP = "a step (or epoch) column"
+NEEDS_METRIC = "at least one train/test (or val) loss, error or accuracy column"
+
+
+@pytest.mark.parametrize("content,needs,header", [
+    ("a,b,c\n1,2,3\n", f"{NEEDS_STEP} and {NEEDS_METRIC}", "a, b, c"),
+    ("step,lr,momentum\n1,0.1,0.9\n", NEEDS_METRIC, "step, lr, momentum"),
+    ("Epoch,lr\n1,0.1\n", NEEDS_METRIC, "Epoch, lr"),
+    ("loss,val_loss\n1,2\n", NEEDS_STEP, "loss, val_loss"),
+    ("\x00\x01\x02garbage\n\x03\n", f"{NEEDS_STEP} and {NEEDS_METRIC}", "\\x00\\x01\\x02garbage"),
+    (",,\n1,2,3\n", f"{NEEDS_STEP} and {NEEDS_METRIC}", None),
 ])
-def test_detect_unusable_columns_exit_2_with_one_clear_line(tmp_path, capsys, content, missing):
+def test_detect_unusable_columns_exit_2_with_one_clear_line(tmp_path, capsys, content, needs, header):
+    """The error says only what is missing, then quotes the header as read."""
     f = tmp_path / "bad.csv"
     f.write_text(content)
+    shown = f"its header is: {header}" if header is not None else "its header is empty"
+    expected = f"{f}: no usable columns: it needs {needs}; {shown}"
     with pytest.raises(DetectInputError) as info:
         detect_file(f)
-    assert str(f) in str(info.value) and missing in str(info.value)
+    assert str(info.value) == expected
     assert main_detect([str(f)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("grokwatch detect: ") and str(f) in err[0]
+    assert err == [f"grokwatch detect: {expected}"]
+
+
+def test_detect_unusable_columns_message_reads_naturally(tmp_path, capsys):
+    f = tmp_path / "bad.csv"
+    f.write_text("a,b\n1,2\n")
+    assert main_detect([str(f)]) == 2
+    assert capsys.readouterr().err == (
+        f"grokwatch detect: {f}: no usable columns: it needs a step (or epoch) column and at least "
+        f"one train/test (or val) loss, error or accuracy column; its header is: a, b\n")
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(12)) + "\n" + ",".join("1" * 12) + "\n")
+    assert main_detect([str(wide)]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("its header is: c0, c1, c2, c3, c4, c5, c6, c7, ... (12 columns)\n")
+    assert "no any" not in err and "has no" not in err
 
 
 def test_detect_missing_file_and_directory_without_metrics(tmp_path, capsys):

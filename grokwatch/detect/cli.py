@@ -45,16 +45,39 @@ def _read(path: Path) -> tuple[list[str] | None, list[str] | None, list[dict[str
     return tail.raw_header, tail.header, rows
 
 
+SHOWN_COLUMNS = 8  # header names quoted in the error
+
+
+def _shown_name(name: str) -> str:
+    """A header name as the error quotes it: control characters escaped (one line, no
+    terminal codes), a blank name as ""."""
+    if not name:
+        return '""'
+    if name.isprintable():
+        return name
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in name)
+
+
 def _check_columns(path: Path, raw: list[str], header: list[str]) -> None:
-    missing = []
+    """Raise DetectInputError naming what is missing: a step (or epoch) column, any metric
+    column, or both; the header is quoted (its first names) so the user sees what was read."""
+    needs = []
     if "step" not in header:
-        missing.append("a step (or epoch) column")
+        needs.append("a step (or epoch) column")
     if not any(c in header for c in CORE_METRICS):
-        missing.append("any train/test (or val) loss, error or accuracy column")
-    if missing:
-        shown = ", ".join(raw[:8]) + (", ..." if len(raw) > 8 else "")
-        raise DetectInputError(f"{path}: no usable columns: it has no {' and no '.join(missing)} "
-                               f"(header: {shown or 'empty'})")
+        needs.append("at least one train/test (or val) loss, error or accuracy column")
+    if not needs:
+        return
+    if any(raw):
+        shown = ", ".join(_shown_name(c) for c in raw[:SHOWN_COLUMNS])
+        if len(raw) > SHOWN_COLUMNS:
+            shown += f", ... ({len(raw)} columns)"
+        header_words = f"its header is: {shown}"
+    else:
+        header_words = "its header is empty"
+    raise DetectInputError(f"{path}: no usable columns: it needs {' and '.join(needs)}; "
+                           f"{header_words}")
 
 
 def run_info_for(path: Path) -> dict[str, Any] | None:
