@@ -219,15 +219,12 @@ def test_grokfast_filter_runs_and_is_checkpointed(tmp_path):
 
 
 def test_worker_runs_are_deterministic_and_resume_after_sigterm_to_the_same_metrics(tmp_path):
-    """A straight run through the real worker and one in this process agree bit for bit (same
-    seed, one thread); a third, SIGTERM-ed midway
-    (checkpoint, state `stopped`), then resumed by a new worker, logs the same rows."""
+    """A real worker process, SIGTERM-ed midway (checkpoint, state `stopped`), then resumed by a
+    new worker, logs the same rows as an uninterrupted run in this process: bit for bit before
+    the stop (same seed, one thread, another process), within float tolerance after it."""
     params = {**TINY_GROK, "steps": 200, "batch_size": 64, "eval_every": 10}  # minibatches: RNG state matters
-    write_run(tmp_path / "a", "grokking", params)
-    proc = run_worker(tmp_path / "a")
-    assert proc.returncode == 0, proc.stderr
-    straight = [rows(tmp_path / "a"), run_in_process(tmp_path / "b", "grokking", params)]
-    assert without_time(straight[0]) == without_time(straight[1])  # bit for bit
+    straight = run_in_process(tmp_path / "a", "grokking", params)
+    assert without_time(run_in_process(tmp_path / "b", "grokking", params)) == without_time(straight)
 
     run = tmp_path / "c"
     write_run(run, "grokking", params)
@@ -235,7 +232,7 @@ def test_worker_runs_are_deterministic_and_resume_after_sigterm_to_the_same_metr
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: (run / "metrics.csv").exists() and rows(run) and rows(run)[-1]["step"] >= 60,
-                 timeout=60, interval=0.01, what="the first rows")
+                 timeout=90, interval=0.01, what="the first rows")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -246,10 +243,12 @@ def test_worker_runs_are_deterministic_and_resume_after_sigterm_to_the_same_metr
     assert status["state"] == "stopped"
     stopped_at = json.loads((run / "checkpoint.json").read_text())["step"]
     assert 60 <= stopped_at < 200, stopped_at
-    assert rows(run)[-1]["step"] <= stopped_at
+    before = rows(run)
+    assert before[-1]["step"] <= stopped_at
+    assert without_time(before) == without_time(straight[:len(before)])  # another process, same numbers
     proc2 = run_worker(run)
     assert proc2.returncode == 0, proc2.stderr
-    assert_same_rows(rows(run), straight[0])
+    assert_same_rows(rows(run), straight)
 
 
 def test_numpy_mlp_resume_gives_the_same_metrics(tmp_path):
