@@ -210,10 +210,15 @@ def _strip(rows, keep):
     return [{k: v for k, v in r.items() if k in keep} for r in rows]
 
 
+def loss_only_grok_rows(rows=None):
+    rows = rows or make(schedule(5000, 20), mem(300), lambda s: 0.01 + 0.98 * sig(s, 2200, 0.15))
+    return _strip(rows, {"step", "train_loss", "test_loss"})
+
+
 def test_jump_from_loss_columns_alone_in_log_space():
     steps = schedule(5000, 20)
     rows = make(steps, mem(300), lambda s: 0.01 + 0.98 * sig(s, 2200, 0.15))
-    j = jumps(detect_rows(_strip(rows, {"step", "train_loss", "test_loss"})))
+    j = jumps(detect_rows(loss_only_grok_rows(rows)))
     assert len(j) == 1
     assert j[0]["signal"] == "log" and j[0]["fall_factor"] >= 2
     acc_at = next(r["test_acc"] for r in rows if r["step"] == j[0]["step"])
@@ -238,13 +243,17 @@ def test_loss_only_ordinary_learning_stays_quiet():
 # ----------------------------------------------------------------------------- grokking_likely
 
 
-def test_hint_from_test_loss_turnaround_before_the_jump():
+def hint_rows():
     steps = schedule(6000, 20)
     rows = make(steps, mem(300), lambda s: 0.01 + 0.98 * sig(s, 4000, 0.1))
     for r in rows:  # test loss peaks at 1000, then falls while accuracy is still at chance
         s = r["step"]
         r["test_loss"] = 8.0 * (s / 1000 if s < 1000 else (1000 / s) ** 1.5) + 0.01 + 5 * (1 - r["test_acc"]) ** 8 * 0
-    ev = detect_rows(rows)
+    return rows
+
+
+def test_hint_from_test_loss_turnaround_before_the_jump():
+    ev = detect_rows(hint_rows())
     hints = [e for e in ev if e["kind"] == "grokking_likely"]
     j = jumps(ev)
     assert len(hints) == 1 and len(j) == 1
@@ -409,7 +418,61 @@ def test_detect_keras_style_csv_with_epochs(tmp_path, capsys):
     assert main_detect([str(f)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     out = [x for x in out if "grokking_likely" not in x]
-    assert len(out) == 1 and "generalization_jump" in out[0] and out[0].startswith("log step ")
+    assert len(out) == 1 and "generalization_jump" in out[0] and out[0].startswith("log epoch ")
+
+
+def test_messages_say_epochs_where_the_step_column_was_an_epoch_column(tmp_path, capsys):
+    table = grok_table()
+    f = write_csv(tmp_path / "log.csv", "Epoch,loss,accuracy,val_loss,val_accuracy", table)
+    ev = detect_file(f)
+    j = jumps(ev)
+    assert len(j) == 1
+    msg = j[0]["message"]
+    assert "between epochs " in msg and "memorised at epoch " in msg and " epochs before" in msg
+    assert "step" not in msg
+    for e in ev:
+        assert "step" not in e["message"], e
+    # the fields keep their names
+    for key in ("step", "memorized_at", "departed_at", "over_steps", "delay"):
+        assert key in j[0]
+    assert main_detect([str(f), "--json"]) == 0
+    objs = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    jj = [o for o in objs if o["kind"] == "generalization_jump"][0]
+    assert jj["step"] == j[0]["step"] and "between epochs" in jj["message"]
+    # a step column (even beside an epoch column) keeps "steps"
+    g = write_csv(tmp_path / "steps.csv", "step,epoch,train_loss,train_acc,test_loss,test_acc",
+                  [[r[0], r[0] // 100] + r[1:] for r in table])
+    msg = jumps(detect_file(g))[0]["message"]
+    assert "between steps " in msg and "memorised at step " in msg and "epoch" not in msg
+    assert main_detect([str(g)]) == 0
+    assert capsys.readouterr().out.startswith("steps step ")
+
+
+def test_step_unit_for_every_rule():
+    from grokwatch.detect import step_unit
+
+    assert step_unit(["epoch", "val_acc"], ["step", "test_acc"]) == "epoch"
+    assert step_unit([" Epochs ", "val_acc"], ["step", "test_acc"]) == "epoch"
+    assert step_unit(["epoch", "step", "val_acc"], ["epoch", "step", "test_acc"]) == "step"
+    assert step_unit(["iteration", "val_acc"], ["step", "test_acc"]) == "step"
+    assert step_unit(None, None) == "step" and step_unit(["a"], ["a"]) == "step"
+    # divergence
+    rows = [{"step": float(s), "train_loss": 2.0, "test_loss": 2.0} for s in range(10)]
+    rows.append({"step": 10.0, "train_loss": float("nan"), "test_loss": 2.0})
+    assert detect_rows(rows, step_unit="epoch")[0]["message"] == "Run diverged: train_loss is nan at epoch 10."
+    assert detect_rows(rows)[0]["message"] == "Run diverged: train_loss is nan at step 10."
+    # overfitting
+    of = [e for e in detect_rows(overfit_rows(True), {"n_test": 1300}, step_unit="epoch")
+          if e["kind"] == "overfitting"]
+    assert len(of) == 1 and "at epoch " in of[0]["message"] and "step" not in of[0]["message"]
+    # the hint (test-loss turnaround) and a jump from losses alone (log space)
+    hints = [e for e in detect_rows(hint_rows(), {"n_test": 2000}, step_unit="epoch")
+             if e["kind"] == "grokking_likely"]
+    assert hints and "step" not in hints[0]["message"] and "at epoch " in hints[0]["message"]
+    ev = detect_rows(loss_only_grok_rows(), step_unit="epoch")
+    assert jumps(ev) and "between epochs " in jumps(ev)[0]["message"]
+    # anything else is "step"
+    assert DetectorSet(None, step_unit="fortnight").step_unit == "step"
 
 
 def test_detect_a_real_run_saved_keras_style_without_config(capsys):
@@ -419,7 +482,7 @@ def test_detect_a_real_run_saved_keras_style_without_config(capsys):
     j = jumps(ev)
     assert len(j) == 1 and 0.3 < j[0]["test_acc"] < 0.9
     assert main_detect([str(f)]) == 0
-    assert "keras_log step" in capsys.readouterr().out
+    assert "keras_log epoch" in capsys.readouterr().out  # its step column is `epoch`
 
 
 def test_detect_json_lines_like_events_jsonl(tmp_path, capsys):

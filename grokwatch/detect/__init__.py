@@ -2,6 +2,7 @@
 metrics row), `grokwatch detect` and `grokwatch view`.
 
     ds = DetectorSet(run_info)          # the run's config.json (or None for a foreign CSV)
+    ds = DetectorSet(None, step_unit="epoch")   # a log whose step column was `epoch`
     for row in rows:                    # canonical column names, any may be missing
         for event in ds.feed(row):      # {"kind", "step", "message", ...details}
             ...
@@ -17,12 +18,12 @@ import math
 from typing import Any, Iterable
 
 from .divergence import DivergenceRule
-from .rules import HintRule, JumpRule, OverfitRule, Signals, _test_value, _train_value
+from .rules import STEP_UNITS, HintRule, JumpRule, OverfitRule, Signals, _test_value, _train_value
 
 ALERT_KINDS = ("generalization_jump", "grokking_likely", "overfitting", "divergence")
 
 __all__ = ["ALERT_KINDS", "DetectorSet", "DetectInputError", "detect_rows", "detect_file",
-           "main_detect", "DivergenceRule"]
+           "main_detect", "step_unit", "DivergenceRule"]
 
 
 def _positive_int(v: Any) -> int | None:
@@ -46,16 +47,21 @@ class DetectorSet:
 
     Amortised O(1) per row; rows whose step is missing or not after the previous row's are
     ignored (a resumed run never logs a step twice, but a re-read file may repeat rows).
+
+    `step_unit` is what the `step` column counts: "step" (default) or "epoch", where it was
+    read from an epoch column (see `cli.step_unit`). It changes the wording of the messages
+    only ("between epochs 40 and 55"); the event fields keep their names (`step`, `delay`...).
     """
 
-    def __init__(self, run_info: dict | None = None) -> None:
+    def __init__(self, run_info: dict | None = None, step_unit: str = "step") -> None:
         info = run_info if isinstance(run_info, dict) else {}
         params = info.get("params") if isinstance(info.get("params"), dict) else {}
         self.run_info = info
         self.kind: str | None = info.get("kind") if isinstance(info.get("kind"), str) else None
         self.n_test = _positive_int(info.get("n_test"))
         self.weight_decay = _float_or_none(params.get("weight_decay"))
-        self.divergence = DivergenceRule()
+        self.step_unit = step_unit if step_unit in STEP_UNITS else "step"
+        self.divergence = DivergenceRule(self.step_unit)
         self.signals = Signals()
         self.jump: JumpRule | None = None
         self.hint: HintRule | None = None
@@ -66,9 +72,10 @@ class DetectorSet:
 
     def _setup(self, bounded: bool, row: dict) -> None:
         what = "error" if "test_error" in row else "loss"
-        self.jump = JumpRule(bounded, self.n_test, what)
-        self.hint = HintRule(self.weight_decay)
-        self.overfit = OverfitRule(bounded, self.n_test, self.kind, what)
+        unit = self.step_unit
+        self.jump = JumpRule(bounded, self.n_test, what, unit=unit)
+        self.hint = HintRule(self.weight_decay, unit=unit)
+        self.overfit = OverfitRule(bounded, self.n_test, self.kind, what, unit=unit)
 
     def feed(self, row: dict[str, float]) -> list[dict]:
         step = row.get("step")
@@ -131,13 +138,14 @@ def _add_context(ev: dict, row: dict) -> None:
             ev[k] = v
 
 
-def detect_rows(rows: Iterable[dict[str, float]], run_info: dict | None = None) -> list[dict]:
+def detect_rows(rows: Iterable[dict[str, float]], run_info: dict | None = None,
+                step_unit: str = "step") -> list[dict]:
     """Every event a fresh DetectorSet raises over `rows`."""
-    ds = DetectorSet(run_info)
+    ds = DetectorSet(run_info, step_unit)
     out: list[dict] = []
     for row in rows:
         out.extend(ds.feed(row))
     return out
 
 
-from .cli import DetectInputError, detect_file, main_detect  # noqa: E402
+from .cli import DetectInputError, detect_file, main_detect, step_unit  # noqa: E402

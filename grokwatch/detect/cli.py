@@ -80,6 +80,17 @@ def _check_columns(path: Path, raw: list[str], header: list[str]) -> None:
                            f"{header_words}")
 
 
+def step_unit(raw: list[str] | None, header: list[str] | None) -> str:
+    """"epoch" where the canonical `step` column was read from an epoch column (a log without
+    any step-like column, `grokwatch.columns`), else "step". For the wording of the messages."""
+    if not raw or not header or "step" not in header:
+        return "step"
+    i = header.index("step")
+    if i < len(raw) and raw[i].strip().lower() in ("epoch", "epochs"):
+        return "epoch"
+    return "step"
+
+
 def run_info_for(path: Path) -> dict[str, Any] | None:
     info = read_json(path.parent / "config.json")
     return info if isinstance(info, dict) else None
@@ -88,18 +99,23 @@ def run_info_for(path: Path) -> dict[str, Any] | None:
 def detect_file(path: str | Path) -> list[dict]:
     """Events over the CSV at `path`. Raises DetectInputError for a missing file or one whose
     header has no usable columns; an empty, header-only, short or truncated file gives []."""
+    return _detect(_resolve(path))[0]
+
+
+def _detect(p: Path) -> tuple[list[dict], str]:
+    """(events, step unit) for the CSV at `p`."""
     from . import DetectorSet
 
-    p = _resolve(path)
     raw, header, rows = _read(p)
     if header is None:
-        return []  # empty, or not even a complete header line
+        return [], "step"  # empty, or not even a complete header line
     _check_columns(p, raw or [], header)
-    ds = DetectorSet(run_info_for(p))
+    unit = step_unit(raw, header)
+    ds = DetectorSet(run_info_for(p), step_unit=unit)
     out: list[dict] = []
     for row in rows:
         out.extend(ds.feed(complete_row(row)))
-    return out
+    return out, unit
 
 
 def _run_id(path: Path, info: dict | None) -> str:
@@ -139,7 +155,7 @@ def main_detect(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     try:
         p = _resolve(args.file)
-        events = detect_file(p)
+        events, unit = _detect(p)
     except DetectInputError as exc:
         print(f"grokwatch detect: {exc}", file=sys.stderr)
         return 2
@@ -159,6 +175,6 @@ def main_detect(argv: list[str]) -> int:
             print(json.dumps(obj, sort_keys=False), flush=False)
         else:
             step = _jsonable(ev["step"])
-            print(f"{run_id} step {step}: {ev['kind']}: {ev['message']}")
+            print(f"{run_id} {unit} {step}: {ev['kind']}: {ev['message']}")
     sys.stdout.flush()
     return 0

@@ -19,7 +19,8 @@ class DivergenceRule:
     and so is a spike far above the train loss's *minimum* (grokking's slingshots).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "step") -> None:
+        self.unit = unit if unit in ("step", "epoch") else "step"  # for the message only
         self.first_train_loss: float | None = None
         self.fired = False
 
@@ -30,7 +31,7 @@ class DivergenceRule:
             v = row.get(col)
             if v is not None and not math.isfinite(v):
                 self.fired = True
-                return f"{col} is {v} at step {_step(row)}"
+                return f"{col} is {v} at {self.unit} {_step(row)}"
         v = row.get("train_loss")
         if v is None:
             return None
@@ -42,7 +43,7 @@ class DivergenceRule:
             limit = min(limit, EXPLOSION_FACTOR * self.first_train_loss)
         if v > limit:
             self.fired = True
-            return (f"train_loss exploded to {v:.3g} at step {_step(row)} "
+            return (f"train_loss exploded to {v:.3g} at {self.unit} {_step(row)} "
                     f"(first logged {self.first_train_loss:.3g})")
         return None
 

@@ -70,6 +70,23 @@ def _fmt_step(s: float) -> str:
     return str(int(s)) if s == int(s) else f"{s:g}"
 
 
+def _at(unit: str, s: float) -> str:
+    """'step 960' (or 'epoch 12' where the log's step column was an epoch column)."""
+    return f"{unit} {_fmt_step(s)}"
+
+
+def _count(unit: str, n: float) -> str:
+    """'1 step', '640 steps', '3 epochs'."""
+    return f"{_fmt_step(n)} {unit}{'' if n == 1 else 's'}"
+
+
+STEP_UNITS = ("step", "epoch")
+
+
+def _unit(unit: str | None) -> str:
+    return unit if unit in STEP_UNITS else "step"
+
+
 def _pct(x: float) -> str:
     return f"{100.0 * x:.1f}%"
 
@@ -197,8 +214,10 @@ class JumpRule:
     value) and `sigma` the current noise scale, for the other rules.
     """
 
-    def __init__(self, bounded: bool, n_test: int | None = None, what: str = "loss") -> None:
-        self.what = what  # log mode: "loss" or "error" (MSE), for the message
+    def __init__(self, bounded: bool, n_test: int | None = None, what: str = "loss",
+                 unit: str = "step") -> None:
+        self.what = what
+        self.unit = _unit(unit)  # what the step column counts, for the messages  # log mode: "loss" or "error" (MSE), for the message
         self.mode = BOUNDED if bounded else LOGSPACE
         self.bounded = bounded
         self.n_test = n_test if n_test and n_test > 0 else None
@@ -479,23 +498,24 @@ class JumpRule:
         over = step - ta
         ev = {"kind": "generalization_jump", "step": step, "memorized_at": mem,
               "departed_at": ta, "over_steps": over, "delay": delay, "signal": self.mode.name}
-        when = f"train memorised at step {_fmt_step(mem)}"
+        unit = self.unit
+        when = f"train memorised at {_at(unit, mem)}"
         if delay is not None and delay > 0:
-            when += f", {_fmt_step(delay)} steps before"
+            when += f", {_count(unit, delay)} before"
+        between = f"between {unit}s {_fmt_step(ta)} and {_fmt_step(step)}"
         if self.bounded:
             ev.update(baseline_error=round(b, 6), error_now=round(y, 6), fall=round(b - y, 6),
                       fall_fraction=round(u, 4))
             ev["message"] = (
-                f"Test accuracy jumped from {_pct(1 - b)} to {_pct(1 - y)} between steps "
-                f"{_fmt_step(ta)} and {_fmt_step(step)} ({when}): sudden generalisation, grokking.")
+                f"Test accuracy jumped from {_pct(1 - b)} to {_pct(1 - y)} {between} ({when}): "
+                f"sudden generalisation, grokking.")
         else:
             factor = 10.0 ** (b - y)
             ev.update(baseline_loss=round(10.0 ** b, 6), loss_now=round(10.0 ** y, 6),
                       fall_decades=round(b - y, 3), fall_factor=round(factor, 2))
             ev["message"] = (
-                f"Test {self.what} fell {factor:.1f}x, from {10.0 ** b:.3g} to {10.0 ** y:.3g}, between "
-                f"steps {_fmt_step(ta)} and {_fmt_step(step)} ({when}): sudden generalisation, "
-                f"grokking.")
+                f"Test {self.what} fell {factor:.1f}x, from {10.0 ** b:.3g} to {10.0 ** y:.3g}, "
+                f"{between} ({when}): sudden generalisation, grokking.")
         return ev
 
 
@@ -508,8 +528,9 @@ class HintRule:
     ROWS = 3
     U_MAX = 0.15  # test error still this near its baseline (fraction of the way down)
 
-    def __init__(self, weight_decay: float | None) -> None:
+    def __init__(self, weight_decay: float | None, unit: str = "step") -> None:
         self.wd = weight_decay
+        self.unit = _unit(unit)
         self.fired = False
         self.l1: float | None = None
         self.level: float | None = None
@@ -608,9 +629,9 @@ class HintRule:
                 "memorized_at": jump.mem_at, "peak_step": self.loss_peak_at,
                 "peak_test_loss": round(10.0 ** self.loss_peak, 6),
                 "test_loss_now": round(10.0 ** m, 6),
-                "message": (f"Test loss is falling, down {_pct(drop)} from its peak at step "
-                            f"{_fmt_step(self.loss_peak_at)}, while {_test_words(row, jump)} "
-                            f"and train memorised at step {_fmt_step(jump.mem_at)}: grokking may "
+                "message": (f"Test loss is falling, down {_pct(drop)} from its peak at "
+                            f"{_at(self.unit, self.loss_peak_at)}, while {_test_words(row, jump)} "
+                            f"and train memorised at {_at(self.unit, jump.mem_at)}: grokking may "
                             f"follow.")}
 
     def _wn_event(self, step: float, row: dict, jump: JumpRule, wn: float) -> dict:
@@ -618,9 +639,9 @@ class HintRule:
         return {"kind": "grokking_likely", "step": step, "signal": "weight_norm_falling",
                 "memorized_at": jump.mem_at, "peak_step": self.wn_peak_at,
                 "peak_weight_norm": round(self.wn_peak, 6), "weight_norm_now": round(wn, 6),
-                "message": (f"Weight norm is shrinking, down {_pct(drop)} since step "
-                            f"{_fmt_step(self.wn_peak_at)}, while {_test_words(row, jump)} "
-                            f"and train memorised at step {_fmt_step(jump.mem_at)}: grokking may "
+                "message": (f"Weight norm is shrinking, down {_pct(drop)} since "
+                            f"{_at(self.unit, self.wn_peak_at)}, while {_test_words(row, jump)} "
+                            f"and train memorised at {_at(self.unit, jump.mem_at)}: grokking may "
                             f"follow.")}
 
 
@@ -650,8 +671,9 @@ class OverfitRule:
     SPAN = 0.5  # the rise must still hold at (1 + SPAN) x the minimum's step
 
     def __init__(self, bounded: bool, n_test: int | None, kind: str | None,
-                 what: str = "loss") -> None:
+                 what: str = "loss", unit: str = "step") -> None:
         self.what = what
+        self.unit = _unit(unit)
         self.bounded = bounded
         self.n_test = n_test if n_test and n_test > 0 else None
         self.kind = kind
@@ -725,18 +747,17 @@ class OverfitRule:
         z_m = self.z_m
         ev = {"kind": "overfitting", "step": step, "min_step": self.m_at,
               "signal": "bounded" if self.bounded else "log"}
+        at_min, at_now = _at(self.unit, self.m_at), _at(self.unit, step)
         if self.bounded:
             ev.update(min_error=round(m, 6), error_now=round(m3, 6),
                       train_error_then=round(z_m, 6), train_error_now=round(zm3, 6))
-            msg = (f"Test error rose from {_pct(m)} at step {_fmt_step(self.m_at)} to {_pct(m3)} at "
-                   f"step {_fmt_step(step)} while train error kept falling ({_pct(z_m)} -> "
-                   f"{_pct(zm3)}): overfitting.")
+            msg = (f"Test error rose from {_pct(m)} at {at_min} to {_pct(m3)} at {at_now} while "
+                   f"train error kept falling ({_pct(z_m)} -> {_pct(zm3)}): overfitting.")
         else:
             ev.update(min_value=round(10.0 ** m, 6), value_now=round(10.0 ** m3, 6),
                       rise_factor=round(10.0 ** rise, 3))
-            msg = (f"Test {self.what} rose {10.0 ** rise:.2f}x, from {10.0 ** m:.3g} at step "
-                   f"{_fmt_step(self.m_at)} to {10.0 ** m3:.3g} at step {_fmt_step(step)}, while "
-                   f"train {self.what} kept falling ({10.0 ** z_m:.3g} -> {10.0 ** zm3:.3g}): "
+            msg = (f"Test {self.what} rose {10.0 ** rise:.2f}x, from {10.0 ** m:.3g} at {at_min} "
+                   f"to {10.0 ** m3:.3g} at {at_now}, while train {self.what} kept falling ({10.0 ** z_m:.3g} -> {10.0 ** zm3:.3g}): "
                    f"overfitting.")
         if self.kind == "double_descent":
             msg += " In a double-descent run this may be the bump before the second descent."
