@@ -35,8 +35,12 @@ PARAMS: dict[str, Param] = {
     "steps": Param(2500, int, "optimizer steps to train", min=1, max=10_000_000),
     "batch_size": Param(0, int, "minibatch size (epochs of shuffled batches); 0 = full batch",
                         min=0, max=1_000_000),
-    "lr": Param(1e-3, float, "AdamW learning rate", min=0.0, max=10.0, min_exclusive=True),
-    "weight_decay": Param(1.0, float, "AdamW decoupled weight decay (0 = no grokking control)",
+    "optimizer": Param("adamw", str, "'adamw' (decoupled weight decay) or 'adam' (weight decay as "
+                       "an L2 term in the gradient, as in the Grokfast paper's runs)",
+                       choices=("adamw", "adam")),
+    "lr": Param(1e-3, float, "Adam(W) learning rate", min=0.0, max=10.0, min_exclusive=True),
+    "weight_decay": Param(1.0, float, "weight decay (AdamW: decoupled; Adam: L2); 0 = the "
+                          "no-grokking control",
                           min=0.0, max=100.0),
     "betas": Param([0.9, 0.98], list, "AdamW betas (beta1, beta2)", item_type=float, length=2,
                    min=0.0, max=0.999999),
@@ -107,8 +111,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu-transformer": {**PAPER, "operation": "x+y", "steps": 3000, "eval_every": 50},
     "paper": PAPER,
     "paper-no-wd": {**PAPER, "weight_decay": 0.0},
-    # Grokfast README setup: x*y mod 97, AdamW wd 0.005 with the EMA filter (alpha .98, lambda 2).
-    "grokfast": {**PAPER, "operation": "x*y", "steps": 3000, "weight_decay": 0.005,
+    # Grokfast README setup: x*y mod 97, Adam with L2 weight decay 0.005 and the EMA filter
+    # (alpha .98, lambda 2).
+    "grokfast": {**PAPER, "operation": "x*y", "steps": 3000, "optimizer": "adam",
+                 "weight_decay": 0.005,
                  "grokfast": True, "grokfast_alpha": 0.98, "grokfast_lamb": 2.0,
                  "eval_every": 50},
 }
@@ -199,10 +205,11 @@ def make_optimizer(params: dict[str, Any], model, device: str):
 
     kwargs = dict(lr=params["lr"], weight_decay=params["weight_decay"],
                   betas=tuple(params["betas"]))
+    cls = torch.optim.Adam if params.get("optimizer") == "adam" else torch.optim.AdamW
     try:
-        return torch.optim.AdamW(model.parameters(), fused=True, **kwargs)
+        return cls(model.parameters(), fused=True, **kwargs)
     except (RuntimeError, TypeError):  # fused not available for this device/build
-        return torch.optim.AdamW(model.parameters(), foreach=True, **kwargs)
+        return cls(model.parameters(), foreach=True, **kwargs)
 
 
 class Trainer:
