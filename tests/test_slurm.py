@@ -84,6 +84,20 @@ def command(name: str, script: str) -> str:
     return f"[[experiment]]\nname = \"{name}\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", '''{script}''']\n"
 
 
+def wait(predicate, timeout: float, what: str, project: Path | None = None, interval: float = 0.2):
+    """wait_for, with what Slurm and the run directories say when it times out (the cluster may be
+    shared with other test sessions: generous timeouts)."""
+    try:
+        return wait_for(predicate, timeout=timeout, interval=interval, what=what)
+    except AssertionError as exc:
+        sq = subprocess.run(["squeue", "-r", "-o", "%i %j %T %r %M"], capture_output=True, text=True).stdout
+        runs = ""
+        if project is not None:
+            for d in run_dirs(project):
+                runs += f"\n  {d.name}: {state_of(d)} {read_json(d / 'executor.json')} rows={len(metric_steps(d))}"
+        raise AssertionError(f"{exc}\nsqueue:\n{sq}runs:{runs}") from None
+
+
 def job_of(run_dir: Path) -> str:
     return str((read_json(run_dir / "executor.json") or {}).get("job_id") or "")
 
@@ -103,7 +117,7 @@ def sacct_state(job_id: str) -> tuple[str, str]:
             return None
         key = job_id if job_id in raw else next(k for k in raw if find_job({k: SlurmJob(k, "")}, job_id))
         return raw[key][1], raw[key][2]
-    return wait_for(ask, timeout=30, interval=0.5, what=f"sacct to record job {job_id}")
+    return wait(ask, 60, f"sacct to record job {job_id}", interval=0.5)
 
 
 def squeue_state(job_id: str) -> str:
@@ -185,12 +199,12 @@ def test_stop_cancels_running_and_pending_jobs_then_retry_resumes(sproject):
             phases = sorted((read_json(d / "executor.json") or {}).get("phase", "") for d in dirs)
             rows = [len(metric_steps(d)) for d in dirs]
             return len(dirs) == 3 and phases == ["pending", "running", "running"] and sorted(rows)[1:] >= [3, 3]
-        wait_for(two_running_one_pending, timeout=90, interval=0.2, what="2 running jobs with metrics + 1 pending")
+        wait(two_running_one_pending, 240, "2 running jobs with metrics + 1 pending", sproject)
         dirs = run_dirs(sproject)
         pending = next(d for d in dirs if (read_json(d / "executor.json") or {}).get("phase") == "pending")
         running = [d for d in dirs if d != pending]
         grokwatch("stop", *[d.name for d in dirs], cwd=sproject, check=True)
-        rc, out = finish(proc, 90)
+        rc, out = finish(proc, 180)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -209,23 +223,23 @@ def test_stop_cancels_running_and_pending_jobs_then_retry_resumes(sproject):
     before = metric_steps(target)
     old_job = job_of(target)
     grokwatch("retry", target.name, cwd=sproject, check=True)
-    wait_for(lambda: job_of(target) != old_job and len(metric_steps(target)) > len(before) + 3, timeout=90,
-             interval=0.3, what="the retried run to resume as a new job")
+    wait(lambda: job_of(target) != old_job and len(metric_steps(target)) > len(before) + 3, 180,
+         "the retried run to resume as a new job", sproject)
     steps = metric_steps(target)
     assert steps[:len(before)] == before and steps[len(before)] > before[-1], (before[-3:], steps[len(before):][:3])
     grokwatch("stop", cwd=sproject, check=True)
-    wait_for(lambda: state_of(target) == "stopped", timeout=60, what="the retried run to stop again")
+    wait(lambda: state_of(target) == "stopped", 90, "the retried run to stop again", sproject)
 
 
 def test_scancel_by_someone_else_is_lost_with_slurms_reason(sproject):
     (sproject / "experiments.toml").write_text(slurm_toml(grok("x", steps=400_000, eval_every=200)))
     proc = start_grokwatch("--headless", cwd=sproject)
     try:
-        wait_for(lambda: run_dirs(sproject) and len(metric_steps(run_dirs(sproject)[0])) >= 2, timeout=90,
-                 interval=0.2, what="the job to run")
+        wait(lambda: run_dirs(sproject) and len(metric_steps(run_dirs(sproject)[0])) >= 2, 240,
+             "the job to run", sproject)
         d = run_dirs(sproject)[0]
         subprocess.run(["scancel", job_of(d)], check=True, timeout=30)
-        rc, out = finish(proc, 90)
+        rc, out = finish(proc, 180)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -299,10 +313,9 @@ def test_time_limit_requeues_and_resumes_and_a_hard_timeout_is_lost(sproject):
                 return None
             at = next(e["step"] for e in events_of(da) if e["kind"] == "requeued")
             return jobs if len([s for s in metric_steps(da) if s > at]) >= 3 else None
-        jobs = wait_for(resumed_in_a_new_job, timeout=150, interval=0.5,
-                        what="a requeue on the time-limit signal and a resumed job")
+        jobs = wait(resumed_in_a_new_job, 240, "a requeue on the time-limit signal and a resumed job", a, 0.5)
         grokwatch("stop", cwd=a, check=True)
-        rc_a, out_a = finish(pa, 90)
+        rc_a, out_a = finish(pa, 180)
         rc_b, out_b = finish(pb, 200)
     finally:
         for p in (pa, pb):
@@ -348,7 +361,7 @@ def test_runner_restart_readopts_running_and_pending_jobs(sproject):
             phases = sorted((read_json(d / "executor.json") or {}).get("phase", "") for d in dirs)
             return len(dirs) == 3 and phases == ["pending", "running", "running"] and all(
                 metric_steps(d) for d in dirs if (read_json(d / "executor.json") or {}).get("phase") == "running")
-        wait_for(two_running_one_pending, timeout=90, interval=0.2, what="2 running + 1 pending")
+        wait(two_running_one_pending, 240, "2 running + 1 pending", sproject)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
