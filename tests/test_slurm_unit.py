@@ -282,3 +282,8 @@ def test_pending_tasks_cancelled_through_grokwatch_end_stopped(tmp_path):
     assert ["scancel", "50_1"] in ex.log
     assert states["b"].final_state == "stopped" and states["a"].phase == "running"
     assert any(a[0] == "squeue" and "--jobs=50" in a for a in ex.log)  # arrays asked for whole
+
+
+def test_describe_is_one_line(tmp_path):
+    ex = FakeSlurm(tmp_path, SlurmSettings(max_jobs=64, gpus_per_run=1, partition="gpu", time="2:00:00"))
+    assert ex.describe() == "slurm: up to 64 job(s), 1 CPU(s), 1 GPU(s), time 2:00:00, partition gpu each"

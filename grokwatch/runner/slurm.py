@@ -237,6 +237,16 @@ class SlurmExecutor(Executor):
         device = "cuda" if self.settings.gpus_per_run > 0 else "cpu"
         return [Slot(device, None, self.settings.cpus_per_run, i) for i in range(self.settings.max_jobs)]
 
+    def describe(self) -> str:
+        """One line for headless/status output instead of max_jobs slot labels."""
+        s = self.settings
+        parts = [f"up to {s.max_jobs} job(s)", f"{s.cpus_per_run} CPU(s)"]
+        if s.gpus_per_run:
+            parts.append(f"{s.gpus_per_run} GPU(s)")
+        parts.append(f"time {s.time}")
+        parts.append(f"partition {s.partition or '(default)'}")
+        return "slurm: " + ", ".join(parts) + " each"
+
     # ------------------------------------------------------------------ submit
 
     def sbatch_directives(self, n_tasks: int, output: str, name: str = "grokwatch") -> list[str]:
