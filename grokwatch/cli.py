@@ -222,19 +222,32 @@ def cmd_stop(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
         send_request(project_dir, "stop" if args.runs else "shutdown", args.runs or None)
         print(f"grokwatch: asked the runner to stop {', '.join(args.runs) if args.runs else 'every run and exit'}")
         return 0
-    # No runner: signal any orphaned local workers directly; they checkpoint and say `stopped`.
+    # No runner: stop orphaned workers directly (local processes, or Slurm jobs); they
+    # checkpoint and say `stopped`, and the next runner records the event.
     from .runner.executors import LocalExecutor
-    from .runs import list_run_dirs, read_json
+    from .runs import ACTIVE_STATES, list_run_dirs, read_json
 
-    ex = LocalExecutor()
+    local, slurm = LocalExecutor(), None
     targets = args.runs or [p.run_id for p in list_run_dirs(runs_dir)]
     n = 0
     for rid in targets:
         record = read_json(runs_dir / rid / "executor.json")
-        if record and record.get("executor") == "local" and ex.adopt(record):
-            ex.cancel(record)
+        state = (read_json(runs_dir / rid / "status.json", {}) or {}).get("state")
+        if not record or state not in ACTIVE_STATES:
+            continue
+        if record.get("executor") == "local" and local.adopt(record):
+            local.cancel(record)
             n += 1
-    print(f"grokwatch: no runner is running here; sent SIGTERM to {n} orphaned worker(s)")
+        elif record.get("executor") == "slurm":
+            if slurm is None:
+                from .runner.slurm import SlurmExecutor
+
+                slurm = SlurmExecutor(None)
+            slurm.cancel(record)
+            n += 1
+    if slurm is not None:
+        slurm.close()  # sends the scancel requests
+    print(f"grokwatch: no runner is running here; asked {n} orphaned worker(s) to stop")
     return 0
 
 

@@ -207,7 +207,8 @@ def _print_summary(f: Follower, specs, runner: Runner) -> None:
         if st in ("failed", "diverged", "stopped", "lost"):
             held.append(s.run_id)
     parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    slots = ", ".join(f"{s.label}x{s.threads}t" for s in runner.slots)
+    describe = getattr(runner.executor, "describe", None)  # a cluster: one line, not 64 slots
+    slots = describe() if describe else ", ".join(f"{s.label}x{s.threads}t" for s in runner.slots)
     f.print(f"grokwatch: {len(specs)} run(s) in {runner.config_path.name} ({parts}); slots: {slots}; "
             f"runs in {runner.runs_dir}")
     if held:

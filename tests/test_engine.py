@@ -282,3 +282,27 @@ def test_stop_all_stops_running_runs_and_leaves_never_started_ones_queued(projec
     assert proc.returncode == 0, proc.stdout + proc.stderr  # ran `later` only; `long` waits for retry
     assert state_of(later) == "done" and state_of(long_run) == "stopped"
     assert "retry" in proc.stdout
+
+
+def test_a_run_requeued_again_and_again_without_progress_is_failed(project):
+    """A time limit shorter than start-up plus one checkpoint would requeue a run forever."""
+    from grokwatch.runner.core import MAX_STALLED_REQUEUES, Runner
+    from grokwatch.runner.executors import JobState
+    from grokwatch.runs import atomic_write_json
+
+    (project / "experiments.toml").write_text(tiny_toml(grok_exp("q")))
+    runner = Runner(project / "experiments.toml", project, foreground=True)
+    runner.start()
+    try:
+        (run_id, run), = runner.active.items()
+        outcomes = []
+        for _ in range(MAX_STALLED_REQUEUES + 1):
+            run = runner.active[run_id]
+            atomic_write_json(run.paths.status, {"run_id": run_id, "state": "requeued", "step": 40})
+            runner._on_exit(run, JobState("exited", exit_code=75))
+            outcomes.append(state_of(run.paths.dir))
+    finally:
+        runner.close()
+    assert outcomes[:-1] == ["queued"] * MAX_STALLED_REQUEUES
+    assert outcomes[-1] == "failed"
+    assert "without getting past step 40" in read_json(run.paths.dir / "status.json")["error"]

@@ -34,6 +34,7 @@ log = logging.getLogger("grokwatch.runner")
 TICK_S = 0.5
 VIEWER_GRACE_S = 5.0
 STOP_KILL_AFTER_S = 60.0
+MAX_STALLED_REQUEUES = 3  # requeues in a row with no progress before a run is failed
 
 
 class RunnerBusy(Exception):
@@ -430,7 +431,7 @@ class Runner:
         try:
             records = submit_many([(run.paths.dir, self._launch_env(run, slot)) for run, slot in picked])
         except Exception as exc:  # noqa: BLE001
-            log.exception("could not start %d run(s)", len(picked))
+            log.error("could not start %d run(s): %s", len(picked), exc)
             for run, _ in picked:
                 self.ran.add(run.run_id)
                 self._finish(run, "failed", f"the executor could not start it: {exc}")
@@ -456,7 +457,7 @@ class Runner:
         try:
             record = self.executor.submit(run.paths.dir, env)
         except Exception as exc:  # noqa: BLE001 — an executor failure fails this run only
-            log.exception("could not start %s", run.run_id)
+            log.error("could not start %s: %s", run.run_id, exc)
             self.ran.add(run.run_id)  # it counts for the headless exit status
             self._finish(run, "failed", f"the executor could not start it: {exc}")
             return
@@ -553,6 +554,16 @@ class Runner:
         state = status.get("state")
         code = js.exit_code
         if state == "requeued" or code == EXIT_REQUEUE:
+            step = status.get("step", 0)
+            stalled = run.info.get("requeue_step") == step
+            run.info["requeues_stalled"] = run.info.get("requeues_stalled", 0) + 1 if stalled else 0
+            run.info["requeue_step"] = step
+            atomic_write_json(run.paths.config, run.info)
+            if run.info["requeues_stalled"] >= MAX_STALLED_REQUEUES:
+                self._finish(run, "failed", f"requeued {MAX_STALLED_REQUEUES + 1} times in a row without "
+                             f"getting past step {step}; is the time limit shorter than a checkpoint "
+                             f"interval plus start-up?")
+                return
             self._event(run.paths, "requeued", status.get("step", 0),
                         f"{run.run_id} checkpointed at step {status.get('step', 0)} on a time-limit "
                         f"warning and was queued again; it resumes from its checkpoint")
