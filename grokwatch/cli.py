@@ -143,6 +143,7 @@ def _run_rows(runs_dir: Path) -> list[dict]:
         info = read_json(paths.config, {}) or {}
         status = read_json(paths.status, {}) or {}
         last = last_row(paths.metrics)
+        record = read_json(paths.executor, {}) or {}
         events, _ = read_events(paths.events)
         alerts = [e for e in events if e.get("alert")]
         rows.append({
@@ -152,6 +153,8 @@ def _run_rows(runs_dir: Path) -> list[dict]:
             "train_error": last.get("train_error"), "test_error": last.get("test_error"),
             "device": info.get("device"), "alerts": [e.get("kind") for e in alerts],
             "error": status.get("error"), "dir": str(paths.dir),
+            "executor": record.get("executor"), "job_id": record.get("job_id"),
+            "node": record.get("node"), "reason": record.get("reason"),
         })
     return rows
 
@@ -170,12 +173,18 @@ def cmd_status(argv: list[str], runs_dir: Path) -> int:
     from .headless import fmt_num
 
     width = max([len(r["run_id"]) for r in rows] + [6])
-    print(f"{'RUN':<{width}}  {'KIND':<14} {'STATE':<9} {'STEP':>13}  {'TRAIN_ERR':>9} {'TEST_ERR':>9}  ALERTS")
+    print(f"{'RUN':<{width}}  {'KIND':<14} {'STATE':<9} {'STEP':>13}  {'TRAIN_ERR':>9} {'TEST_ERR':>9}  "
+          f"{'WHERE':<16} ALERTS")
     for r in rows:
         step = f"{r['step'] or 0}" + (f"/{r['total_steps']}" if r["total_steps"] else "")
         alerts = ",".join(sorted(set(r["alerts"])))
+        where = r["device"] or ""
+        if r["job_id"]:  # a cluster job: its id, and its node or why it waits
+            where = f"job {r['job_id']}" + (f" {r['node']}" if r["node"] else "")
+            if r["state"] == "queued" and r["reason"]:
+                where += f" ({r['reason']})"
         print(f"{r['run_id']:<{width}}  {str(r['kind']):<14} {r['state']:<9} {step:>13}  "
-              f"{fmt_num(r['train_error']):>9} {fmt_num(r['test_error']):>9}  {alerts}")
+              f"{fmt_num(r['train_error']):>9} {fmt_num(r['test_error']):>9}  {where:<16} {alerts}")
     if not rows:
         print("(no runs yet)")
     return 0
