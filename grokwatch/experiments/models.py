@@ -51,6 +51,28 @@ class GrokMLP(nn.Module):
         return self.w_out(h)
 
 
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+           causal: bool = False) -> torch.Tensor:
+    """Softmax attention in (..., s, heads, head_dim) layout: q (..., sq, h, e), k and v
+    (..., sk, h, e) -> (..., sq, h, e); `mask` (sq, sk), True = may attend.
+
+    For the handful of positions this task has, broadcasting beats the fused kernels on the CPU
+    (and this layout needs no transposes: the projections' outputs are used as views); longer
+    sequences go to `scaled_dot_product_attention`."""
+    sq, sk = q.shape[-3], k.shape[-3]
+    if sk > 8:
+        out = F.scaled_dot_product_attention(q.transpose(-3, -2), k.transpose(-3, -2),
+                                             v.transpose(-3, -2), attn_mask=mask,
+                                             is_causal=causal and mask is None)
+        return out.transpose(-3, -2)
+    scores = (q.unsqueeze(-3) * k.unsqueeze(-4)).sum(-1) * (q.shape[-1] ** -0.5)  # (..., sq, sk, h)
+    if causal and mask is None:
+        mask = torch.ones(sq, sk, dtype=torch.bool, device=q.device).tril(sk - sq)
+    if mask is not None:
+        scores = scores.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+    return (scores.softmax(-2).unsqueeze(-1) * v.unsqueeze(-4)).sum(-3)
+
+
 class _Attention(nn.Module):
     """Projections with the names, shapes and init of nn.MultiheadAttention; the attention
     itself is done by the caller (it decides which queries and keys are needed)."""
@@ -65,14 +87,13 @@ class _Attention(nn.Module):
         nn.init.zeros_(self.out_proj.bias)
 
     def heads(self, t: torch.Tensor) -> torch.Tensor:
-        """(..., s, d) -> (..., h, s, d/h)"""
+        """(..., s, d) -> (..., s, h, d/h), a view"""
         *lead, s, d = t.shape
-        return t.view(*lead, s, self.n_heads, d // self.n_heads).transpose(-3, -2)
+        return t.unflatten(-1, (self.n_heads, d // self.n_heads))
 
     def merge(self, t: torch.Tensor) -> torch.Tensor:
-        """(..., h, s, d/h) -> (..., s, d), then the output projection."""
-        *lead, h, s, hd = t.shape
-        return self.out_proj(t.transpose(-3, -2).reshape(*lead, s, h * hd))
+        """(..., s, h, d/h) -> (..., s, d), then the output projection."""
+        return self.out_proj(t.flatten(-2))
 
     def qkv(self, x: torch.Tensor):
         d = x.shape[-1]
@@ -136,11 +157,11 @@ class GrokTransformer(nn.Module):
             att = block.self_attn
             if i < last:
                 q, k, v = att.qkv(x)
-                x = block.finish(x, F.scaled_dot_product_attention(q, k, v, is_causal=True))
+                x = block.finish(x, attend(q, k, v, causal=True))
             else:  # only the last position is read out: it attends to every position
                 k, v = att.kv(x)
                 x = x[:, -1:]
-                x = block.finish(x, F.scaled_dot_product_attention(att.q(x), k, v))
+                x = block.finish(x, attend(att.q(x), k, v))
         return self.head(self.norm(x[:, -1]))
 
     def _forward_shared_prefix(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -159,15 +180,15 @@ class GrokTransformer(nn.Module):
             if i < last:
                 qp, kp, vp = att.qkv(hp)
                 qs, ks, vs = att.qkv(hs)
-                k = torch.cat([kp[index], ks], dim=2)
-                v = torch.cat([vp[index], vs], dim=2)
-                hp = block.finish(hp, F.scaled_dot_product_attention(qp, kp, vp, is_causal=True))
-                hs = block.finish(hs, F.scaled_dot_product_attention(qs, k, v, attn_mask=mask))
+                k = torch.cat([kp.index_select(0, index), ks], dim=1)
+                v = torch.cat([vp.index_select(0, index), vs], dim=1)
+                hp = block.finish(hp, attend(qp, kp, vp, causal=True))
+                hs = block.finish(hs, attend(qs, k, v, mask))
             else:
                 kp, vp = att.kv(hp)
                 ks, vs = att.kv(hs)
-                k = torch.cat([kp[index], ks], dim=2)
-                v = torch.cat([vp[index], vs], dim=2)
+                k = torch.cat([kp.index_select(0, index), ks], dim=1)
+                v = torch.cat([vp.index_select(0, index), vs], dim=1)
                 hs = hs[:, -1:]
-                hs = block.finish(hs, F.scaled_dot_product_attention(att.q(hs), k, v))
+                hs = block.finish(hs, attend(att.q(hs), k, v))
         return self.head(self.norm(hs[:, -1]))
