@@ -348,7 +348,8 @@ class Trainer:
     def load(self, path) -> None:
         import torch
 
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        # Load on the CPU: RNG states must stay CPU byte tensors; load_state_dict moves the rest.
+        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
 
 
 def run(ctx: RunContext) -> None:
