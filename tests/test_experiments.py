@@ -343,7 +343,7 @@ def test_epochwise_test_error_goes_down_up_down_while_train_falls(tmp_path):
 # ----------------------------------------------------------------------------- cuda
 
 
-def test_cuda_path():
+def test_cuda_path(tmp_path):
     import torch
 
     if not torch.cuda.is_available():
@@ -359,3 +359,8 @@ def test_cuda_path():
             t.train_step()
         m = t.evaluate()
         assert all(math.isfinite(v) for v in m.values())
+        t.save(tmp_path / f"{model}.pt")
+        u = Trainer(p, seed=0, device="cuda")
+        u.load(tmp_path / f"{model}.pt")
+        assert u.step == 30 and u.perm.is_cuda
+        assert math.isclose(t.train_step().item(), u.train_step().item(), rel_tol=1e-5)
