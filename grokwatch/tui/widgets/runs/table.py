@@ -1,0 +1,174 @@
+"""The run table: one row per run — name, kind, state, progress, errors, speed, ETA, alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.style import Style
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import DataTable
+
+from ... import fmt
+from ...data.store import RunData
+
+STATE_STYLE = {"running": "bold green", "live": "bold green", "queued": "cyan", "done": "",
+               "failed": "bold red", "diverged": "bold magenta", "stopped": "yellow", "lost": "red",
+               "requeued": "cyan", "file": "dim"}
+BADGE = {"generalization_jump": "⚡grok", "grokking_likely": "~grok?", "overfitting": "↗over",
+         "divergence": "✗div"}
+ALERT_ROW = Style(bold=True, bgcolor="#5f4500")
+
+WIDTHS = {"sel": 1, "kind": 14, "state": 8, "step": 11, "bar": 8, "train": 7, "test": 7, "rate": 7,
+          "eta": 7, "device": 6, "alerts": 8}
+WIDE = [("sel", ""), ("run", "run"), ("kind", "kind"), ("state", "state"), ("step", "step"),
+        ("bar", "progress"), ("train", "train"), ("test", "test"), ("rate", "steps/s"),
+        ("eta", "ETA"), ("device", "device"), ("alerts", "alerts")]
+NARROW = [("sel", ""), ("run", "run"), ("state", "state"), ("step", "step"), ("bar", "progress"),
+          ("train", "train"), ("test", "test"), ("eta", "ETA"), ("alerts", "alerts")]
+
+
+def badge(run: RunData) -> str:
+    if not run.alerts:
+        return ""
+    last = run.alerts[-1].get("kind", "")
+    b = BADGE.get(str(last), "!" + str(last)[:5])
+    return b + (f"+{len(run.alerts) - 1}" if len(run.alerts) > 1 else "")
+
+
+def _sig(v: object) -> str:
+    return f"{v}|{v.style}" if isinstance(v, Text) else str(v)
+
+
+class RunTable(DataTable):
+    """Runs, filtered; `space` marks runs for compare/stop/retry."""
+
+    DEFAULT_CSS = """
+    RunTable { height: auto; max-height: 40%; min-height: 4; }
+    """
+
+    @dataclass
+    class Highlighted(Message):
+        """The cursor moved to another run."""
+
+        key: str | None
+
+    def __init__(self, **kw) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kw)
+        self.selected: set[str] = set()
+        self.unseen: set[str] = set()  # runs with an alert not looked at yet
+        self.filter = ""
+        self.metric = "error"
+        self._cols: list[tuple[str, str]] = []
+        self._keys: list[str] = []
+        self._run_w = 0
+        self._shown: dict[tuple[str, str], str] = {}  # what each cell shows, to skip no-op updates
+
+    # ---------------------------------------------------------------- layout
+
+    def columns_for(self, width: int) -> list[tuple[str, str]]:
+        return WIDE if width >= 130 else NARROW
+
+    def run_width(self, width: int) -> int:
+        cols = self.columns_for(width)
+        others = sum(WIDTHS[k] for k, _ in cols if k != "run") + 2 * len(cols) + 2
+        return max(14, min(34, width - others))
+
+    def ensure_columns(self, width: int) -> bool:
+        """Fixed column widths (cheap, and stable from the first frame); the name takes the rest."""
+        cols = self.columns_for(width)
+        rw = self.run_width(width)
+        if cols == self._cols and rw == self._run_w:
+            return False
+        self.clear(columns=True)
+        for key, label in cols:
+            self.add_column(label, key=key, width=rw if key == "run" else WIDTHS[key])
+        self._cols = cols
+        self._run_w = rw
+        self._keys = []
+        return True
+
+    # ---------------------------------------------------------------- content
+
+    def matches(self, run: RunData) -> bool:
+        if not self.filter:
+            return True
+        hay = " ".join([run.key, run.experiment, run.kind, run.state, run.device,
+                        " ".join(f"{k}={v}" for k, v in run.sweep.items())]).lower()
+        return all(w in hay for w in self.filter.lower().split())
+
+    def cells(self, run: RunData) -> dict[str, object]:
+        alert = run.key in self.unseen
+        st = ALERT_ROW if alert else Style()
+        m = self.metric if self.metric != "acc" else "acc"
+        step, total = run.step, run.total
+        frac = (step / total) if step is not None and total else None
+        state = run.state
+        rw = self._run_w
+        name = run.key if len(run.key) <= rw else run.key[:rw // 2 - 1] + "…" + run.key[-(rw - rw // 2):]
+        c: dict[str, object] = {
+            "sel": Text("●" if run.key in self.selected else " ", style=st + Style(color="cyan")),
+            "run": Text(name, style=st),
+            "kind": Text(run.kind, style=st),
+            "state": Text(state, style=st + Style.parse(STATE_STYLE.get(state, "") or "none")),
+            "step": Text(fmt.step(step) + ("/" + fmt.step(total) if total else ""), style=st,
+                         justify="right"),
+            "bar": Text(fmt.bar(frac, 8), style=st + Style(color="green" if state != "failed" else "red")),
+            "train": Text(fmt.num(run.latest.get(f"train_{m}")), style=st, justify="right"),
+            "test": Text(fmt.num(run.latest.get(f"test_{m}")), style=st, justify="right"),
+            "rate": Text(fmt.rate(run.rate) if run.running else "—", style=st, justify="right"),
+            "eta": Text(fmt.duration(run.eta_s) if run.running else "—", style=st, justify="right"),
+            "device": Text(run.device, style=st),
+            "alerts": Text(badge(run), style=st + Style(color="yellow", bold=True)),
+        }
+        return c
+
+    def sync(self, runs: dict[str, RunData], order: list[str], dirty: set[str] | None = None,
+             width: int | None = None) -> None:
+        """Bring the rows in line with the store: add/remove rows, update changed cells."""
+        rebuilt = self.ensure_columns(width or self.size.width or 80)
+        keys = [k for k in order if k in runs and self.matches(runs[k])]
+        cur = self.current_key
+        if rebuilt or keys != self._keys:
+            self.clear()
+            self._shown.clear()
+            for k in keys:
+                c = self.cells(runs[k])
+                self.add_row(*[c[col] for col, _ in self._cols], key=k)
+                self._remember(k, c)
+            self._keys = keys
+            if cur in keys:
+                self.move_cursor(row=keys.index(cur), animate=False)
+            return
+        for k in (dirty if dirty is not None else set(keys)):
+            if k not in runs or k not in keys:
+                continue
+            c = self.cells(runs[k])
+            for col, _ in self._cols:
+                v = c[col]
+                sig = _sig(v)
+                if self._shown.get((k, col)) != sig:
+                    self._shown[(k, col)] = sig
+                    self.update_cell(k, col, v)
+
+    def _remember(self, key: str, cells: dict[str, object]) -> None:
+        for col, _ in self._cols:
+            self._shown[(key, col)] = _sig(cells[col])
+
+    @property
+    def current_key(self) -> str | None:
+        if not self._keys or self.cursor_row < 0 or self.cursor_row >= len(self._keys):
+            return None
+        return self._keys[self.cursor_row]
+
+    @property
+    def visible_keys(self) -> list[str]:
+        return list(self._keys)
+
+    def select_key(self, key: str) -> None:
+        if key in self._keys:
+            self.move_cursor(row=self._keys.index(key), animate=False)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.post_message(self.Highlighted(self.current_key))
