@@ -247,6 +247,25 @@ async def test_command_palette_lists_every_action(project):
         assert d.view.logy
 
 
+async def test_key_bar_shows_keys_and_clicks_run_them(project):
+    from grokwatch.tui.widgets.footer.key_bar import KeyBar
+
+    app = view_app(project)
+    async with app.run_test(size=(120, 40)) as pilot:
+        d = await ready(pilot)
+        bar = d.query_one(KeyBar)
+        line = str(bar.render())
+        assert line.startswith(" q quit") and "? help" in line and line.rstrip().endswith("^p palette")
+        await pilot.click(KeyBar, offset=(line.index("/ filter") + 2, 0))
+        assert d.query_one("#filter").has_class("-shown")
+        await pilot.press("escape")
+        await pilot.click(KeyBar, offset=(line.index("? help") + 2, 0))
+        assert isinstance(app.screen, HelpScreen)
+    async with view_app(project).run_test(size=(80, 24)) as pilot:
+        line = str((await ready(pilot)).query_one(KeyBar).render())
+        assert "? help" in line and len(line.rstrip()) <= 80  # what fits, and help always
+
+
 async def test_small_terminal_and_no_color(project, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     app = view_app(project)

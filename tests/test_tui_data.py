@@ -92,3 +92,33 @@ def test_peek_and_sample_read_only_parts(tmp_path):
     assert peek_tail(p).last["step"] == 19999
     b = sample_blocks(p, nblocks=8, block=1024)
     assert 0 < len(b) < 2000 and b.steps.max() > 15000
+
+
+def test_a_chart_is_rebuilt_only_when_its_picture_changes(tmp_path):
+    from grokwatch.tui.charts import ChartCache, run_chart
+    from grokwatch.tui.data.store import RunData
+    from grokwatch.tui.view import View
+
+    run = RunData("r", tmp_path / "metrics.csv", tmp_path)
+    n = 100_000
+    steps = np.arange(1, n + 1, dtype=float) * 5 + 7
+    vals = _vals(n, 0.5)
+    vals[:, 1] = np.linspace(0.9, 0.1, n)  # test error falls
+    run.summary.feed(steps, vals)
+    cache = ChartCache()
+    view = View().with_(logx=False)
+    first = run_chart(run, view, 120, 30, cache=cache)
+    assert cache.hits == 0 and first.ansi
+    # a few rows inside the last column's range: the same picture, no plotext build
+    more = _vals(10, 0.5)
+    more[:, 1] = 0.1003
+    run.summary.feed(steps[-1] + np.arange(1, 11) * 5.0, more)
+    assert run_chart(run, view, 120, 30, cache=cache).ansi == first.ansi and cache.hits == 1
+    # a spike is news: built again, and it shows
+    spike = _vals(1, 0.3)
+    spike[0, 1] = 5.0
+    run.summary.feed(np.array([steps[-1] + 100.0]), spike)
+    again = run_chart(run, view, 120, 30, cache=cache)
+    assert cache.hits == 1 and again.ansi != first.ansi
+    assert run_chart(run, view.with_(logx=True), 120, 30, cache=cache).ansi != again.ansi  # a new view
+    assert run_chart(run, view, 100, 30, cache=cache).ansi != again.ansi  # a new size

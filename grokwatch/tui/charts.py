@@ -4,17 +4,24 @@ Pure functions with no Textual import: the chart widget calls them from a thread
 they are cheap because plotext only ever sees one or two points per pixel column (never raw
 series: plotext costs ~16 µs per point). Log axes are drawn as log10 values on a linear axis
 with explicit tick labels (plotext's own log axis breaks on a second build).
+
+A run that grows by a few rows a second mostly leaves its picture as it was (the new rows land
+in the last pixel column, inside its min–max). The figure is therefore recorded first and built
+only when some point would move by about half a braille dot or more (`ChartCache`): plotext's
+build is what a live chart costs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import fmt
+from .chartout import ChartCache, ChartOut  # noqa: F401  (re-exported)
 from .data.store import RunData
 from .data.summary import Reduced
 from .view import METRIC_CYCLE, METRIC_NAMES, View, auto_logx, sweep_keys  # noqa: F401
@@ -24,15 +31,6 @@ TEST = (255, 135, 0)
 PALETTE = [(255, 135, 0), (95, 175, 255), (135, 215, 95), (215, 95, 215), (255, 215, 95),
            (95, 215, 215), (255, 95, 95), (175, 175, 255)]
 EMA_BETA = 0.85
-
-
-@dataclass
-class ChartOut:
-    ansi: str
-    legend: list[tuple[str, tuple[int, int, int] | None]] = field(default_factory=list)
-    title: str = ""
-    note: str = ""
-    logx: bool = False
 
 
 def dim(c: tuple[int, int, int], f: float = 0.42) -> tuple[int, int, int]:
@@ -60,6 +58,76 @@ def _figure(width: int, height: int):
     f._set_size(w, h)  # outside a real terminal plotext clamps to 80x23 otherwise
     f.theme("clear")
     return f
+
+
+_DRAW = ("plot", "scatter")
+
+
+def _quantum(span: float, dots: int) -> float:
+    """A power of two between a quarter and half of one braille dot over `span`."""
+    if not math.isfinite(span) or span <= 0 or dots <= 0:
+        return 1.0
+    return 2.0 ** math.floor(math.log2(span / dots / 2))
+
+
+class _Figure:
+    """Stands in for a plotext figure: records the calls; `build()` replays them into a real
+    figure only when the picture would change (else the cached text comes back)."""
+
+    def __init__(self, width: int, height: int, cache: ChartCache | None) -> None:
+        self.width, self.height, self.cache = width, height, cache
+        self.calls: list[tuple[str, tuple, dict]] = []
+
+    def __getattr__(self, name: str):
+        if name not in ("plot", "scatter", "xticks", "yticks", "xlim", "ylim"):
+            raise AttributeError(name)
+
+        def record(*args, **kw) -> None:
+            self.calls.append((name, args, kw))
+
+        return record
+
+    def signature(self) -> bytes:
+        """Every call, with coordinates rounded to a fraction of a dot (see `_quantum`)."""
+        def span(axis: int, lim: str) -> float:
+            set_ = [a for n, a, _ in self.calls if n == lim]
+            if set_ and len(set_[-1]) >= 2:
+                return float(set_[-1][1]) - float(set_[-1][0])
+            vals = [np.asarray(a[axis], dtype=float) for n, a, _ in self.calls if n in _DRAW and len(a) > axis]
+            vals = [v[np.isfinite(v)] for v in vals]
+            vals = [v for v in vals if len(v)]
+            return float(max(v.max() for v in vals) - min(v.min() for v in vals)) if vals else 1.0
+
+        w, h = max(self.width, 20), max(self.height, 5)
+        qx, qy = _quantum(span(0, "xlim"), w * 2), _quantum(span(1, "ylim"), h * 4)
+
+        def q(values, quantum: float) -> bytes:
+            a = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0, posinf=1e300, neginf=-1e300)
+            return np.round(a / quantum).astype(np.int64).tobytes()
+
+        hsh = hashlib.blake2b(repr((w, h)).encode(), digest_size=16)
+        for name, args, kw in self.calls:
+            hsh.update(f"|{name}|{sorted(kw.items())!r}|".encode())
+            if name in _DRAW:
+                hsh.update(q(args[0], qx) + b"/" + q(args[1], qy))
+            elif name in ("xlim", "ylim"):
+                hsh.update(q(list(args), qx if name == "xlim" else qy))
+            else:  # ticks: positions and labels
+                hsh.update(q(args[0], qx if name == "xticks" else qy) + repr(args[1:]).encode())
+        return hsh.digest()
+
+    def build(self) -> str:
+        sig = self.signature() if self.cache is not None else b""
+        if self.cache is not None and sig == self.cache.sig:
+            self.cache.hits += 1
+            return self.cache.ansi
+        f = _figure(self.width, self.height)
+        for name, args, kw in self.calls:
+            getattr(f, name)(*args, **kw)
+        ansi = f.build()
+        if self.cache is not None:
+            self.cache.sig, self.cache.ansi = sig, ansi
+        return ansi
 
 
 def _ytransform(y: np.ndarray, logy: bool, floor: float) -> np.ndarray:
@@ -141,21 +209,29 @@ def _plot_dims(width: int) -> int:
     return max(10, (width - 8) * 2)  # braille: two dots per cell
 
 
-def run_chart(run: RunData, view: View, width: int, height: int, color: bool = True) -> ChartOut:
+def _snap_extent(x0: float, x1: float, dots: int) -> tuple[float, float]:
+    """The right end rounded up to a fraction of a dot: a run that grows a little keeps its
+    columns (and its picture) until it has grown by a visible amount."""
+    q = _quantum(x1 - x0, dots)
+    return x0, max(x1, math.ceil(x1 / q) * q)
+
+
+def run_chart(run: RunData, view: View, width: int, height: int, color: bool = True,
+              cache: ChartCache | None = None) -> ChartOut:
     """Train and test curves of one run against step."""
     logx = auto_logx(run) if view.logx is None else view.logx
     m = view.metric
     names = (f"train_{m}", f"test_{m}")
     s = run.summary
-    x0, x1 = s.x_extent(logx)
     ncols = _plot_dims(width)
+    x0, x1 = _snap_extent(*s.x_extent(logx), ncols)
     red = [s.reduce(n, logx, ncols, x0, x1) for n in names]
     title = f"{run.key} · {METRIC_NAMES[m]} vs step" + ("  (preview: loading all rows…)" if run.preview else "")
     present = [n for n, r in zip(names, red) if len(r)]
     if not present:
         return ChartOut("", [], title, note=f"no {METRIC_NAMES[m]} values yet", logx=logx)
     floor = _floor([r.lo for r in red])
-    f = _figure(width, height)
+    f = _Figure(width, height, cache)
     colors = (TRAIN, TEST) if color else ("default", "default")
     markers = ("braille", "braille") if color else ("•", "braille")
     for r, c, mk in zip(red, colors, markers):
@@ -178,14 +254,14 @@ def run_chart(run: RunData, view: View, width: int, height: int, color: bool = T
     return ChartOut(f.build(), legend, title, logx=logx)
 
 
-def compare_chart(runs: list[RunData], view: View, width: int, height: int, color: bool = True) -> ChartOut:
+def compare_chart(runs: list[RunData], view: View, width: int, height: int, color: bool = True,
+                  cache: ChartCache | None = None) -> ChartOut:
     """Several runs overlaid: test curves bright, train curves dim, one colour per run."""
     m = view.metric
     logx = (any(auto_logx(r) for r in runs)) if view.logx is None else view.logx
-    x1 = max((r.summary.x_extent(logx)[1] for r in runs), default=1.0)
-    x0 = 0.0
     ncols = _plot_dims(width)
-    f = _figure(width, height)
+    x0, x1 = _snap_extent(0.0, max((r.summary.x_extent(logx)[1] for r in runs), default=1.0), ncols)
+    f = _Figure(width, height, cache)
     reds = []
     for r in runs:
         reds.append((r.summary.reduce(f"train_{m}", logx, ncols, x0, x1),
@@ -279,7 +355,7 @@ def _numeric(xs: list[Any]) -> bool:
 
 
 def sweep_chart(runs: list[RunData], experiment: str, view: View, width: int, height: int,
-                color: bool = True) -> ChartOut:
+                color: bool = True, cache: ChartCache | None = None) -> ChartOut:
     keys = sweep_keys(runs, experiment)
     if not keys:
         return ChartOut("", [], f"{experiment} · sweep", note=f"{experiment} has no swept parameter")
@@ -309,7 +385,7 @@ def sweep_chart(runs: list[RunData], experiment: str, view: View, width: int, he
     allv = [np.array([p.lo for pts, _ in data.values() for p in pts]),
             np.array([p.hi for pts, _ in data.values() for p in pts])]
     floor = _floor(allv)
-    f = _figure(width, height)
+    f = _Figure(width, height, cache)
     for split, base in (("train", TRAIN), ("test", TEST)):
         pts, _ = data[split]
         if not pts:

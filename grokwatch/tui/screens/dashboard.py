@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from ...runs import RETRYABLE_STATES
 from ..view import METRIC_CYCLE, View, auto_logx, sweep_keys
@@ -22,6 +22,7 @@ from ..data.store import RunData, RunStore
 from ..widgets.alerts.alert_list import AlertList
 from ..widgets.chart.chart import ChartJob, ChartPanel
 from ..widgets.detail.detail import DetailPane
+from ..widgets.footer.key_bar import KeyBar
 from ..widgets.header.banner import ConfigBanner
 from ..widgets.header.runner_banner import RunnerBanner
 from ..widgets.header.status_line import StatusLine
@@ -111,7 +112,7 @@ class DashboardScreen(Screen):
                 yield AlertList(id="alerts")
             yield DetailPane(id="detail")
         yield Input(placeholder="filter runs: words to match (enter: keep, escape: clear)", id="filter")
-        yield Footer()
+        yield KeyBar(self.BINDINGS)
 
     def on_mount(self) -> None:
         self.query_one(RunTable).focus()

@@ -10,7 +10,9 @@ from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from ..widgets.footer.key_bar import KeyBar
 
 TEXT = """[b]grokwatch[/b] — watch grokking, overfitting and double descent live
 
@@ -55,7 +57,7 @@ class StartScreen(Screen):
         with Center():
             with Vertical():
                 yield Static(TEXT, id="start-text")
-        yield Footer()
+        yield KeyBar(self.BINDINGS)
 
     def action_start(self) -> None:
         self.app.post_message(self.Chosen("file" if self.written else "demo"))

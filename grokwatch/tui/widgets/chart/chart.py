@@ -1,5 +1,5 @@
-"""The main chart: built off the event loop in a thread worker, redrawn at most twice a second
-and only when its data or its view changed."""
+"""The main chart: built off the event loop in a thread worker, redrawn at most once a second
+for new data (at once for a key) and only when its picture changed."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
+from ...chartout import ChartCache, ChartOut
 from ...view import View
 
 if TYPE_CHECKING:
-    from ...charts import ChartOut
     from ...data.store import RunData
 
 MIN_INTERVAL_S = 1.0  # new data redraws at most once a second; keys redraw at once
@@ -31,20 +31,20 @@ class ChartJob:
     width: int
     height: int
     color: bool
+    cache: ChartCache | None = None
 
 
-def build(job: ChartJob) -> "ChartOut":
+def build(job: ChartJob) -> ChartOut:
     """Runs in the chart's thread worker (numpy and plotext are imported there, not at start)."""
-    from ...charts import ChartOut, compare_chart, run_chart, sweep_chart
-
     if not job.runs:
         return ChartOut("", [], "", note="no run selected")
+    from ...charts import compare_chart, run_chart, sweep_chart
     if job.view.mode == "compare":
-        return compare_chart(job.runs, job.view, job.width, job.height, job.color)
+        return compare_chart(job.runs, job.view, job.width, job.height, job.color, job.cache)
     if job.view.mode == "sweep":
         return sweep_chart(job.all_runs, job.runs[0].experiment, job.view, job.width, job.height,
-                           job.color)
-    return run_chart(job.runs[0], job.view, job.width, job.height, job.color)
+                           job.color, job.cache)
+    return run_chart(job.runs[0], job.view, job.width, job.height, job.color, job.cache)
 
 
 class ChartPanel(Vertical):
@@ -63,8 +63,10 @@ class ChartPanel(Vertical):
         self.source = source  # the screen says what to draw
         self.dirty = True
         self.building = False
-        self.builds = 0
-        self.last_out: "ChartOut | None" = None
+        self.builds = 0  # charts shown
+        self.unchanged = 0  # builds that would have shown the same picture: not shown again
+        self.cache: ChartCache | None = None
+        self.last_out: ChartOut | None = None
         self._last_build = 0.0
         self.color = not os.environ.get("NO_COLOR")
 
@@ -96,7 +98,9 @@ class ChartPanel(Vertical):
         job = self.source()
         if job is None:
             return
-        job.width, job.height, job.color = w, h, self.color
+        if self.cache is None:
+            self.cache = ChartCache()
+        job.width, job.height, job.color, job.cache = w, h, self.color, self.cache
         self.dirty = False
         self.building = True
         self._last_build = time.monotonic()
@@ -107,13 +111,20 @@ class ChartPanel(Vertical):
         try:
             out = build(job)
         except Exception as e:  # noqa: BLE001 — a chart must never take the app down
-            from ...charts import ChartOut
-
             out = ChartOut("", [], "chart", note=f"could not draw: {e!r}")
+        if out == self.last_out:  # the same picture: nothing to redraw
+            self.app.call_from_thread(self._same, out)
+            return
         text = Text.from_ansi(out.ansi) if out.ansi else Text(out.note or "", style="dim italic")
         self.app.call_from_thread(self._show, out, text)
 
-    def _show(self, out: "ChartOut", text: Text) -> None:
+    def _same(self, out: ChartOut) -> None:
+        self.building = False
+        self.unchanged += 1
+        self.last_out = out
+        self.post_message(self.Drawn())
+
+    def _show(self, out: ChartOut, text: Text) -> None:
         self.building = False
         self.builds += 1
         self.last_out = out

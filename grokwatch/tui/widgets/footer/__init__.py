@@ -1,0 +1,1 @@
+"""The bottom line: the keys of the screen."""
