@@ -100,7 +100,7 @@ def _shows_runs_and_chart(s: str) -> bool:
 
 def test_grokwatch_runs_quits_leaving_runs_going_and_reattaches(session):
     t, project = session
-    (project / "experiments.toml").write_text(TINY.format(steps=1500))
+    (project / "experiments.toml").write_text(TINY.format(steps=20000))  # still going after q
     t.keys("grokwatch", "Enter")
     t.wait(_shows_runs_and_chart, 90, "the runs and a chart")
     t.wait(lambda s: "running" in s, 60, "a running run")
