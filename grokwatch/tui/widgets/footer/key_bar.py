@@ -2,7 +2,8 @@
 
 Textual's Footer is a widget per key, restyled whenever the focus moves: ~90 ms at start-up, most
 of the dashboard's own start time. This is one Static built from the screen's BINDINGS, the same
-look, as many keys as fit (`?` help always does), and `^p palette` at the right.
+look, as many keys as fit, and `^p palette` at the right. Where not all fit, the keys listed in
+`priority` go first (the rest in their order) and are still shown in the screen's order.
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ class KeyBar(Static):
              text-wrap: nowrap; text-overflow: clip; }
     """
 
-    def __init__(self, bindings: list[Binding], *, palette: bool = True, **kw) -> None:
+    def __init__(self, bindings: list[Binding], *, palette: bool = True,
+                 priority: tuple[str, ...] = (), **kw) -> None:
         super().__init__(**kw)
         self.bindings = [b for b in bindings if b.show]
         self.items: list[tuple[str, str, str]] = []
         self.palette = palette
+        # keys (as bound) in the order they claim room; the rest after them, `?` help always first
+        rank = {k: i for i, k in enumerate(priority)}
+        n = len(self.bindings)
+        self.rank = [rank.get(b.key, n + i) for i, b in enumerate(self.bindings)]
+        if self.bindings and self.bindings[-1].key not in rank:
+            self.rank[-1] = -1  # the last key (help) always fits
 
     def on_mount(self) -> None:
         self.items = [(self.app.get_key_display(b), b.description, b.action) for b in self.bindings]
@@ -47,17 +55,14 @@ class KeyBar(Static):
         right = f"▏{PALETTE}" if self.palette else ""
         room = width - len(right)
         parts = [self._item(*it) for it in self.items]
-        last = parts[-1] if parts else None
-        chosen: list[Content] = []
-        used = last.cell_length if last is not None else 0
-        for part in parts[:-1]:
-            if used + part.cell_length > room:
+        keep: set[int] = set()
+        used = 0
+        for i in sorted(range(len(parts)), key=lambda i: self.rank[i]):
+            if used + parts[i].cell_length > room:
                 break
-            chosen.append(part)
-            used += part.cell_length
-        if last is not None and used <= room:
-            chosen.append(last)
-        line = Content("").join(chosen)
+            keep.add(i)
+            used += parts[i].cell_length
+        line = Content("").join(p for i, p in enumerate(parts) if i in keep)
         if right:
             pad = max(0, width - line.cell_length - len(right))
             line = line + Content(" " * pad) + Content.from_markup(
