@@ -177,7 +177,7 @@ async def test_filter_select_compare(project):
         assert table.has_focus
         table.select_key(GROK)
         await pilot.press("space")
-        await pilot.press("down")
+        await pilot.press("up")  # the running runs come first: GROK (done) is the last row
         await pilot.press("space")
         assert len(table.selected) == 2
         await pilot.press("c")
@@ -256,6 +256,9 @@ async def test_key_bar_shows_keys_and_clicks_run_them(project):
         bar = d.query_one(KeyBar)
         line = str(bar.render())
         assert line.startswith(" q quit") and "? help" in line and line.rstrip().endswith("^p palette")
+        for key in ("/ filter", "space mark", "l logx", "m metric", "s smooth", "c comp", "w sweep",
+                    "e edit", "k stop", "r retry"):  # at 120 columns every central key fits
+            assert key in line
         await pilot.click(KeyBar, offset=(line.index("/ filter") + 2, 0))
         assert d.query_one("#filter").has_class("-shown")
         await pilot.press("escape")
@@ -501,3 +504,125 @@ def test_the_tui_never_imports_torch():
 def test_context_defaults():
     ctx = Context(mode="view", store=view_context([]).store)
     assert ctx.bell and ctx.use_pool
+
+
+# ----------------------------------------------------------------------------- row order, selection, cluster jobs
+
+RUNNING = ["grok-wd-weight_decay=0.1-s0-bbbbb1", "grok-wd-weight_decay=1-s0-bbbbb10"]
+
+
+def _patch_json(path: Path, **changes) -> None:
+    obj = json.loads(path.read_text())
+    obj.update(changes)
+    path.write_text(json.dumps(obj))
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))  # a visibly new mtime
+
+
+def _queue(project: Path, n: int = 25) -> list[str]:
+    """n queued runs whose queue order is not their name order (created later: names earlier)."""
+    runs = project / "runs"
+    keys = []
+    for i in range(n):
+        key = f"aq-{n - i:02d}-s0-q{i:05d}"
+        d = tuifix.write_run(runs, key, experiment="aq", kind="grokking", state="queued", upto=0)
+        _patch_json(d / "config.json", created=tuifix.T0 + i)
+        keys.append(key)
+    return keys
+
+
+async def test_rows_running_first_then_queue_then_newest_ended(project):
+    queued = _queue(project)
+    runs = project / "runs"
+    _patch_json(runs / "over-s0-dddddd" / "status.json", ended=tuifix.T0)  # the latest to end
+    app = view_app(project)
+    async with app.run_test(size=(120, 40)) as pilot:
+        d = await ready(pilot)
+        table = d.query_one(RunTable)
+        keys = table.visible_keys
+        assert keys[:2] == RUNNING
+        assert keys[2:27] == queued  # queue order, not name order
+        assert keys[27] == "over-s0-dddddd"  # ended: most recently ended first
+        assert [d.store.runs[k].state for k in keys[28:]] == ["done"] * 13
+        # the highlighted run keeps its place on screen when a run ahead of it starts
+        target = queued[10]
+        table.select_key(target)
+        await pilot.pause(0.1)
+        on_screen = table.cursor_row - int(table.scroll_y)
+        _patch_json(runs / queued[3] / "status.json", state="running", started=tuifix.T0)
+        d.poller.poke()
+        await wait_for(pilot, lambda: set(table.visible_keys[:3]) == {*RUNNING, queued[3]})
+        await pilot.pause(0.1)
+        assert table.current_key == target
+        assert table.cursor_row - int(table.scroll_y) == on_screen
+        assert d.poller.focus == target
+
+
+async def test_first_selection_is_a_running_run(project):
+    _queue(project)
+    async with view_app(project).run_test(size=(120, 40)) as pilot:
+        d = await ready(pilot)
+        assert d.query_one(RunTable).current_key == RUNNING[0]
+        assert RUNNING[0] in chart_title(d)
+
+
+async def test_first_selection_without_running_runs_is_the_latest_ended(project):
+    runs = project / "runs"
+    for k in RUNNING:
+        _patch_json(runs / k / "status.json", state="stopped", ended=tuifix.T0 - 100)
+    _patch_json(runs / "dd-n_features=50-s1-c00501" / "status.json", ended=tuifix.T0 - 5)
+    async with view_app(project).run_test(size=(120, 40)) as pilot:
+        d = await ready(pilot)
+        assert d.query_one(RunTable).current_key == "dd-n_features=50-s1-c00501"
+
+
+async def test_selection_follows_the_first_run_to_start_until_the_user_moves(tmp_path):
+    queued = _queue(tmp_path, n=4)
+    runs = tmp_path / "runs"
+    async with view_app(tmp_path).run_test(size=(120, 40)) as pilot:
+        d = await ready(pilot)
+        table = d.query_one(RunTable)
+        assert table.current_key == queued[0]  # nothing live: the head of the queue
+        _patch_json(runs / queued[2] / "status.json", state="running", started=tuifix.T0)
+        d.poller.poke()
+        await wait_for(pilot, lambda: table.current_key == queued[2])
+        assert table.visible_keys[0] == queued[2]
+        await pilot.press("down")  # the user chooses: no more following
+        chosen = table.current_key
+        assert chosen != queued[2]
+        _patch_json(runs / queued[3] / "status.json", state="running", started=tuifix.T0)
+        d.poller.poke()
+        await wait_for(pilot, lambda: set(table.visible_keys[:2]) == {queued[2], queued[3]})
+        await pilot.pause(0.1)
+        assert table.current_key == chosen
+
+
+async def test_slurm_job_id_node_and_pending_reason(project):
+    runs = project / "runs"
+    queued = _queue(project, n=2)
+    (runs / RUNNING[0] / "executor.json").write_text(json.dumps(
+        {"executor": "slurm", "job_id": "12_3", "phase": "running", "node": "node7"}))
+    (runs / queued[0] / "executor.json").write_text(json.dumps(
+        {"executor": "slurm", "job_id": "12_4", "phase": "pending", "reason": "Resources"}))
+    async with view_app(project).run_test(size=(160, 40)) as pilot:
+        d = await ready(pilot)
+        table = d.query_one(RunTable)
+        assert str(table.get_cell(RUNNING[0], "device")) == "job 12_3@node7"
+        assert str(table.get_cell(queued[0], "state")) == "queued (Resources)"
+        assert str(table.get_cell(queued[0], "device")) == "job 12_4"
+        assert str(table.get_cell(queued[1], "state")) == "queued"
+        assert str(table.get_cell("grok-add-s0-aaaaaa", "device")) == "cpu"
+        run = d.store.runs[queued[0]]
+        mtime = run._executor_mtime
+        d.poller.tick()  # unchanged: not read again
+        assert run._executor_mtime == mtime
+        _patch_json(runs / queued[0] / "executor.json", reason="Priority")
+        d.poller.poke()
+        await wait_for(pilot, lambda: str(table.get_cell(queued[0], "state")) == "queued (Priority)")
+        table.select_key(queued[0])
+        await pilot.press("enter")
+        body = str(d.query_one("#detail-body").render())
+        assert "slurm job 12_4" in body and "pending (Priority)" in body
+    async with view_app(project).run_test(size=(120, 40)) as pilot:  # narrow: no device column,
+        d = await ready(pilot)  # the reason still shows in the state column
+        assert str(d.query_one(RunTable).get_cell(queued[0], "state")) == "queued (Priority)"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...runs import read_events, read_json
+from .order import initial_focus
 from .store import LoadResult, RunData, RunStore, is_alert, load_full
 
 TICK_S = 1.0  # pokes (a key, a selection) wake it at once
@@ -184,8 +185,8 @@ class Poller:
                     self.store.refresh_meta(run, want_log=key == self.focus)
                     self.store.peek(run)
                     self._file_alerts(run.alerts, out, initial=True)
-                if self.focus is None and self.store.order:
-                    self.focus = self.store.order[0]
+                if self.focus is None and self.store.order:  # the first running run, else the latest
+                    self.focus = initial_focus(self.store.runs, self.store.order)
                 if self.focus in self.store.runs:
                     focus = self.store.runs[self.focus]
                     if focus.tail is not None and focus.tail.remaining() > POOL_MIN_BYTES:

@@ -49,7 +49,9 @@ class RunData:
     csv_mtime: float = 0.0
     detectors: Any = None
     # bookkeeping of what was read
+    executor: dict[str, Any] = field(default_factory=dict)  # executor.json: a cluster job's id, node
     _status_mtime: float = -1.0
+    _executor_mtime: float = -1.0
     _config_mtime: float = -1.0
     _log_mtime: float = -1.0
     _events_offset: int = 0
@@ -115,8 +117,31 @@ class RunData:
         return float(t) if isinstance(t, (int, float)) and t > 0 else None
 
     @property
+    def job(self) -> str:
+        """A cluster job's id and node (`job 12_3@node7`), or "" for a local process."""
+        ex = self.executor
+        job = ex.get("job_id")
+        if not job:
+            return ""
+        node = ex.get("node")
+        return f"job {job}" + (f"@{node}" if node else "")
+
+    @property
+    def pending_reason(self) -> str:
+        """Why a queued cluster job waits (Slurm's reason: Resources, Priority, …), or ""."""
+        ex = self.executor
+        if self.state != "queued" or not ex.get("job_id") or ex.get("phase") not in (None, "pending"):
+            return ""
+        return str(ex.get("reason") or "")
+
+    @property
+    def state_label(self) -> str:
+        why = self.pending_reason
+        return f"{self.state} ({why})" if why else self.state
+
+    @property
     def device(self) -> str:
-        return str(self.info.get("device") or "")
+        return self.job or str(self.info.get("device") or "")
 
     @property
     def rate(self) -> float | None:
@@ -303,6 +328,12 @@ class RunStore:
                 st = read_json(paths.status, None)
                 if isinstance(st, dict):
                     run.status = st
+                changed = True
+            m = _mtime(paths.executor)
+            if m != run._executor_mtime:
+                run._executor_mtime = m
+                ex = read_json(paths.executor, None) if m >= 0 else {}
+                run.executor = ex if isinstance(ex, dict) else {}
                 changed = True
             size = _size(paths.events)
             if size < run._events_offset:  # retried: the file moved to attempt-N/

@@ -17,6 +17,7 @@ from textual.widgets import Input
 
 from ...runs import RETRYABLE_STATES
 from ..view import METRIC_CYCLE, View, auto_logx, sweep_keys
+from ..data.order import group, initial_focus
 from ..data.poller import Poller, RunnerGone
 from ..data.store import RunData, RunStore
 from ..widgets.alerts.alert_list import AlertList
@@ -30,6 +31,8 @@ from ..widgets.runs.table import RunTable
 from .confirm import ConfirmScreen
 from .help import HelpScreen
 
+# what the key bar keeps when not every key fits (the rest: `?` help and ctrl+p)
+KEY_PRIORITY = ("q", "question_mark", "slash", "space", "l", "m", "s", "c", "w", "e", "k", "r", "a", "y")
 STOPPABLE = ("queued", "starting", "running", "requeued")
 REPLACE_GUARD_S = 30.0  # a replacement runner that dies this soon is not replaced again
 MAX_REPLACEMENTS = 3  # nor is any runner after this many replacements in one session
@@ -54,13 +57,13 @@ class DashboardScreen(Screen):
     BINDINGS = [
         Binding("q", "app.quit", "quit"),
         Binding("slash", "filter", "filter", key_display="/"),
-        Binding("space", "select", "select"),
+        Binding("space", "select", "mark"),
         Binding("enter", "detail", "detail", show=False),
-        Binding("l", "logx", "log-x"),
-        Binding("y", "logy", "log-y"),
+        Binding("l", "logx", "logx"),
+        Binding("y", "logy", "logy"),
         Binding("m", "metric", "metric"),
         Binding("s", "smooth", "smooth"),
-        Binding("c", "compare", "compare"),
+        Binding("c", "compare", "comp"),
         Binding("w", "sweep", "sweep"),
         Binding("b", "best", "best/final", show=False),
         Binding("a", "alerts", "alerts"),
@@ -98,6 +101,8 @@ class DashboardScreen(Screen):
         self.replaced_at: float | None = None  # monotonic time the last replacement took over
         self.replaced_pid: Any = None  # the pid it replaced
         self.replacements = 0
+        self.auto_focus = True  # follow the first running run until the user moves the cursor
+        self.auto_key: str | None = None
 
     # ---------------------------------------------------------------- layout
 
@@ -112,7 +117,7 @@ class DashboardScreen(Screen):
                 yield AlertList(id="alerts")
             yield DetailPane(id="detail")
         yield Input(placeholder="filter runs: words to match (enter: keep, escape: clear)", id="filter")
-        yield KeyBar(self.BINDINGS)
+        yield KeyBar(self.BINDINGS, priority=KEY_PRIORITY)
 
     def on_mount(self) -> None:
         self.query_one(RunTable).focus()
@@ -305,6 +310,9 @@ class DashboardScreen(Screen):
                 if self.poller.focus:
                     table.select_key(self.poller.focus)
                 self.first_paint_done = True
+                self.auto_key = table.current_key
+            elif self.auto_focus:
+                self._follow_live(table)
             self._alerts(out)
             for gone in out.gone:
                 self._runner_gone(gone)
@@ -317,6 +325,25 @@ class DashboardScreen(Screen):
             detail = self.query_one(DetailPane)
             if detail.has_class("-shown") and cur in out.dirty:
                 detail.show_run(self.store.runs.get(cur))
+
+    def _follow_live(self, table: RunTable) -> None:
+        """Until the user moves the cursor, the selection goes to a run that starts running (a
+        dashboard attached to a queue that has not started yet shows the first live run)."""
+        cur = table.current_key
+        if cur is None:
+            return
+        if self.auto_key is not None and cur != self.auto_key:
+            self.auto_focus = False  # the user chose a run
+            return
+        run = self.store.runs.get(cur)
+        if run is not None and group(run) == 0:
+            self.auto_focus = False  # already live
+            return
+        key = initial_focus(self.store.runs, table.visible_keys)
+        if key is not None and group(self.store.runs[key]) == 0:
+            table.select_key(key)
+            self.auto_focus = False
+        self.auto_key = table.current_key
 
     def _chart_affected(self, dirty: set[str]) -> bool:
         if not dirty:

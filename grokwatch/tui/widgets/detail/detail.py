@@ -26,11 +26,19 @@ def render_detail(run: RunData | None) -> Text:
         bits = [f"experiment {run.experiment}", f"kind {run.kind}"]
         if run.seed is not None:
             bits.append(f"seed {run.seed}")
-        if run.device:
-            bits.append(f"device {run.device}")
+        if run.info.get("device"):
+            bits.append(f"device {run.info.get('device')}")
         if run.info.get("threads"):
             bits.append(f"threads {run.info.get('threads')}")
         t.append(" · ".join(bits) + "\n")
+        ex = run.executor
+        if ex.get("job_id"):
+            job = [f"{ex.get('executor') or 'cluster'} job {ex.get('job_id')}"]
+            if ex.get("phase"):
+                job.append(str(ex.get("phase")) + (f" ({ex.get('reason')})" if run.pending_reason else ""))
+            if ex.get("node"):
+                job.append(f"node {ex.get('node')}")
+            t.append(" · ".join(job) + "\n", style="yellow" if run.pending_reason else "")
         st = run.status
         if st.get("started"):
             t.append(f"started {fmt.ago(st.get('started'))}")

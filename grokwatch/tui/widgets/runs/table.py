@@ -10,6 +10,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from ... import fmt
+from ...data.order import state_order
 from ...data.store import RunData
 
 STATE_STYLE = {"running": "bold green", "live": "bold green", "queued": "cyan", "done": "",
@@ -59,9 +60,11 @@ class RunTable(DataTable):
         self.unseen: set[str] = set()  # runs with an alert not looked at yet
         self.filter = ""
         self.metric = "error"
+        self.sort = "state"  # state: running, queue, ended (newest first) | name: the store's order
         self._cols: list[tuple[str, str]] = []
         self._keys: list[str] = []
         self._run_w = 0
+        self._w = dict(WIDTHS)  # state and device grow for a cluster job's reason and node
         self._shown: dict[tuple[str, str], str] = {}  # what each cell shows, to skip no-op updates
 
     # ---------------------------------------------------------------- layout
@@ -71,18 +74,20 @@ class RunTable(DataTable):
 
     def run_width(self, width: int) -> int:
         cols = self.columns_for(width)
-        others = sum(WIDTHS[k] for k, _ in cols if k != "run") + 2 * len(cols) + 2
+        others = sum(self._w[k] for k, _ in cols if k != "run") + 2 * len(cols) + 2
         return max(14, min(34, width - others))
 
-    def ensure_columns(self, width: int) -> bool:
+    def ensure_columns(self, width: int, widths: dict[str, int] | None = None) -> bool:
         """Fixed column widths (cheap, and stable from the first frame); the name takes the rest."""
         cols = self.columns_for(width)
+        old_w = self._w
+        self._w = {**WIDTHS, **(widths or {})}
         rw = self.run_width(width)
-        if cols == self._cols and rw == self._run_w:
+        if cols == self._cols and rw == self._run_w and self._w == old_w:
             return False
         self.clear(columns=True)
         for key, label in cols:
-            self.add_column(label, key=key, width=rw if key == "run" else WIDTHS[key])
+            self.add_column(label, key=key, width=rw if key == "run" else self._w[key])
         self._cols = cols
         self._run_w = rw
         self._keys = []
@@ -110,7 +115,7 @@ class RunTable(DataTable):
             "sel": Text("●" if run.key in self.selected else " ", style=st + Style(color="cyan")),
             "run": Text(name, style=st),
             "kind": Text(run.kind, style=st),
-            "state": Text(state, style=st + Style.parse(STATE_STYLE.get(state, "") or "none")),
+            "state": Text(run.state_label, style=st + Style.parse(STATE_STYLE.get(state, "") or "none")),
             "step": Text(fmt.step(step) + ("/" + fmt.step(total) if total else ""), style=st,
                          justify="right"),
             "bar": Text(fmt.bar(frac, 8), style=st + Style(color="green" if state != "failed" else "red")),
@@ -126,10 +131,19 @@ class RunTable(DataTable):
     def sync(self, runs: dict[str, RunData], order: list[str], dirty: set[str] | None = None,
              width: int | None = None) -> None:
         """Bring the rows in line with the store: add/remove rows, update changed cells."""
-        rebuilt = self.ensure_columns(width or self.size.width or 80)
+        widths = {}
+        vals = list(runs.values())
+        if any(r.executor for r in vals):  # a cluster job: its pending reason, its id and node
+            widths["state"] = min(22, max([WIDTHS["state"]] + [len(r.state_label) for r in vals]))
+            widths["device"] = min(20, max([WIDTHS["device"]] + [len(r.device) for r in vals]))
+        rebuilt = self.ensure_columns(width or self.size.width or 80, widths)
         keys = [k for k in order if k in runs and self.matches(runs[k])]
+        if self.sort == "state":
+            keys = state_order(runs, keys)
         cur = self.current_key
         if rebuilt or keys != self._keys:
+            # the highlighted run keeps its row on screen when rows move around it
+            above = self.cursor_row - int(self.scroll_y) if cur in keys else None
             self.clear()
             self._shown.clear()
             for k in keys:
@@ -138,7 +152,12 @@ class RunTable(DataTable):
                 self._remember(k, c)
             self._keys = keys
             if cur in keys:
-                self.move_cursor(row=keys.index(cur), animate=False)
+                row = keys.index(cur)
+                if above is not None and 0 <= above:
+                    self.move_cursor(row=row, animate=False, scroll=False)
+                    self.scroll_to(y=max(0, row - above), animate=False, immediate=True)
+                else:
+                    self.move_cursor(row=row, animate=False)
             return
         for k in (dirty if dirty is not None else set(keys)):
             if k not in runs or k not in keys:
