@@ -573,7 +573,8 @@ async def test_first_selection_without_running_runs_is_the_latest_ended(project)
     _patch_json(runs / "dd-n_features=50-s1-c00501" / "status.json", ended=tuifix.T0 - 5)
     async with view_app(project).run_test(size=(120, 40)) as pilot:
         d = await ready(pilot)
-        assert d.query_one(RunTable).current_key == "dd-n_features=50-s1-c00501"
+        table = d.query_one(RunTable)
+        await wait_for(pilot, lambda: table.current_key == "dd-n_features=50-s1-c00501")
 
 
 async def test_selection_follows_the_first_run_to_start_until_the_user_moves(tmp_path):

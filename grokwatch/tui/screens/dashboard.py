@@ -340,8 +340,9 @@ class DashboardScreen(Screen):
             self.auto_focus = False  # already live
             return
         key = initial_focus(self.store.runs, table.visible_keys)
+        if key is not None and key != cur:
+            table.select_key(key)  # runs still loading may hold a better first choice
         if key is not None and group(self.store.runs[key]) == 0:
-            table.select_key(key)
             self.auto_focus = False
         self.auto_key = table.current_key
 
