@@ -402,7 +402,16 @@ def last_row(path: Path) -> dict[str, float]:
         return {}
     header = canonical_columns([h.strip() for h in first.strip().split(",")])
     for line in reversed(tail_lines(path, 3)):
-        fields = line.split(",")
-        if len(fields) == len(header) and line.strip() != first.strip():
-            return {c: v for c, v in zip(header, map(parse_float, fields)) if v is not None}
+        row = parse_row(line, header) if line.strip() != first.strip() else {}
+        if row:
+            return row
     return {}
+
+
+def parse_row(line: str, header: list[str]) -> dict[str, float]:
+    """One CSV line as {column: value} (empty and non-numeric fields left out); {} when the
+    line does not have the header's width (a half-written or malformed line)."""
+    fields = line.split(",")
+    if len(fields) != len(header):
+        return {}
+    return {c: v for c, v in zip(header, map(parse_float, fields)) if v is not None}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ...columns import canonical_columns
-from ...runs import parse_float
+from ...runs import parse_float, parse_row
 from .summary import METRICS
 
 _ACC_FROM_ERR = {"train_acc": "train_error", "test_acc": "test_error"}
@@ -142,13 +142,6 @@ def parse_block(data: bytes, plan: Plan) -> tuple[np.ndarray, int]:
     return (np.array(rows, dtype=np.float64).reshape(-1, width)), bad
 
 
-def parse_last_row(line: str, header: list[str]) -> dict[str, float]:
-    fields = line.split(",")
-    if len(fields) != len(header):
-        return {}
-    return {c: v for c, v in zip(header, map(parse_float, fields)) if v is not None}
-
-
 class CsvTail:
     """Incremental reader of one CSV file; `read()` returns the new rows as a `Block`."""
 
@@ -222,7 +215,7 @@ class CsvTail:
         last: dict[str, float] = {}
         tail = data[-4096:].decode("utf-8", "replace").splitlines()
         for line in reversed(tail):
-            last = parse_last_row(line, self.header)
+            last = parse_row(line, self.header)
             if last:
                 break
         return Block(steps, vals, times, last)
@@ -264,7 +257,7 @@ def peek_tail(path: Path, nbytes: int = 16384, column_map: dict[str, str] | None
     steps, vals, times = plan.assemble(table)
     last: dict[str, float] = {}
     for line in reversed(data[-4096:].decode("utf-8", "replace").splitlines()):
-        last = parse_last_row(line, header)
+        last = parse_row(line, header)
         if last:
             break
     return Block(steps, vals, times, last)
