@@ -123,7 +123,7 @@ def summarize_rows(rows: Iterable[dict[str, float]], info: dict[str, Any] | None
             if b is None or v < b:
                 s.best[n] = v
     jump = ds.jump
-    s.memorization_step = jump.mem_at if jump is not None else None
+    s.memorization_step = jump.memorized_at if jump is not None else None
     s.phase = phase_of(s.memorization_step, s.generalization_step)
     return s
 
