@@ -32,6 +32,9 @@ def die(message: str, code: int = 2) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    from .runs import protect_new_files
+
+    protect_new_files()  # run files stay writable by their owner only, even under `umask 0`
     if argv and argv[0] in SUBCOMMANDS:
         return _dispatch(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="grokwatch", usage=USAGE,

@@ -7,6 +7,7 @@ incremental reader of metrics files is `grokwatch.tail` (`MetricsTail` is re-exp
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -102,13 +103,78 @@ class RunPaths:
         return sorted(p for p in self.dir.glob("checkpoint.*") if not p.name.endswith(".tmp"))
 
 
+FILE_MODE = 0o644  # run files: only their owner may write them, whatever the umask
+NO_GROUP_OTHER_WRITE = 0o022
+
+
+def protect_new_files() -> None:
+    """Add group/other write to the umask of this process (and of every process it starts: the
+    runner, workers, a user's command), so no run file or directory is writable by other users
+    even under `umask 0`. A stricter umask (077) is kept."""
+    current = os.umask(NO_GROUP_OTHER_WRITE)
+    os.umask(current | NO_GROUP_OTHER_WRITE)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to a temporary sibling, fsync, rename over `path`: readers see the old file
+    or the new one, never half of it. On any failure (a full disk) the temporary file is
+    removed and the old file is left as it was; the error is raised."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+NO_SPACE = "no space left on device"
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
+    """True for ENOSPC/EDQUOT, and for a writer that hides the errno (torch.save raises a bare
+    RuntimeError "file write failed") when the file system under `where` has no space left."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS:
+            return True
+    if where is not None and (isinstance(exc, OSError)
+                              or (isinstance(exc, RuntimeError) and "writ" in str(exc))):
+        try:
+            st = os.statvfs(where)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize < 64 * 1024
+    return False
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def overwrite_json_in_place(path: Path, obj: Any) -> None:
+    """Rewrite a small file in its own blocks (no temporary file, no new block for a file of a
+    few hundred bytes): the last resort on a full disk, where an atomic replace cannot be made.
+    A reader may see it half-written for an instant; read_json then returns its default."""
+    data = (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -282,11 +348,32 @@ class MetricsWriter:
         new = [k for k in row if k not in self.columns]
         if new:
             self._widen(new)
-        self._f.write(",".join(format_value(row.get(c)) for c in self.columns) + "\n")
-        self._f.flush()
+        try:
+            self._f.write(",".join(format_value(row.get(c)) for c in self.columns) + "\n")
+            self._f.flush()
+        except OSError:  # a full disk: leave no half row behind, and nothing buffered to add one
+            self._drop_partial_row()
+            raise
         if step is not None:
             self.last_step = step
         return True
+
+    def _drop_partial_row(self) -> None:
+        try:
+            self._f.buffer.raw.close()  # discards what is still buffered
+            self._f.close()
+        except (OSError, ValueError):
+            pass
+        try:
+            with open(self.path, "rb+") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - (1 << 16)))
+                data = f.read()
+                end = data.rfind(b"\n") + 1
+                if end and end < len(data):
+                    f.truncate(size - len(data) + end)
+        finally:
+            self._f = open(self.path, "a", encoding="utf-8")
 
     def close(self) -> None:
         self._f.close()

@@ -288,7 +288,7 @@ class _Command:
     """The running command and everything read from it."""
 
     def __init__(self, ctx: Any):
-        from ..client import RowMerger
+        from ..merge import RowMerger
 
         self.ctx = ctx
         p = ctx.params

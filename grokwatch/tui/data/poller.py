@@ -127,6 +127,10 @@ class Poller:
         self._stop.set()
         self._wake.set()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def release_bulk(self) -> None:
         """The first chart is up: bulk loading may start."""
         self.bulk_after = 0.0
@@ -145,6 +149,8 @@ class Poller:
     # ---------------------------------------------------------------- thread side
 
     def run(self, notify: Callable[[], None], busy: Callable[[], bool] = lambda: False) -> None:
+        """Tick until stopped. An exception in a tick ends this call (the screen's worker-error
+        handler shows it and calls `run` again); the pool is kept for that next call."""
         try:
             while not self._stop.is_set():
                 t0 = time.monotonic()
@@ -155,7 +161,8 @@ class Poller:
                 self._wake.wait(max(0.0, TICK_S - (time.monotonic() - t0)))
                 self._wake.clear()
         finally:
-            self.close()
+            if self._stop.is_set():
+                self.close()
 
     def close(self) -> None:
         if self._pool is not None:
