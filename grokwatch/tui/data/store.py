@@ -16,18 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from ...detect.kinds import is_alert_kind
 from ...runs import RunPaths, read_events, read_json, tail_lines
 from .. import clock
 if TYPE_CHECKING:  # numpy comes in with these: imported where used, in the poller thread
     from .csvtail import Block, CsvTail
     from .summary import Summary
 
-ALERT_KINDS = ("generalization_jump", "grokking_likely", "overfitting", "divergence")
 LIVE_FILE_S = 60.0  # a plain CSV written to within this long counts as live
 
 
 def is_alert(event: dict[str, Any]) -> bool:
-    return bool(event.get("alert")) or event.get("kind") in ALERT_KINDS
+    return bool(event.get("alert")) or is_alert_kind(event.get("kind"))
 
 
 @dataclass
@@ -218,7 +218,7 @@ def run_detectors(det: Any, block: "Block", key: str) -> list[dict[str, Any]]:
             ev.setdefault("time", time.time())
             ev.setdefault("step", row.get("step"))
             ev["run_id"] = key
-            ev.setdefault("alert", ev.get("kind") in ALERT_KINDS)
+            ev.setdefault("alert", is_alert_kind(ev.get("kind")))
             out.append(ev)
     return out
 
