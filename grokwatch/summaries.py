@@ -123,9 +123,7 @@ def summarize_rows(rows: Iterable[dict[str, float]], info: dict[str, Any] | None
             b = s.best.get(n)
             if b is None or v < b:
                 s.best[n] = v
-    from .detect.jump import JumpRule
-
-    jump = ds.rule(JumpRule)
+    jump = ds.jump
     s.memorization_step = jump.memorized_at if jump is not None else None
     s.phase = phase_of(s.memorization_step, s.generalization_step)
     return s
