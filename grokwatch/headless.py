@@ -133,7 +133,11 @@ def format_event(e: dict[str, Any]) -> str:
     k = kind_of(kind)
     mark = k.mark if k is not None else RUN_EVENT_MARKS.get(kind, "*")
     label = f"ALERT {kind}" if e.get("alert") else kind
-    return f"{stamp} {mark:>2} [{label}] {e.get('message', '')}"
+    message = str(e.get("message", ""))
+    run_id = e.get("run_id")
+    if isinstance(run_id, str) and run_id and not message.startswith(run_id):
+        message = f"{run_id}: {message}"  # in a sweep, the line says which run (runner events already do)
+    return f"{stamp} {mark:>2} [{label}] {message}"
 
 
 def run_headless(config_path: Path, project_dir: Path, out: TextIO = sys.stdout,

@@ -1,7 +1,8 @@
-"""Run ids and the run-directory files: atomic writes, appends, and a tolerant incremental tail.
+"""Run ids and the run-directory files: atomic writes, appends, the metrics writer.
 
 Everything here is standard library only: the TUI, the runner, the workers and
-`grokwatch detect` all read and write run directories through this module.
+`grokwatch detect` all read and write run directories through this module. The tolerant
+incremental reader of metrics files is `grokwatch.tail` (`MetricsTail` is re-exported here).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import json
 import math
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .columns import BASE_COLUMNS, canonical_columns
+from .columns import BASE_COLUMNS, canonical_columns, split_header
+from .tail import MetricsTail, parse_float, parse_row, read_all_metrics  # noqa: F401 (re-exported)
 
 TERMINAL_STATES = ("done", "failed", "diverged", "stopped", "lost")
 RETRYABLE_STATES = ("failed", "diverged", "stopped", "lost")
@@ -348,7 +349,7 @@ class MetricsWriter:
             return []
         if not first.endswith("\n"):
             return []
-        return [c.strip() for c in first.strip().split(",") if c.strip()]
+        return [c for c in split_header(first) if c]
 
     def _read_last_step(self) -> float | None:
         for line in reversed(tail_lines(self.path, 5)):
@@ -426,106 +427,6 @@ class MetricsWriter:
         self._f.close()
 
 
-def parse_float(s: str) -> float | None:
-    s = s.strip()
-    if not s:
-        return None
-    try:
-        return float(s)
-    except ValueError:
-        return None
-
-
-class MetricsTail:
-    """Incremental, tolerant reader of a growing CSV file.
-
-    Reads from a saved offset, keeps a partial last line until its newline arrives, skips
-    malformed lines (counting them), and starts over when the file is replaced (a new inode
-    or a smaller size: the worker widened the header). Column names pass through
-    `columns.canonical_columns`, so a user's own CSV reads like ours.
-    """
-
-    CHUNK = 1 << 20
-
-    def __init__(self, path: Path, column_map: dict[str, str] | None = None):
-        self.path = Path(path)
-        self.column_map = column_map
-        self.reset()
-
-    def reset(self) -> None:
-        self.offset = 0
-        self.inode: int | None = None
-        self.header: list[str] | None = None
-        self.raw_header: list[str] | None = None
-        self._partial = b""
-        self.bad_lines = 0
-        self.replaced = False  # set when a re-read started; the caller drops what it had
-
-    def _check_replaced(self) -> os.stat_result | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        if self.inode is not None and (st.st_ino != self.inode or st.st_size < self.offset):
-            self.reset()
-            self.replaced = True
-        return st
-
-    def read(self, max_bytes: int | None = None) -> list[dict[str, float]]:
-        """New complete rows since the last call, as {column: value} (missing values left out)."""
-        return [dict(zip(cols, vals)) for cols, vals in self._read_tuples(max_bytes)]
-
-    def read_columns(self, max_bytes: int | None = None) -> tuple[list[str], list[list[float | None]]]:
-        """New rows as (header, list of value lists) — cheaper than dicts for bulk loading."""
-        rows: list[list[float | None]] = []
-        for _cols, vals in self._read_tuples(max_bytes, as_lists=True):
-            rows.append(vals)
-        return (self.header or []), rows
-
-    def _read_tuples(self, max_bytes: int | None, as_lists: bool = False):
-        st = self._check_replaced()
-        if st is None or st.st_size <= self.offset:
-            return []
-        out = []
-        with open(self.path, "rb") as f:
-            if self.inode is None:
-                self.inode = os.fstat(f.fileno()).st_ino
-            f.seek(self.offset)
-            budget = max_bytes if max_bytes is not None else st.st_size - self.offset
-            data = f.read(budget)
-        self.offset += len(data)
-        data = self._partial + data
-        end = data.rfind(b"\n") + 1
-        self._partial = data[end:]
-        text = data[:end].decode("utf-8", "replace")
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            fields = line.split(",")
-            if self.header is None:
-                self.raw_header = [h.strip() for h in fields]
-                self.header = canonical_columns(self.raw_header, self.column_map)
-                continue
-            if len(fields) != len(self.header):
-                self.bad_lines += 1
-                continue
-            vals = [parse_float(x) for x in fields]
-            if as_lists:
-                out.append((None, vals))
-            else:
-                cols = [c for c, v in zip(self.header, vals) if v is not None]
-                out.append((cols, [v for v in vals if v is not None]))
-        return out
-
-
-def read_all_metrics(path: Path) -> list[dict[str, float]]:
-    return MetricsTail(path).read()
-
-
-def now() -> float:
-    return time.time()
-
-
 def last_row(path: Path) -> dict[str, float]:
     """The last complete row of a metrics CSV (canonical names), reading only its two ends."""
     try:
@@ -535,18 +436,9 @@ def last_row(path: Path) -> dict[str, float]:
         return {}
     if not first.endswith("\n"):
         return {}
-    header = canonical_columns([h.strip() for h in first.strip().split(",")])
+    header = canonical_columns(split_header(first))
     for line in reversed(tail_lines(path, 3)):
         row = parse_row(line, header) if line.strip() != first.strip() else {}
         if row:
             return row
     return {}
-
-
-def parse_row(line: str, header: list[str]) -> dict[str, float]:
-    """One CSV line as {column: value} (empty and non-numeric fields left out); {} when the
-    line does not have the header's width (a half-written or malformed line)."""
-    fields = line.split(",")
-    if len(fields) != len(header):
-        return {}
-    return {c: v for c, v in zip(header, map(parse_float, fields)) if v is not None}

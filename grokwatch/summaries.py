@@ -34,9 +34,10 @@ VALUE_METRICS = ("error", "loss")
 
 
 def alert_kinds() -> tuple[str, ...]:
-    from .detect import ALERT_KINDS
+    """The alert kinds of the detectors' table (milestones are not alerts), in its order."""
+    from .detect import KINDS
 
-    return tuple(ALERT_KINDS)
+    return tuple(k.name for k in KINDS.values() if k.alert)
 
 
 def summary_columns() -> list[str]:
@@ -123,7 +124,7 @@ def summarize_rows(rows: Iterable[dict[str, float]], info: dict[str, Any] | None
             if b is None or v < b:
                 s.best[n] = v
     jump = ds.jump
-    s.memorization_step = jump.mem_at if jump is not None else None
+    s.memorization_step = jump.memorized_at if jump is not None else None
     s.phase = phase_of(s.memorization_step, s.generalization_step)
     return s
 

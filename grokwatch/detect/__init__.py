@@ -24,11 +24,17 @@ from .kinds import KINDS, AlertKind, is_alert_kind, kind_of, register
 from .protocol import Reading, RunContext
 from .signals import STEP_UNITS, Signals, test_value, train_value
 
-__all__ = ["KINDS", "AlertKind", "is_alert_kind", "kind_of", "register", "DetectorSet",
+__all__ = ["ALERT_KINDS", "KINDS", "AlertKind", "is_alert_kind", "kind_of", "register", "DetectorSet",
            "DetectInputError", "detect_rows", "detect_file", "main_detect", "step_unit",
            "DivergenceRule", "rule_classes"]
 
 _RULES: dict[tuple[str, ...], tuple[type, ...]] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ALERT_KINDS":  # the table's kind names, in order (registered ones included)
+        return tuple(KINDS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def rule_classes() -> tuple[type, ...]:
@@ -114,6 +120,13 @@ class DetectorSet:
     def rule(self, cls: type) -> Any:
         """This run's instance of rule `cls` (None before it is built)."""
         return next((r for r in self.rules if type(r) is cls), None)
+
+    @property
+    def jump(self) -> Any:
+        """The JumpRule (its public view: `memorized_at`, ...), None until the curves are known."""
+        from .jump import JumpRule
+
+        return self.rule(JumpRule)
 
     def feed(self, row: dict[str, float]) -> list[dict]:
         step = row.get("step")

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..columns import error_from_accuracy
 from ..detect.divergence import DivergenceRule
 from ..runs import MetricsWriter, RunPaths, atomic_write_json, read_json
 
@@ -106,7 +107,7 @@ class RunContext:
             row[k] = float(v) if v is not None else None
         for split in ("train", "test"):
             if f"{split}_acc" in row and f"{split}_error" not in row and row[f"{split}_acc"] is not None:
-                row[f"{split}_error"] = 1.0 - row[f"{split}_acc"]
+                row[f"{split}_error"] = error_from_accuracy(row[f"{split}_acc"])
         self.step = int(step)
         written = self._writer().write(row)
         self._maybe_status()

@@ -119,3 +119,13 @@ def test_rules_are_built_in_table_order_once_the_curves_are_known():
     ds.feed({"step": 2.0, "train_loss": 1.0, "test_acc": 0.1})
     assert tuple(type(r) for r in ds.rules) == rule_classes()
     assert ds.rule(JumpRule) is ds.rules[1]
+
+
+def test_headless_alert_lines_name_the_run_once():
+    line = format_event({"time": 0, "run_id": "grok-s1", "kind": "generalization_jump",
+                         "message": "Test accuracy jumped", "alert": True})
+    assert line.endswith("[ALERT generalization_jump] grok-s1: Test accuracy jumped")
+    line = format_event({"time": 0, "run_id": "grok-s1", "kind": "done",
+                         "message": "grok-s1 finished at step 9"})
+    assert line.endswith("[done] grok-s1 finished at step 9")
+    assert format_event({"time": 0, "kind": "overfitting", "message": "m"}).endswith("] m")

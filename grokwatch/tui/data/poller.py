@@ -288,9 +288,9 @@ class Poller:
                 with _real_stdio():  # the helper processes start now; they need real descriptors
                     ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
                     self._pool = ProcessPoolExecutor(self.pool_workers, mp_context=ctx, initializer=_nice)
-                    fut = self._pool.submit(load_full, run.key, str(run.csv), None, detect)
+                    fut = self._pool.submit(load_full, *self.store.bulk_args(run, detect))
             else:
-                fut = self._pool.submit(load_full, run.key, str(run.csv), None, detect)
+                fut = self._pool.submit(load_full, *self.store.bulk_args(run, detect))
         except Exception:  # noqa: BLE001 — no pool here: read in this thread instead
             self.use_pool = False
             return False
