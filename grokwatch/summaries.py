@@ -34,9 +34,10 @@ VALUE_METRICS = ("error", "loss")
 
 
 def alert_kinds() -> tuple[str, ...]:
-    from .detect import ALERT_KINDS
+    """The alert kinds of the detectors' table (milestones are not alerts), in its order."""
+    from .detect import KINDS
 
-    return tuple(ALERT_KINDS)
+    return tuple(k.name for k in KINDS.values() if k.alert)
 
 
 def summary_columns() -> list[str]:

@@ -17,9 +17,10 @@ from conftest import events_of, grok_exp, grokwatch, run_dirs, tiny_toml
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "tui"))
 import tuifix  # noqa: E402
 
-from grokwatch.detect import ALERT_KINDS  # noqa: E402
 from grokwatch.export import export_summary  # noqa: E402
-from grokwatch.summaries import phase_of, summary_columns  # noqa: E402
+from grokwatch.summaries import alert_kinds, phase_of, summary_columns  # noqa: E402
+
+ALERT_KINDS = alert_kinds()
 
 
 def metrics(run_dir: Path) -> list[dict[str, float]]:
@@ -55,6 +56,7 @@ def test_columns_are_the_documented_ones():
     cols = summary_columns()
     assert cols[:4] == ["memorization_step", "generalization_step", "grokking_delay", "phase"]
     assert [f"first_{k}_step" for k in ALERT_KINDS] == cols[4:4 + len(ALERT_KINDS)]
+    assert {"generalization_jump", "grokking_likely", "overfitting", "divergence"} <= set(ALERT_KINDS)
     for c in ("final_train_error", "final_test_error", "best_train_error", "best_test_error",
               "final_test_loss", "best_test_loss"):
         assert c in cols
