@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..config import Config, ConfigError, RunSpec, expand_runs, load_config
-from ..detect.kinds import is_alert_kind
+from ..detect.kinds import is_alert_kind, kind_of
 from ..experiments import get_spec
 from ..runs import (EXIT_REQUEUE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
                     RunPaths, append_event, atomic_write_json, list_run_dirs, read_events, read_json,
@@ -665,8 +665,8 @@ class Runner:
                **extra: Any) -> None:
         event = {"time": time.time(), "run_id": paths.run_id, "step": step, "kind": kind,
                  "message": message, **extra}
-        if alert:
-            event["alert"] = True
+        if alert or kind_of(kind) is not None:
+            event["alert"] = bool(alert)  # a detector's milestone says "alert": false
         append_event(paths, event)
         log.info("event %s %s: %s", paths.run_id, kind, message)
         if self.on_event is not None:
