@@ -160,6 +160,7 @@ def test_a_closed_pipe_ends_quietly(done_project, args):
     assert code == 0 and err == "", err
 
 
+@pytest.mark.slow
 def test_headless_into_a_closed_pipe_keeps_running_and_exits_0_when_all_done(tmp_path):
     (tmp_path / "experiments.toml").write_text("""
 [grokwatch]
