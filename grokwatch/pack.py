@@ -159,9 +159,7 @@ class Pack:
         sched[eval_schedule(total, params[0]["eval_every"], params[0]["eval_log_points"])] = True
         trainer = self.trainer = PackTrainer(params, [m.ctx.seed for m in self.members], device)
         for r, m in enumerate(self.members):
-            found = m.ctx.load_checkpoint("pt")
-            if found is not None:
-                trainer.load_member(r, found[0])
+            if m.ctx.resume("pt", lambda path, r=r: trainer.load_member(r, path)):
                 m.say(f"pack {self.id}: resumed from its checkpoint at step {int(trainer.steps[r])}")
         every_s = min(m.ctx.checkpoint_every_s for m in self.members)
         last_ckpt = time.monotonic()

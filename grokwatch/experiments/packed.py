@@ -345,7 +345,7 @@ class PackTrainer:
 
     def load_member(self, r: int, path) -> None:
         """Resume member r from a checkpoint written by a pack or by a single worker."""
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = G.load_state(path)  # data only: weights_only=True
         with torch.no_grad():
             for n, w in zip(self.names, self.weights):
                 w[r].copy_(state["model"][n])

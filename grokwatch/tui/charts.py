@@ -441,3 +441,9 @@ def draw_compare(job: ChartJob) -> ChartOut:
 def draw_sweep(job: ChartJob) -> ChartOut:
     return sweep_chart(job.all_runs, job.runs[0].experiment, job.view, job.width, job.height, job.color,
                        job.cache)
+
+
+def draw_phase(job: ChartJob) -> ChartOut:
+    from .phase import phase_chart
+
+    return phase_chart(job.all_runs, job.runs[0], job.view, job.width, job.height, job.color, job.cache)

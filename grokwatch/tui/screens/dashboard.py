@@ -16,7 +16,7 @@ from textual.worker import Worker, WorkerState
 
 from ...runs import RETRYABLE_STATES
 from .. import keys
-from ..view import METRIC_CYCLE, View, auto_logx, sweep_keys
+from ..view import METRIC_CYCLE, PHASE_VALUES, View, auto_logx, sweep_keys
 from ..data.order import group, initial_focus
 from ..data.poller import Poller, RunnerGone
 from ..data.store import RunData, RunStore
@@ -460,6 +460,33 @@ class DashboardScreen(Screen):
             self._set_view(sweep_key=keys[i + 1], logx=None)
         else:
             self._set_view(mode="run", sweep_key=None, logx=None)
+
+    def action_phase(self) -> None:
+        if self.view.mode == "phase":
+            self._set_view(mode="run", logx=None)
+            return
+        cur = self._current()
+        if cur is None:
+            return
+        n = len(sweep_keys(list(self.store.runs.values()), cur.experiment))
+        if n < 2:
+            self.notify(f"{cur.experiment} sweeps {n} key(s): a phase diagram needs two (w: sweep view)",
+                        timeout=4)
+            return
+        self._set_view(mode="phase", phase_fix=0)
+
+    def action_phase_value(self) -> None:
+        if self.view.mode != "phase":
+            self.notify("v: in the phase diagram (p)", timeout=3)
+            return
+        i = PHASE_VALUES.index(self.view.phase_value) if self.view.phase_value in PHASE_VALUES else -1
+        self._set_view(phase_value=PHASE_VALUES[(i + 1) % len(PHASE_VALUES)])
+
+    def action_phase_fix(self) -> None:
+        if self.view.mode != "phase":
+            self.notify("f: in the phase diagram (p), where more than two keys are swept", timeout=3)
+            return
+        self._set_view(phase_fix=self.view.phase_fix + 1)
 
     def action_best(self) -> None:
         self._set_view(best=not self.view.best)
