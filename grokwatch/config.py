@@ -440,6 +440,13 @@ def expand_runs(config: Config, loader: _Loader | None = None) -> list[RunSpec]:
                 runs.append(RunSpec(run_id=run_id, experiment=exp.name, kind=exp.kind, seed=seed,
                                     params=resolved, sweep=point_dict, preset=exp.preset,
                                     order=len(runs)))
+        if exp.kind == "command":
+            from .experiments.command import shared_metrics_file
+
+            mine = [(r.run_id, r.seed, r.params) for r in runs if r.experiment == exp.name]
+            problem = shared_metrics_file(mine) if len(mine) > 1 else None
+            if problem:
+                raise L.fail(problem, exp.name, "metrics_file")
     _disambiguate(runs, config.runs_dir)
     return runs
 
