@@ -62,6 +62,15 @@ BAD = {
     "slurm_time": ('[slurm]\ntime = "soon"\n', ["time", "soon"]),
     "experiment_not_array": ('[experiment]\nname = "a"\n', ["experiment", "[[experiment]]"]),
     "non_utf8": (b'[grokwatch]\nruns_dir = "r\xff\xfe"\n', ["UTF-8", "line 2"]),
+    # names are directory names and command-line words: matched in full, not too long
+    "name_newline": ('[[experiment]]\nname = "dd\\n"\nkind = "grokking"\n', ["'dd\\n'", "letters"]),
+    "name_leading_dash": ('[[experiment]]\nname = "-x"\nkind = "grokking"\n', ["'-x'", "start with"]),
+    "name_too_long": (f'[[experiment]]\nname = "{"n" * 250}"\nkind = "grokking"\n',
+                      ["at most 200 characters", "250"]),
+    "runs_dir_root": ('[grokwatch]\nruns_dir = "/"\n', ["runs_dir", "root of the file system"]),
+    "runs_dir_up_to_root": ('[grokwatch]\nruns_dir = "../../../../../../../../../../.."\n',
+                            ["runs_dir", "root of the file system"]),
+    "runs_dir_a_file": ('[grokwatch]\nruns_dir = "bad.toml"\n', ["runs_dir", "not a directory"]),
 }
 
 
@@ -101,7 +110,8 @@ def test_bad_file_gives_one_clear_paragraph(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", ["syntax", "unknown_param", "sweep_unknown_param", "non_utf8", "bad_device",
-                                  "duplicate_name", "unknown_kind"])
+                                  "duplicate_name", "unknown_kind", "name_newline", "name_too_long",
+                                  "runs_dir_root"])
 def test_headless_exits_2_and_starts_nothing(tmp_path, name):
     text, _ = BAD[name]
     path = tmp_path / "experiments.toml"
