@@ -4,10 +4,9 @@
     trainer = Trainer(logger=GrokwatchLogger())        # or logger=[CSVLogger(...), GrokwatchLogger()]
 
 Every `self.log(...)` of the LightningModule arrives in `log_metrics(metrics, step)` with the
-trainer's global step; names go through `grokwatch.columns` (`val_acc` -> `test_acc`). With
-`on_step=True, on_epoch=True` Lightning logs `<name>_step` and `<name>_epoch`: for a core
-metric (`train_loss`, `val_acc`, …) the per-step values are its curve and the epoch means keep
-their `_epoch` name (an `_epoch` with no `_step` twin seen so far is the curve). `log_hyperparams` fills `params` of a run directory
+trainer's global step; names go through `grokwatch.columns` as a CSVLogger file's do (`val_acc`
+-> `test_acc`; with `on_step=True, on_epoch=True`, `train_loss_epoch` is the `train_loss` curve
+and `train_loss_step` keeps its name). `log_hyperparams` fills `params` of a run directory
 of the client's own; under grokwatch the experiment's config has them. Model graphs are not
 recorded; checkpoints go where Lightning puts them for a logger without a directory of its own
 (`default_root_dir/grokwatch/<version>/checkpoints`).
@@ -57,7 +56,6 @@ class GrokwatchLogger(_Logger):
     def __init__(self, run: client.Run | None = None):
         super().__init__()
         self._grokwatch_run = run
-        self._stepped: set[str] = set()  # names seen with a _step suffix
         self._version = os.environ.get(client.ENV_RUN_ID) or time.strftime("%Y%m%d-%H%M%S")
 
     @property
@@ -68,23 +66,19 @@ class GrokwatchLogger(_Logger):
     def version(self) -> str:
         return self._version
 
-    def _names(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Lightning's `_step`/`_epoch` twins of a core metric (`train_loss_step`) as the
-        metric's curve; other names (say `time_per_step`) are left alone."""
-        out: dict[str, Any] = {}
-        for k, v in metrics.items():
-            if k.endswith("_step") and canonical_name(k[:-5]) is not None:
-                self._stepped.add(k[:-5])
-                k = k[:-5]
-            elif k.endswith("_epoch") and k[:-6] not in self._stepped \
-                    and canonical_name(k[:-6]) is not None:
-                k = k[:-6]
-            out[k] = v
-        return out
+    @staticmethod
+    def _with_twins(metrics: dict[str, Any]) -> dict[str, Any]:
+        """Lightning logs `<name>_step` only beside an `<name>_epoch` (on_step and on_epoch),
+        which may come later or not in this call: name the twin, with no value, so that
+        `grokwatch.columns` maps the record as it maps a CSVLogger file that has both columns
+        (the epoch mean is the `<name>` curve, the per-step values keep their `_step` name)."""
+        for k in [k for k in metrics if k.endswith("_step") and canonical_name(k) is not None]:
+            metrics.setdefault(k[:-5] + "_epoch", None)
+        return metrics
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        record(step, self._names(dict(metrics)), self._grokwatch_run)
+        record(step, self._with_twins(dict(metrics)), self._grokwatch_run)
 
     @rank_zero_only
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
@@ -97,7 +91,7 @@ class GrokwatchLogger(_Logger):
     @rank_zero_only
     def finalize(self, status: str) -> None:
         """Hand the buffered records on (the run itself ends with the process, so that a
-        `trainer.test()` after `fit()` lands in the same run)."""
+        `trainer.test()` after `fit()` writes to the same run)."""
         run = self._grokwatch_run
         if run is not None:
             run.flush()

@@ -11,8 +11,9 @@ from example_runs import by_step, client_run_dir, csv_rows, needs, run_example
 
 pytestmark = [pytest.mark.slow, needs("lightning", "pytorch_lightning")]
 
-# what grokwatch calls Lightning's names: _step twins of a core metric are its curve
-NAMES = {"train_loss_step": "train_loss", "train_loss_epoch": "train_loss_epoch",
+# grokwatch's names for Lightning's, as for a CSVLogger file with both twins: the epoch mean is
+# the curve, the per-step values keep their name
+NAMES = {"train_loss_step": "train_loss_step", "train_loss_epoch": "train_loss",
          "train_acc": "train_acc", "val_loss": "test_loss", "val_acc": "test_acc", "epoch": "epoch"}
 
 
@@ -34,6 +35,7 @@ def test_every_value_lightning_logged_is_in_the_run(tmp_path):
     assert compared >= 15 * 3  # train_loss_step, train_acc, epoch on every step, and more
     for values in ours.values():  # accuracy gives error
         assert values["train_error"] == pytest.approx(1 - values["train_acc"])
+    assert [s for s, v in ours.items() if "train_loss" in v] == [4, 9, 14]  # epoch ends
     assert ours[4]["test_error"] == pytest.approx(1 - ours[4]["test_acc"])
     config = json.loads((d / "config.json").read_text())
     assert config["params"] == {"p": 23, "lr": 0.003, "weight_decay": 1.0}  # save_hyperparameters
