@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from grokwatch.detect import DetectorSet  # noqa: E402
+from grokwatch.detect import KINDS, DetectorSet  # noqa: E402
 from grokwatch.runs import read_all_metrics  # noqa: E402
 from grokwatch.columns import complete_row  # noqa: E402
 
@@ -70,13 +70,13 @@ def synthetic(seed: int, scale: float, verbose: bool) -> dict:
     lat, lat_dec, acc_at, late = [], [], [], []
     hint_lead, hint_wrong, hint_fired_grok, n_ctrl = [], 0, 0, 0
     dup = 0
+    phase_ok = phase_n = 0
     for c in curves:
         ev, dt = run_rows(c["rows"], c.get("info"))
         total_rows += len(c["rows"])
         total_time += dt
         lab = c["label"]
-        st = by.setdefault(lab, {"n": 0, "jump": 0, "overfitting": 0, "grokking_likely": 0,
-                                 "divergence": 0})
+        st = by.setdefault(lab, {"n": 0, "jump": 0, **{k: 0 for k in KINDS if k != "generalization_jump"}})
         st["n"] += 1
         kinds = [e["kind"] for e in ev]
         for k in set(kinds) - {"generalization_jump"}:
@@ -94,6 +94,10 @@ def synthetic(seed: int, scale: float, verbose: bool) -> dict:
                 acc_at.append(j.get("test_acc", float("nan")))
                 if c["t90"] is not None and j["step"] > c["t90"]:
                     late.append(c)
+                truth = liu_phase(c["rows"])
+                if truth in ("grokking", "comprehension"):  # else test never reached 90%
+                    phase_n += 1
+                    phase_ok += j.get("phase") == truth
                 hints = [e for e in ev if e["kind"] == "grokking_likely"]
                 if hints:
                     hint_fired_grok += 1
@@ -110,7 +114,7 @@ def synthetic(seed: int, scale: float, verbose: bool) -> dict:
                     hint_wrong += 1
     return {"by": by, "rows": total_rows, "time": total_time, "lat": lat, "lat_dec": lat_dec,
             "acc_at": acc_at, "late": late, "dup": dup, "hint_lead": hint_lead,
-            "hint_wrong": hint_wrong, "hint_fired_grok": hint_fired_grok}
+            "hint_wrong": hint_wrong, "hint_fired_grok": hint_fired_grok, "phase": (phase_ok, phase_n)}
 
 
 def midpoint(rows):
@@ -126,9 +130,17 @@ def midpoint(rows):
     return None
 
 
-def first_step(rows, acc):
+def liu_phase(rows):
+    """Liu et al. 2022's phase measured on the whole log (grokwatch/detect/phase.py): the
+    steps to 90% train and test accuracy, grokking when more than 10^3 steps apart."""
+    from grokwatch.detect.phase import phase_of
+
+    return phase_of(first_step(rows, 0.9, "train_acc"), first_step(rows, 0.9))
+
+
+def first_step(rows, acc, key="test_acc"):
     for r in rows:
-        if r.get("test_acc", 0) >= acc:
+        if r.get(key, 0) >= acc:
             return r["step"]
     return None
 
@@ -148,6 +160,7 @@ def real(verbose: bool) -> list[dict]:
         loss_rows = [{k: v for k, v in r.items() if not k.endswith(("_acc", "_error"))} for r in rows]
         ev_loss, _ = run_rows(loss_rows, info)
         out.append({"name": d.name, "label": label, "events": ev, "events_loss": ev_loss,
+                    "phase": liu_phase(rows) if label == "grok" else None,
                     "mid": midpoint(rows), "t50": first_step(rows, 0.5), "t90": first_step(rows, 0.9),
                     "mem": next((r["step"] for r in rows if r.get("train_acc", 0) >= 0.99), None),
                     "final_acc": rows[-1].get("test_acc") if rows else None, "kind": (info or {}).get("kind"),
@@ -193,6 +206,8 @@ def main(argv=None) -> int:
               f"(" + ", ".join(f"{k} {by[k]['overfitting']}" for k in by if k != "overfit") + ")")
         print(f"grokking_likely: on {r['hint_fired_grok']}/{g['jump']} caught grok curves, lead over "
               f"the jump alert {fmt_q(r['hint_lead'])} steps; on controls {r['hint_wrong']}/{ctrl_n}")
+        print(f"  phase of the jump alert = Liu et al.'s phase measured on the whole curve: "
+              f"{r['phase'][0]}/{r['phase'][1]} caught grok curves that reach 90% test accuracy")
         us = 1e6 * r["time"] / max(1, r["rows"])
         print(f"cost: {us:.2f} us/row (process CPU time) over {r['rows']} rows (all rules, DetectorSet.feed)")
         ok &= fp == 0 and us <= 20
@@ -220,6 +235,8 @@ def main(argv=None) -> int:
             jtxt = (f"jump@{j['step']:g} acc {j.get('test_acc', float('nan')):.2f} "
                     f"lat {j['step'] - x['mid']:+.0f}" if j and x["mid"] is not None else
                     (f"jump@{j['step']:g}" if j else "no jump"))
+            if j is not None:
+                jtxt += f" {j.get('phase', '?')}"
             print(f"  {x['name']:26s} {x['label']:8s} mem {x['mem']} mid {x['mid']} t50 {x['t50']} "
                   f"t90 {x['t90']} final {x['final_acc'] if x['final_acc'] is None else round(x['final_acc'], 3)}"
                   f" | {jtxt} (x{len(jumps)}) | loss-only: "
@@ -259,6 +276,18 @@ def main(argv=None) -> int:
             if got != x["expect_overfitting"]:
                 print(f"  overfitting on {x['name']}: expected {x['expect_overfitting']}, got {got}")
         print(f"  overfitting as expected on {of_ok}/{of_n} labelled runs")
+        ph_ok = ph_n = gen_ok = 0
+        for x in res:
+            jumps = [e for e in x["events"] if e["kind"] == "generalization_jump"]
+            gens = [e for e in x["events"] if e["kind"] == "generalized"]
+            if x["phase"] is None or not jumps:
+                continue
+            ph_n += 1
+            ph_ok += jumps[0].get("phase") == x["phase"]
+            gen_ok += bool(gens) and gens[0].get("phase") == x["phase"]
+        print(f"  phase (Liu et al. 2022, measured on the whole log) given by the jump alert on "
+              f"{ph_ok}/{ph_n} caught runs, by the generalized milestone on {gen_ok}/{ph_n}; "
+              + ", ".join(f"{p} {sum(1 for x in res if x['phase'] == p)}" for p in ("grokking", "comprehension")))
         ok &= caught == n_grok and late == 0 and false == 0
     print("targets met" if ok else "TARGETS NOT MET")
     return 0 if ok else 1

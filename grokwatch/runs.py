@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .columns import BASE_COLUMNS, canonical_columns, split_header
+from .columns import BASE_COLUMNS, ERROR_OF, canonical_columns, error_from_accuracy, split_header
 from .tail import MetricsTail, parse_float, parse_row, read_all_metrics  # noqa: F401 (re-exported)
 
 TERMINAL_STATES = ("done", "failed", "diverged", "stopped", "lost")
@@ -387,6 +387,40 @@ class MetricsWriter:
         if getattr(self, "_f", None) is not None:
             self._f.close()
             self._f = open(self.path, "a", encoding="utf-8")
+
+    def rewrite(self, fixes: dict[float, dict[str, float]]) -> int:
+        """Correct values of rows already written, by step (a command's metrics_file turned out
+        to be in percent), in one atomic rewrite: readers see the old file or the new one. An
+        error column follows a corrected accuracy (error = 1 - acc) unless the fix gives it.
+        Returns the number of rows changed."""
+        self._f.flush()
+        new = list(dict.fromkeys(c for fix in fixes.values() for c in fix if c not in self.columns))
+        if new:
+            self._widen(new)
+        idx = {c: i for i, c in enumerate(self.columns)}
+        step_at, width, changed = idx.get("step"), len(self.columns), 0
+        lines = [",".join(self.columns)]
+        with open(self.path, encoding="utf-8") as f:
+            f.readline()
+            for line in f:
+                if not line.endswith("\n"):
+                    continue
+                fields = line.rstrip("\n").split(",")
+                fix = fixes.get(parse_float(fields[step_at])) \
+                    if step_at is not None and len(fields) == width else None
+                if fix:
+                    full = dict(fix)
+                    for acc, err in ERROR_OF.items():
+                        if acc in fix and err not in fix and err in idx:
+                            full[err] = error_from_accuracy(fix[acc])
+                    for c, v in full.items():
+                        fields[idx[c]] = format_value(v)
+                    changed += 1
+                lines.append(",".join(fields))
+        atomic_write_text(self.path, "\n".join(lines) + "\n")
+        self._f.close()
+        self._f = open(self.path, "a", encoding="utf-8")
+        return changed
 
     def write(self, row: dict[str, Any]) -> bool:
         """Write one row; False (and nothing written) if its step was already logged."""

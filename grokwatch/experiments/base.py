@@ -95,6 +95,11 @@ class RunContext:
     def last_logged_step(self) -> float | None:
         return self._writer().last_step
 
+    def rewrite_metrics(self, fixes: dict[float, dict[str, float]]) -> int:
+        """Correct rows already written, by step (`runs.MetricsWriter.rewrite`): a command's
+        metrics_file found to be in percent after its first rows were taken."""
+        return self._writer().rewrite(fixes)
+
     def log(self, step: int, **metrics: float) -> bool:
         """Append one evaluation row; returns False if this step was logged before (resume).
 

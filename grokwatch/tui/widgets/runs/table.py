@@ -29,12 +29,22 @@ NARROW = [("sel", ""), ("run", "run"), ("state", "state"), ("step", "step"), ("b
 
 
 def badge(run: RunData) -> str:
-    if not run.alerts:
+    """The latest alert's badge (or a later milestone's: `generalized`), +N for the others."""
+    shown = list(run.alerts)
+    if run.events:
+        milestones = [e for e in run.events if (k := kind_of(e.get("kind"))) is not None and not k.alert]
+        shown = sorted(shown + milestones, key=_step_of)
+    if not shown:
         return ""
-    last = run.alerts[-1].get("kind", "")
+    last = shown[-1].get("kind", "")
     k = kind_of(last)
     b = k.badge if k is not None else "!" + str(last)[:5]
-    return b + (f"+{len(run.alerts) - 1}" if len(run.alerts) > 1 else "")
+    return b + (f"+{len(shown) - 1}" if len(shown) > 1 else "")
+
+
+def _step_of(e: dict) -> float:
+    s = e.get("step")
+    return float(s) if isinstance(s, (int, float)) else 0.0
 
 
 def _sig(v: object) -> str:
