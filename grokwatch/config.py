@@ -45,6 +45,7 @@ class Settings:
     threads_per_run: int | str = "auto"
     checkpoint_every_s: float = 60.0
     executor: str = "local"
+    pack: int | str = "auto"  # "auto" | "off" | N runs per pack (grokwatch.packing)
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Experiment:
     sweep: dict[str, list[Any]]
     preset: str | None = None
     description: str = ""
+    pack: int | str | None = None  # None: the [grokwatch] setting
 
 
 @dataclass
@@ -117,6 +119,7 @@ class Config:
 _SETTINGS_KEYS = {
     "runs_dir": (str,), "devices": (str,), "max_parallel": (int, str),
     "threads_per_run": (int, str), "checkpoint_every_s": (int, float), "executor": (str,),
+    "pack": (int, str),
 }
 _ALERT_KEYS = {"bell": (bool,), "command": (str,), "command_timeout_s": (int, float)}
 _SLURM_KEYS = {
@@ -125,7 +128,8 @@ _SLURM_KEYS = {
     "setup": (list,), "max_jobs": (int,), "signal_before_s": (int,), "python": (str,),
 }
 _TOP_KEYS = {"grokwatch", "alerts", "slurm", "experiment"}
-_EXPERIMENT_KEYS = {"name", "kind", "seeds", "seed", "params", "sweep", "preset", "description"}
+_EXPERIMENT_KEYS = {"name", "kind", "seeds", "seed", "params", "sweep", "preset", "description",
+                    "pack"}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean (true/false)",
                list: "a list", dict: "a table"}
 
@@ -298,6 +302,7 @@ def _parse_settings(L: _Loader, table: Any) -> Settings:
         raise L.fail("must not be empty", key="runs_dir", table="grokwatch")
     if "\0" in s.runs_dir:
         raise L.fail("must not contain a NUL character", key="runs_dir", table="grokwatch")
+    s.pack = _parse_pack(L, s.pack, None, "grokwatch")
     return s
 
 
@@ -323,6 +328,15 @@ def _shown(value: Any) -> str:
         return text
     size = f" ({len(value)} characters)" if isinstance(value, str) else ""
     return text[:60] + "..." + size
+
+
+def _parse_pack(L: _Loader, value: Any, experiment: str | None, table: str | None) -> int | str:
+    from .packing import parse_pack
+
+    try:
+        return parse_pack(value)
+    except ValueError as err:
+        raise L.fail(str(err), experiment, "pack", table=table) from None
 
 
 _SLURM_TIME_RE = re.compile(r"^(\d+-)?\d+(:\d{2}){0,2}$")
@@ -400,8 +414,9 @@ def _parse_experiment(L: _Loader, raw: Any, index: int) -> Experiment:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise L.fail("must be a string", name, "description")
+    pack = _parse_pack(L, raw["pack"], name, None) if "pack" in raw else None
     return Experiment(name=name, kind=kind, seeds=list(seeds), params=params, sweep=dict(sweep),
-                      preset=preset, description=description)
+                      preset=preset, description=description, pack=pack)
 
 
 def expand_runs(config: Config, loader: _Loader | None = None) -> list[RunSpec]:
@@ -425,6 +440,13 @@ def expand_runs(config: Config, loader: _Loader | None = None) -> list[RunSpec]:
                 runs.append(RunSpec(run_id=run_id, experiment=exp.name, kind=exp.kind, seed=seed,
                                     params=resolved, sweep=point_dict, preset=exp.preset,
                                     order=len(runs)))
+        if exp.kind == "command":
+            from .experiments.command import shared_metrics_file
+
+            mine = [(r.run_id, r.seed, r.params) for r in runs if r.experiment == exp.name]
+            problem = shared_metrics_file(mine) if len(mine) > 1 else None
+            if problem:
+                raise L.fail(problem, exp.name, "metrics_file")
     _disambiguate(runs, config.runs_dir)
     return runs
 

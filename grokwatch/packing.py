@@ -24,12 +24,12 @@ PER_RUN_PARAMS = ("lr", "weight_decay", "betas", "init_scale", "train_fraction",
 STOP_REQUEST = "stop.request"
 
 # `auto` on the CPU: pack only when one run's training step is at most this many multiply-adds
-# (per-run work so small that per-op overhead dominates and batching wins). Measured with
-# `bench/pack.py` on the shared 2-core machine: width 32, modulus 23 (~0.05 M MACs/step) packed
-# was 2.7-4.6x faster than the loop; the default preset (width 256, modulus 97, ~11 M MACs) was
-# slower packed (0.7-0.9x at 4-64 runs: memory-bound). The threshold sits between them, nearer
-# the small end.
-CPU_PACK_MAX_MACS = 2_000_000
+# (`step_macs`): below it per-operation overhead dominates and one batched computation wins;
+# above it the batched tensors outgrow the caches and the loop of small runs is faster. Measured
+# with `bench/pack.py` (1 thread, the shared 2-core machine, loop/packed CPU time), 16 runs:
+# 1.0 M MACs 1.95x, 1.2 M 1.73x, 2.4 M 1.39x, 17 M 0.87x, 72 M 0.77x; the default preset
+# (286 M) 0.76-0.83x at 4-64 runs; 64 runs of 0.5 M: ~3x. The threshold sits where it still pays.
+CPU_PACK_MAX_MACS = 4_000_000
 # `auto` on a GPU: pack up to this many runs (the per-run work of these models is far below
 # what one GPU kernel launch can use). Unmeasured in the session that wrote this: bench/gpu.py
 # measures it on a GPU box.

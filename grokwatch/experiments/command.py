@@ -210,6 +210,38 @@ def _validate(params: dict[str, Any]) -> None:
                              f"use it there or remove it")
 
 
+def shared_metrics_file(runs: list[tuple[str, int, dict[str, Any]]]) -> str | None:
+    """The problem, when several runs of one experiment (each given as (run_id, seed, params))
+    would write one `metrics_file`: they would clobber each other's log. A path is the run's own
+    when its cwd or metrics_file holds {run_dir}, {run_id}, {seed} or a parameter that differs
+    between the runs. Checked once per experiment, at config load."""
+    seen: dict[str, str] = {}
+    for run_id, seed, params in runs:
+        if not params.get("metrics_file"):
+            return None
+        values = dict(user_params(params))
+        values.update({"seed": seed, "run_id": run_id, "run_dir": f"<runs_dir>/{run_id}",
+                       "device": "{device}", "threads": "{threads}", "experiment": ""})
+        total = _describe(params).get("total_steps")
+        if total is not None:
+            values["total_steps"] = total
+        try:
+            mf = substitute(params["metrics_file"], values)
+            cwd = substitute(params.get("cwd") or "", values)
+        except KeyError:  # an unknown placeholder: _validate says so
+            return None
+        path = mf if os.path.isabs(os.path.expanduser(mf)) else os.path.join(cwd, mf)
+        path = os.path.normpath(os.path.expanduser(path))
+        if path in seen:
+            return (f"metrics_file {params['metrics_file']!r} is the same file for runs "
+                    f"{seen[path]} and {run_id}, which would overwrite each other's log; put the "
+                    f"run's own directory in it, e.g. metrics_file = \"{{run_dir}}/"
+                    f"{os.path.basename(mf) or 'metrics.csv'}\" (and have the command write there: "
+                    f"pass \"{{run_dir}}\" in command)")
+        seen[path] = run_id
+    return None
+
+
 def _describe(params: dict[str, Any]) -> dict[str, Any]:
     total = params.get("total_steps")
     if isinstance(total, str):

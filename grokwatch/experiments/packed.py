@@ -27,18 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
+from ..packing import PER_RUN_PARAMS  # what members may differ in, besides the seed
 from . import grokking as G
 
-# Parameters that may differ between the members of one pack (everything else is a shape, or
-# the schedule, and must be equal). Plus the seed.
-PER_RUN_PARAMS = ("lr", "weight_decay", "betas", "init_scale", "train_fraction", "optimizer",
-                  "grokfast", "grokfast_alpha", "grokfast_lamb", "warmup_steps")
 EPS = 1e-8  # torch.optim.Adam(W)'s default
 
 
 def pack_key(params: dict[str, Any]) -> tuple:
-    """Runs with equal keys can share one pack (see also `grokwatch.packing.pack_key`, the
-    torch-free copy the runner uses)."""
+    """Runs with equal keys can share one pack (`grokwatch.packing.pack_key`)."""
     from ..packing import pack_key as key
 
     return key("grokking", params)

@@ -49,6 +49,7 @@ class View:
     best: bool = False  # sweep: best instead of final values
     phase_value: str = PHASE_VALUES[0]  # phase: the summary shown
     phase_fix: int = 0  # phase: which combination of the other swept keys is held fixed
+    seeds: bool = False  # seed groups as one: a table row and a curve (mean, min–max band) each
 
     def with_(self, **kw: Any) -> "View":
         return replace(self, **kw)

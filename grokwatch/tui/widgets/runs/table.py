@@ -120,7 +120,8 @@ class RunTable(DataTable):
         frac = (step / total) if step is not None and total else None
         state = run.state
         rw = self._run_w
-        name = run.key if len(run.key) <= rw else run.key[:rw // 2 - 1] + "…" + run.key[-(rw - rw // 2):]
+        label = getattr(run, "label", None) or run.key  # a folded seed group: `dd-n=10-s* ×3`
+        name = label if len(label) <= rw else label[:rw // 2 - 1] + "…" + label[-(rw - rw // 2):]
         c: dict[str, object] = {
             "sel": Text("●" if run.key in self.selected else " ", style=st + Style(color="cyan")),
             "run": Text(name, style=st),
