@@ -104,18 +104,70 @@ def detect_file(path: str | Path) -> list[dict]:
 
 def _detect(p: Path) -> tuple[list[dict], str]:
     """(events, step unit) for the CSV at `p`."""
-    from . import DetectorSet
-
     raw, header, rows = _read(p)
     if header is None:
         return [], "step"  # empty, or not even a complete header line
     _check_columns(p, raw or [], header)
     unit = step_unit(raw, header)
-    ds = DetectorSet(run_info_for(p), step_unit=unit)
+    return _detect_rows(rows, run_info_for(p), unit), unit
+
+
+def _detect_rows(rows: list[dict[str, float]], info: dict | None, unit: str) -> list[dict]:
+    from . import DetectorSet
+
+    ds = DetectorSet(info, step_unit=unit)
     out: list[dict] = []
     for row in rows:
         out.extend(ds.feed(complete_row(row)))
-    return out, unit
+    return out
+
+
+def _foreign_sources(path: str) -> list | None:
+    """The runs in another tool's logs at `path` (TensorBoard, W&B, HF Trainer, MLflow, a
+    Lightning directory: `grokwatch.readers`), or None where `path` is a CSV or a run
+    directory, read by the CSV path (which names missing columns, quoting the header)."""
+    from ..readers import ReaderError, looks_like_text, open_path
+
+    p = Path(path)
+    if not p.exists() or (p.is_dir() and (p / "metrics.csv").exists()):
+        return None
+    try:
+        sources = open_path(p)
+    except ReaderError as exc:
+        if p.is_file() and looks_like_text(p):
+            return None
+        raise DetectInputError(str(exc)) from None
+    if p.is_file() and all(s.csv is not None for s in sources):
+        return None
+    return sources
+
+
+def _detect_foreign(sources: list) -> list[tuple[str, str, float | None, list[dict]]]:
+    """(run id, step unit, start time, events) per run; a CSV among them (a Lightning
+    version_N/metrics.csv) is read by the CSV path. Raises DetectInputError (a missing
+    extra, nothing readable) before anything is printed."""
+    from ..readers import ReaderError
+
+    out = []
+    for src in sources:
+        try:
+            if src.csv is not None:
+                events, unit = _detect(src.csv)
+                out.append((src.name, unit, None, events))
+                continue
+            rows = src.read_all()
+        except ReaderError as exc:
+            raise DetectInputError(str(exc)) from None
+        if src.bad_rows:
+            print(f"grokwatch detect: {src.name}: {src.bad_rows} records could not be read "
+                  f"(the first: {src.first_bad})", file=sys.stderr)
+        if rows:
+            out.append((src.name, "step", src.started, _detect_rows(rows, src.info, "step")))
+    if not out:
+        kinds = " and ".join(sorted({s.format for s in sources}))
+        raise DetectInputError(f"{sources[0].path}: found {kinds} but no metric values in it "
+                               "(no scalars logged yet?)")
+    return out
 
 
 def _run_id(path: Path, info: dict | None) -> str:
@@ -154,19 +206,35 @@ def main_detect(argv: list[str]) -> int:
                     help="one JSON object per line, as in events.jsonl")
     args = ap.parse_args(argv)
     try:
-        p = _resolve(args.file)
-        events, unit = _detect(p)
+        foreign = _foreign_sources(args.file)
+        if foreign is not None:
+            runs = _detect_foreign(foreign)
+        else:
+            p = _resolve(args.file)
+            events, unit = _detect(p)
     except DetectInputError as exc:
         print(f"grokwatch detect: {exc}", file=sys.stderr)
         return 2
+    if foreign is not None:
+        for run_id, unit, started, events in runs:
+            _print_events(events, run_id, unit, started, args.json)
+        sys.stdout.flush()
+        return 0
     info = run_info_for(p)
     run_id = _run_id(p, info)
     started = None
     status = read_json(p.parent / "status.json") if p.name == "metrics.csv" else None
     if isinstance(status, dict) and isinstance(status.get("started"), (int, float)):
         started = float(status["started"])
+    _print_events(events, run_id, unit, started, args.json)
+    sys.stdout.flush()
+    return 0
+
+
+def _print_events(events: list[dict], run_id: str, unit: str, started: float | None,
+                  as_json: bool) -> None:
     for ev in events:
-        if args.json:
+        if as_json:
             obj = {"time": _event_time(ev, started), "run_id": run_id, "step": _jsonable(ev["step"]),
                    "kind": ev["kind"], "message": ev["message"], "alert": True}
             for k, v in ev.items():
@@ -176,5 +244,3 @@ def main_detect(argv: list[str]) -> int:
         else:
             step = _jsonable(ev["step"])
             print(f"{run_id} {unit} {step}: {ev['kind']}: {ev['message']}")
-    sys.stdout.flush()
-    return 0

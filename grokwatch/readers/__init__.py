@@ -32,7 +32,7 @@ from .csvlog import CsvSource, csv_header
 from .tensorboard import TensorBoardSource, is_event_file
 from .wandb import WandbSource, is_wandb_log
 
-__all__ = ["ReaderError", "Row", "Source", "open_path", "read_path", "FORMATS"]
+__all__ = ["ReaderError", "Row", "Source", "open_path", "read_path", "looks_like_text", "FORMATS"]
 
 FORMATS = ("TensorBoard event files", "W&B runs (run-*.wandb)", "HF Trainer trainer_state.json",
            "MLflow runs (mlruns/ or mlflow.db)", "CSV logs with a step or epoch column "
@@ -109,6 +109,13 @@ def describe(path: Path, head: bytes) -> str:
         return "it is binary data of no format grokwatch knows"
     first = head.split(b"\n", 1)[0]
     return f"its first line is {shown(first)!r}"
+
+
+def looks_like_text(path: Path) -> bool:
+    """True for a file whose first bytes are text (a CSV with the wrong columns is told so by
+    the CSV reader's own message, which quotes its header)."""
+    head = Sniffer()(Path(path))
+    return bool(head) and b"\x00" not in head and _is_text(head)
 
 
 def _is_text(head: bytes) -> bool:

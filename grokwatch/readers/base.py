@@ -80,6 +80,11 @@ class Source:
         """The canonical column names seen so far, `step` first."""
         return ["step"] + [c for c in self._steps.canonical_names() if c != "step"]
 
+    @property
+    def started(self) -> float | None:
+        """Unix time of the first value read, where the format records wall times."""
+        return self._steps.t0
+
     def bad(self, what: str) -> None:
         """Count one record that could not be read; the first is kept to be quoted."""
         self.bad_rows += 1

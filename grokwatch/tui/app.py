@@ -194,13 +194,26 @@ def run_view(argv: list[str]) -> int:
     """`grokwatch view PATH…`: the dashboard over existing files, launching nothing."""
     p = argparse.ArgumentParser(prog="grokwatch view",
                                 description="The dashboard over run directories or CSV files.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="run directory, runs directory or CSV file")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="run directory, runs directory, CSV file, or another tool's logs "
+                                                             "(TensorBoard, W&B, HF Trainer, MLflow, Lightning)")
     args = p.parse_args(argv)
     paths = [Path(x).resolve() for x in args.paths]
     missing = [str(x) for x in paths if not x.exists()]
     if missing:
         print(f"grokwatch: no such file or directory: {', '.join(missing)}", file=sys.stderr)
         return 2
-    app = GrokwatchApp(view_context(paths))
-    app.run()
+    from ..readers import ReaderError
+    from ..readers.mirror import open_for_view
+
+    try:  # other tools' logs (TensorBoard, W&B, ...) become CSVs the dashboard tails
+        paths, mirror = open_for_view(paths)
+    except ReaderError as exc:
+        print(f"grokwatch view: {exc}", file=sys.stderr)
+        return 2
+    try:
+        app = GrokwatchApp(view_context(paths))
+        mirror.start()
+        app.run()
+    finally:
+        mirror.close()
     return app.return_code or 0
