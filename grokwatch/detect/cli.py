@@ -134,8 +134,8 @@ def _foreign_sources(path: str) -> list | None:
     try:
         sources = open_path(p)
     except ReaderError as exc:
-        if p.is_file() and looks_like_text(p):
-            return None
+        if p.is_file() and (p.stat().st_size == 0 or looks_like_text(p)):
+            return None  # an empty file has no events; a text file's header is quoted below
         raise DetectInputError(str(exc)) from None
     if p.is_file() and all(s.csv is not None for s in sources):
         return None

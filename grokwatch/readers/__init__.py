@@ -82,7 +82,8 @@ def open_path(path: str | Path, column_map: dict[str, str] | None = None) -> lis
     if not found:
         more = f" (stopped after {MAX_FILES} files)" if cut else ""
         raise ReaderError(
-            f"{p}: no logs grokwatch can read in {sniff.files} files under it{more}; it reads "
+            f"{p}: no metrics.csv nor other logs grokwatch can read in {sniff.files} files under "
+            f"it{more}; it reads "
             f"{', '.join(FORMATS[:-1])} and {FORMATS[-1]}: give the directory your logger "
             "writes to, or the log file itself")
     return found
@@ -112,10 +113,10 @@ def describe(path: Path, head: bytes) -> str:
 
 
 def looks_like_text(path: Path) -> bool:
-    """True for a file whose first bytes are text (a CSV with the wrong columns is told so by
-    the CSV reader's own message, which quotes its header)."""
+    """True for a file whose first bytes decode as text (a CSV with the wrong columns is told
+    so by the CSV reader's own message, which quotes its header, escaped)."""
     head = Sniffer()(Path(path))
-    return bool(head) and b"\x00" not in head and _is_text(head)
+    return bool(head) and _is_text(head)
 
 
 def _is_text(head: bytes) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 from . import ReaderError, Source, open_path
 
 LIVE_S = 60.0  # a log written to within this long may still be empty: shown, not refused
+HOLD_S = 30.0  # the last step's row is held back until its log has been quiet this long
 
 
 def _safe(name: str) -> str:
@@ -42,7 +43,7 @@ def newest_mtime(path: Path, limit: int = 500) -> float:
     try:
         if path.is_file():
             return os.stat(path).st_mtime
-        best, n = os.stat(path).st_mtime, 0
+        best, n = 0.0, 0  # files only: a directory's own mtime moves when a file is added
         for dirpath, _dirs, files in os.walk(path):
             for f in files:
                 n += 1
@@ -64,7 +65,6 @@ class MirrorFile:
         self.source = source
         self.path = path
         self.columns: list[str] = []
-        self.idle = 0
         self.rows = 0
 
     def write(self, rows: list[dict[str, float]]) -> None:
@@ -104,7 +104,9 @@ class MirrorFile:
 class Mirror:
     """The CSV files standing for `sources`, kept up to date by `poll()` (or `start()`)."""
 
-    def __init__(self, sources: list[Source], directory: Path | None = None):
+    def __init__(self, sources: list[Source], directory: Path | None = None,
+                 hold_s: float = HOLD_S):
+        self.hold_s = hold_s
         self.dir = Path(directory or tempfile.mkdtemp(prefix="grokwatch-view-"))
         self._own_dir = directory is None
         self.files: list[Path] = []
@@ -126,17 +128,17 @@ class Mirror:
             self.files.append(path)
 
     def poll(self, first: bool = False) -> None:
-        """Append what each log grew by. A source that brought nothing new for a poll gives
-        up the row it held back (its last step), since no more of it seems to be coming."""
+        """Append what each log grew by. The row of a log's last step is held back (its
+        evaluation may come later, at the same step: a row once written cannot grow) until
+        the log has been quiet for `hold_s`; then nothing more of it is coming."""
         for m in self.mirrors:
-            final = m.idle > 0 or (first and time.time() - newest_mtime(m.source.path) > LIVE_S)
+            final = time.time() - newest_mtime(m.source.path) > self.hold_s
             try:
                 rows = m.source.read(final=final)
             except ReaderError:
                 if first:
                     raise
                 continue
-            m.idle = 0 if rows else m.idle + 1
             m.write(rows)
 
     def start(self, interval_s: float = 1.0) -> None:

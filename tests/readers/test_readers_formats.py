@@ -66,17 +66,18 @@ def test_an_event_file_under_any_name_in_any_directory(tmp_path):
     assert_curve(rows, "grok")
 
 
-def test_wandb_offline_run_under_its_name_and_another():
+def test_wandb_offline_runs_under_their_name_and_another():
     needs("wandb")
     runs = read_path(FIX / "wandb")
-    assert len(runs) == 2 and {s.name for s, _ in runs} >= {"renamed"}
+    assert len(runs) == 2 and "my-run" in {s.name for s, _ in runs}
     for src, rows in runs:
         assert src.format.startswith("a W&B run") and src.bad_rows == 0
         assert_curve(rows, "grok")
         assert src.info["params"] == {"lr": 0.001, "weight_decay": 1.0, "modulus": 97}
-        assert src.info["run_name"] == "grok-wandb"
-    (src, rows), = read_path(FIX / "wandb" / "renamed")
-    assert src.name == "renamed"
+    src, rows = by_name(runs)["my-run"]
+    assert src.info["run_name"] == "my-run"
+    assert src.path.stat().st_size > 2 * 32768  # records span the log's 32 KiB blocks
+    assert rows[-1]["grad_norm_layer11"] == pytest.approx(1.0 / (11 + 600))
 
 
 def test_hf_trainer_newest_checkpoint_and_every_logged_value():
@@ -175,7 +176,7 @@ def test_a_directory_of_everything_finds_every_run():
     needs("tensorboard")
     needs("wandb")
     names = {s.name for s in open_path(FIX)}
-    assert {"tensorboard/logs/grok", "wandb/renamed", "hf/output", "grok", "memorise",
+    assert {"tensorboard/logs/grok", "wandb/my-run", "hf/output", "grok", "memorise",
             "lightning/lightning_logs/version_0", "keras/training"} <= names
 
 
@@ -199,7 +200,7 @@ def test_a_directory_with_nothing_readable_says_what_it_looked_at(tmp_path):
     (tmp_path / "sub" / "blob.bin").write_bytes(bytes(range(256)))
     with pytest.raises(ReaderError) as e:
         open_path(tmp_path)
-    assert "no logs grokwatch can read in 2 files" in str(e.value)
+    assert "no metrics.csv nor other logs grokwatch can read in 2 files" in str(e.value)
     assert "TensorBoard" in str(e.value) and "\n" not in str(e.value)
 
 
