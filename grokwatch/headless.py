@@ -7,6 +7,7 @@ its progress from the run files instead of starting a second one. No Textual imp
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .config import ConfigError, expand_runs, load_config
+from .detect.kinds import kind_of
 from .runs import TERMINAL_STATES, MetricsTail, RunPaths, read_events, read_json
 from .runner.core import Runner, RunnerBusy
 from .runner.lock import runner_holder
@@ -51,6 +53,7 @@ class Follower:
         self.runs_dir = runs_dir
         self.run_ids = list(run_ids)
         self.out = out
+        self.out_closed = False
         self.progress_every_s = progress_every_s
         self.offsets: dict[str, int] = {}
         self.tails: dict[str, MetricsTail] = {}
@@ -75,7 +78,15 @@ class Follower:
             self.offsets.setdefault(run_id, 0)
 
     def print(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        """One line of output. When stdout is a pipe whose reader went away (`| head`), the runs
+        keep going and the exit code still says how they ended: only the printing stops."""
+        if self.out_closed:
+            return
+        try:
+            print(line, file=self.out, flush=True)
+        except BrokenPipeError:
+            self.out_closed = True
+            _silence(self.out)
 
     def tick(self) -> None:
         if self.project_events is not None:
@@ -122,13 +133,32 @@ class Follower:
                 f"{fmt_num(rate) if rate else '-'} steps/s  ETA {fmt_duration(eta)}")
 
 
+RUN_EVENT_MARKS = {"failed": "x", "diverged": "x", "lost": "x", "stopped": "-", "done": "+",
+                   "started": ">"}  # a run's own events; the detectors' kinds mark as their table says
+
+
+def _silence(out: TextIO) -> None:
+    """Point a closed pipe's descriptor at /dev/null, so later writes and the interpreter's last
+    flush neither fail nor print a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def format_event(e: dict[str, Any]) -> str:
-    mark = {"generalization_jump": "!!", "grokking_likely": "~", "overfitting": "!", "divergence": "!!",
-            "failed": "x", "diverged": "x", "lost": "x", "stopped": "-", "done": "+", "started": ">"}
     stamp = time.strftime("%H:%M:%S", time.localtime(e.get("time", time.time())))
     kind = e.get("kind", "?")
+    k = kind_of(kind)
+    mark = k.mark if k is not None else RUN_EVENT_MARKS.get(kind, "*")
     label = f"ALERT {kind}" if e.get("alert") else kind
-    return f"{stamp} {mark.get(kind, '*'):>2} [{label}] {e.get('message', '')}"
+    message = str(e.get("message", ""))
+    run_id = e.get("run_id")
+    if isinstance(run_id, str) and run_id and not message.startswith(run_id):
+        message = f"{run_id}: {message}"  # in a sweep, the line says which run (runner events already do)
+    return f"{stamp} {mark:>2} [{label}] {message}"
 
 
 def run_headless(config_path: Path, project_dir: Path, out: TextIO = sys.stdout,
@@ -222,9 +252,13 @@ def _print_end(f: Follower, states: dict[str, str], runs_dir: Path, export_to: P
             + "".join(f", {rid} {s}" for rid, s in states.items() if s != "done"))
     f.print(f"grokwatch: CSV logs in {runs_dir}/<run>/metrics.csv; one file: grokwatch export -o all.csv")
     if export_to is not None:
-        from .export import export_csv
+        from .export import ExportError, export_csv
 
-        n = export_csv(runs_dir, None, export_to)
+        try:
+            n = export_csv(runs_dir, None, export_to)
+        except ExportError as exc:  # the runs are on record; only the one-file copy failed
+            print(f"grokwatch: {exc}", file=sys.stderr)
+            return
         f.print(f"grokwatch: exported {n} row(s) to {export_to}")
 
 

@@ -1,9 +1,13 @@
-"""`grokwatch detect FILE.csv [--json]`: the alert detectors over any CSV log.
+"""`grokwatch detect FILE.csv [--json] [--map SRC=DST] [--percent]`: the alert detectors over
+any CSV log.
 
-The file is read by `runs.MetricsTail` (the one tolerant reader: columns mapped through
-`grokwatch.columns`, so `epoch`, `val_acc` or `valid/loss` work); a `config.json` beside it
-(a grokwatch run directory) gives the run's test-set size and parameters. A path to a run
-directory reads its `metrics.csv`.
+The file is streamed through `tail.open_log` (the one tolerant reader: columns mapped through
+`grokwatch.columns`, so `epoch`, `val_acc` or `valid/loss` work; `--map` wins over the built-in
+names): a first pass decides its units (any accuracy above 1: every accuracy column is percent),
+then rows go to the detectors chunk by chunk, so memory stays flat in the file's size. A
+`config.json` beside it (a grokwatch run directory) gives the run's test-set size and
+parameters. A path to a run directory reads its `metrics.csv`. Rows that cannot be read are
+counted and said in one warning line (stderr), with the first quoted.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..columns import CORE_METRICS, complete_row
-from ..runs import MetricsTail, read_json
+from ..columns import CORE_METRICS, ColumnMapError, complete_row, parse_map_args
+from ..runs import read_json
+from ..tail import CsvLog, open_log, shown_line
+from .kinds import KINDS, is_alert_kind
 
 
 class DetectInputError(ValueError):
@@ -36,27 +42,23 @@ def _resolve(path: str | Path) -> Path:
     return p
 
 
-def _read(path: Path) -> tuple[list[str] | None, list[str] | None, list[dict[str, float]]]:
-    tail = MetricsTail(path)
+def _open(path: Path, column_map: dict | None = None, percent: bool | None = None) -> CsvLog:
     try:
-        rows = tail.read()
+        log = open_log(path, column_map, percent)
     except OSError as exc:
         raise DetectInputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    return tail.raw_header, tail.header, rows
+    if log.header is None and log.unreadable:
+        raise DetectInputError(f"{path}: {log.unreadable}")
+    return log
 
 
 SHOWN_COLUMNS = 8  # header names quoted in the error
 
 
 def _shown_name(name: str) -> str:
-    """A header name as the error quotes it: control characters escaped (one line, no
-    terminal codes), a blank name as ""."""
-    if not name:
-        return '""'
-    if name.isprintable():
-        return name
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-                   for ch in name)
+    """A header name as the error quotes it: control characters and binary escaped (one line,
+    no terminal codes), cut short, a blank name as ""."""
+    return shown_line(name, 40) if name else '""'
 
 
 def _check_columns(path: Path, raw: list[str], header: list[str]) -> None:
@@ -96,33 +98,50 @@ def run_info_for(path: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-def detect_file(path: str | Path) -> list[dict]:
+def detect_file(path: str | Path, column_map: dict | None = None,
+                percent: bool | None = None) -> list[dict]:
     """Events over the CSV at `path`. Raises DetectInputError for a missing file or one whose
     header has no usable columns; an empty, header-only, short or truncated file gives []."""
-    return _detect(_resolve(path))[0]
+    return _detect(_resolve(path), column_map, percent)[0]
 
 
-def _detect(p: Path) -> tuple[list[dict], str]:
-    """(events, step unit) for the CSV at `p`."""
-    raw, header, rows = _read(p)
-    if header is None:
-        return [], "step"  # empty, or not even a complete header line
-    _check_columns(p, raw or [], header)
-    unit = step_unit(raw, header)
-    return _detect_rows(rows, run_info_for(p), unit), unit
+def _detect(p: Path, column_map: dict | None = None,
+            percent: bool | None = None) -> tuple[list[dict], str, CsvLog]:
+    """(events, step unit, the log as read) for the CSV at `p`."""
+    log = _open(p, column_map, percent)
+    if log.header is None:
+        return [], "step", log  # empty, or not even a complete header line
+    return detect_log(log, run_info_for(p), p), step_unit(log.raw_header, log.header), log
 
 
-def _detect_rows(rows: list[dict[str, float]], info: dict | None, unit: str) -> list[dict]:
+def detect_log(log: Any, info: dict | None = None, where: Path | str = "") -> list[dict]:
+    """Every event over a log opened for streaming: `tail.open_log`, or any reader's object with
+    `raw_header`, `header` (canonical names) and rows (fractions) when iterated. Checks its
+    columns first (DetectInputError names what is missing)."""
     from . import DetectorSet
 
-    ds = DetectorSet(info, step_unit=unit)
+    raw, header = log.raw_header or [], log.header or []
+    _check_columns(Path(where or "log"), raw, header)
+    ds = DetectorSet(info, step_unit=step_unit(raw, header))
     out: list[dict] = []
-    for row in rows:
+    for row in log:
         out.extend(ds.feed(complete_row(row)))
     return out
 
 
-def _foreign_sources(path: str) -> list | None:
+def warnings_for(log: Any, path: Path | str) -> list[str]:
+    """The lines `detect` says about how a log was read: its units, rows it could not read."""
+    out = []
+    note = log.note()
+    if note:
+        out.append(f"{path}: {note}")
+    if log.bad_lines:
+        out.append(f"warning: {path}: {log.bad_lines} row(s) could not be read and were skipped; "
+                   f"the first: {log.first_bad!r}")
+    return out
+
+
+def _foreign_sources(path: str, column_map: dict | None = None) -> list | None:
     """The runs in another tool's logs at `path` (TensorBoard, W&B, HF Trainer, MLflow, a
     Lightning directory: `grokwatch.readers`), or None where `path` is a CSV or a run
     directory, read by the CSV path (which names missing columns, quoting the header)."""
@@ -132,7 +151,7 @@ def _foreign_sources(path: str) -> list | None:
     if not p.exists() or (p.is_dir() and (p / "metrics.csv").exists()):
         return None
     try:
-        sources = open_path(p)
+        sources = open_path(p, column_map)
     except ReaderError as exc:
         if p.is_file() and (p.stat().st_size == 0 or looks_like_text(p)):
             return None  # an empty file has no events; a text file's header is quoted below
@@ -142,27 +161,27 @@ def _foreign_sources(path: str) -> list | None:
     return sources
 
 
-def _detect_foreign(sources: list) -> list[tuple[str, str, float | None, list[dict]]]:
-    """(run id, step unit, start time, events) per run; a CSV among them (a Lightning
-    version_N/metrics.csv) is read by the CSV path. Raises DetectInputError (a missing
-    extra, nothing readable) before anything is printed."""
-    from ..readers import ReaderError
+def _detect_foreign(sources: list, column_map: dict | None, percent: bool | None
+                    ) -> list[tuple[str, str, float | None, list[dict], list[str]]]:
+    """(run id, step unit, start time, events, warning lines) per run, all read before
+    anything is printed; a CSV among them (a Lightning version_N/metrics.csv) goes through
+    the CSV path. Raises DetectInputError (a missing extra, nothing readable)."""
+    from ..readers import ReaderError, SourceLog
 
     out = []
     for src in sources:
         try:
             if src.csv is not None:
-                events, unit = _detect(src.csv)
-                out.append((src.name, unit, None, events))
+                events, unit, log = _detect(src.csv, column_map, percent)
+                out.append((src.name, unit, None, events, warnings_for(log, src.csv)))
                 continue
-            rows = src.read_all()
+            log = SourceLog(src, src.read_all(), percent)
         except ReaderError as exc:
             raise DetectInputError(str(exc)) from None
-        if src.bad_rows:
-            print(f"grokwatch detect: {src.name}: {src.bad_rows} records could not be read "
-                  f"(the first: {src.first_bad})", file=sys.stderr)
-        if rows:
-            out.append((src.name, "step", src.started, _detect_rows(rows, src.info, "step")))
+        if log.rows:
+            events = detect_log(log, src.info, src.path)
+            out.append((src.name, step_unit(log.raw_header, log.header), src.started, events,
+                        warnings_for(log, src.name)))
     if not out:
         kinds = " and ".join(sorted({s.format for s in sources}))
         raise DetectInputError(f"{sources[0].path}: found {kinds} but no metric values in it "
@@ -195,28 +214,42 @@ def _event_time(ev: dict, started: float | None) -> float:
 
 
 def main_detect(argv: list[str]) -> int:
-    """`grokwatch detect FILE.csv [--json]`; 2 with one clear line on unusable input."""
+    """`grokwatch detect FILE.csv [--json] [--map SRC=DST] [--percent]`; 2 with one clear line
+    on unusable input."""
     ap = argparse.ArgumentParser(
         prog="grokwatch detect",
-        description="Run the alert detectors (generalization_jump, grokking_likely, overfitting, "
-                    "divergence) over a CSV log and print the events.")
+        description=f"Run the alert detectors ({', '.join(KINDS)}) over a CSV log and print "
+                    f"the events.")
     ap.add_argument("file", help="a metrics CSV (ours, or any with a step/epoch column and "
                                  "train/test/val loss, error or accuracy columns), or a run directory")
     ap.add_argument("--json", action="store_true",
                     help="one JSON object per line, as in events.jsonl")
+    ap.add_argument("--map", action="append", metavar="SRC=DST", default=[],
+                    help="read column SRC as DST (repeatable; wins over the built-in names; "
+                         "DST%% for a column in percent), e.g. --map full_train_acc=train_acc")
+    ap.add_argument("--percent", action="store_true",
+                    help="every accuracy column is in percent (by default: when any exceeds 1)")
     args = ap.parse_args(argv)
     try:
-        foreign = _foreign_sources(args.file)
+        column_map = parse_map_args(args.map)
+    except ColumnMapError as exc:
+        print(f"grokwatch detect: {exc}", file=sys.stderr)
+        return 2
+    percent = True if args.percent else None
+    try:
+        foreign = _foreign_sources(args.file, column_map or None)
         if foreign is not None:
-            runs = _detect_foreign(foreign)
+            runs = _detect_foreign(foreign, column_map or None, percent)
         else:
             p = _resolve(args.file)
-            events, unit = _detect(p)
+            events, unit, log = _detect(p, column_map or None, percent)
     except DetectInputError as exc:
         print(f"grokwatch detect: {exc}", file=sys.stderr)
         return 2
-    if foreign is not None:
-        for run_id, unit, started, events in runs:
+    if foreign is not None:  # every run of a TensorBoard logdir, an MLflow store, ...
+        for run_id, unit, started, events, warnings in runs:
+            for line in warnings:
+                print(f"grokwatch detect: {line}", file=sys.stderr)
             _print_events(events, run_id, unit, started, args.json)
         sys.stdout.flush()
         return 0
@@ -226,6 +259,8 @@ def main_detect(argv: list[str]) -> int:
     status = read_json(p.parent / "status.json") if p.name == "metrics.csv" else None
     if isinstance(status, dict) and isinstance(status.get("started"), (int, float)):
         started = float(status["started"])
+    for line in warnings_for(log, p):
+        print(f"grokwatch detect: {line}", file=sys.stderr)
     _print_events(events, run_id, unit, started, args.json)
     sys.stdout.flush()
     return 0
@@ -236,7 +271,7 @@ def _print_events(events: list[dict], run_id: str, unit: str, started: float | N
     for ev in events:
         if as_json:
             obj = {"time": _event_time(ev, started), "run_id": run_id, "step": _jsonable(ev["step"]),
-                   "kind": ev["kind"], "message": ev["message"], "alert": True}
+                   "kind": ev["kind"], "message": ev["message"], "alert": is_alert_kind(ev["kind"])}
             for k, v in ev.items():
                 if k not in obj:
                     obj[k] = _jsonable(v)

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from . import hf, mlflow
-from .base import ReaderError, Row, Source, shown
+from .base import ReaderError, Row, Source, SourceLog, shown
 from .csvlog import CsvSource, csv_header
 from .tensorboard import TensorBoardSource, is_event_file
 from .wandb import WandbSource, is_wandb_log
 
-__all__ = ["ReaderError", "Row", "Source", "open_path", "read_path", "looks_like_text", "FORMATS"]
+__all__ = ["ReaderError", "Row", "Source", "SourceLog", "open_path", "read_path", "looks_like_text", "FORMATS"]
 
 FORMATS = ("TensorBoard event files", "W&B runs (run-*.wandb)", "HF Trainer trainer_state.json",
            "MLflow runs (mlruns/ or mlflow.db)", "CSV logs with a step or epoch column "

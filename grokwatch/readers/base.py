@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..columns import canonical_columns
+from ..columns import canonical_columns, is_accuracy, parse_column_map
 
 Row = dict[str, float]
 
@@ -107,6 +107,8 @@ class StepRows:
     def __init__(self, column_map: dict[str, str] | None = None, canonical: bool = False):
         self.column_map = column_map or {}
         self.canonical = canonical  # names are grokwatch's already (a CSV read by MetricsTail)
+        self.scales = parse_column_map(self.column_map)[1] if self.column_map else {}
+        self.scaled: set[str] = set()  # canonical names with an explicit scale (`test_acc%`)
         self.pending: dict[float, dict[str, float]] = {}
         self.names: list[str] = []
         self._map: dict[str, str] = {}
@@ -119,8 +121,10 @@ class StepRows:
             mapped = (list(self.names) if self.canonical else
                       canonical_columns(["step", *self.names], self.column_map)[1:])
             self._map = dict(zip(self.names, mapped))
+            if name in self.scales:
+                self.scaled.add(self._map[name])
         row = self.pending.setdefault(step, {})
-        row[name] = value
+        row[name] = value * self.scales[name] if name in self.scales else value
         if wall is not None and math.isfinite(wall):
             if self.t0 is None or wall < self.t0:
                 self.t0 = wall
@@ -146,3 +150,30 @@ class StepRows:
                     row[key] = v
             out.append(row)
         return out
+
+
+class SourceLog:
+    """A source's rows as `grokwatch detect` takes a log (`detect.cli.detect_log`): its header,
+    its rows as fractions — the per-file percent rule of `tail.Units` applied over all of
+    them (any accuracy above 1: every accuracy column is percent) — and what was unreadable."""
+
+    def __init__(self, source: Source, rows: list[Row], percent: bool | None = None):
+        from ..tail import Units
+
+        self.source = source
+        self.raw_header = self.header = source.columns()
+        self.units = Units(percent)
+        acc = [c for c in self.header if is_accuracy(c) and c not in source._steps.scaled]
+        if not self.units.percent:
+            self.units.percent = any(self.units.exceeds(r.get(c)) for r in rows for c in acc)
+        if self.units.percent:
+            rows = [{k: v * 0.01 if k in acc else v for k, v in r.items()} for r in rows]
+        self.rows = rows
+        self.bad_lines = source.bad_rows
+        self.first_bad = source.first_bad
+
+    def note(self) -> str | None:
+        return self.units.note()
+
+    def __iter__(self):
+        return iter(self.rows)

@@ -174,7 +174,7 @@ def is_grokwatch_dir(p: Path) -> bool:
     return any(e.is_dir() and os.path.exists(os.path.join(e.path, "config.json")) for e in entries)
 
 
-def open_for_view(paths: list[Path]) -> tuple[list[Path], Mirror]:
+def open_for_view(paths: list[Path], column_map: dict | None = None) -> tuple[list[Path], Mirror]:
     """The paths the dashboard is given instead of `paths`: grokwatch's own directories and
     CSV files as they are, every other log as a mirror CSV (rows read once already, so a
     format that cannot be read fails here, before any screen). Raises ReaderError."""
@@ -184,7 +184,7 @@ def open_for_view(paths: list[Path]) -> tuple[list[Path], Mirror]:
         if p.is_dir() and is_grokwatch_dir(p):
             keep.append(p)
             continue
-        found = open_path(p)
+        found = open_path(p, column_map)
         if p.is_file() and all(s.csv is not None for s in found):
             keep.append(p)  # a plain CSV: read natively, its own name on screen
             continue

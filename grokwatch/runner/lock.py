@@ -52,7 +52,7 @@ class RunnerLock:
         if self._fd is not None:
             return read_lock_info(self.path)
         try:
-            fd = os.open(self.path, os.O_RDWR)
+            fd = os.open(self.path, os.O_RDONLY)  # (read-only: works on a read-only .grokwatch/)
         except OSError:
             return None
         try:

@@ -18,27 +18,10 @@ from typing import Iterable
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from . import keys
 from .data.store import RunStore
 from .screens.dashboard import Context, DashboardScreen
 from .screens.start import StartScreen
-
-COMMANDS = [
-    ("Filter runs", "filter", "Show only runs matching some words (/)"),
-    ("Select run", "select", "Mark the highlighted run for compare, stop, retry (space)"),
-    ("Detail pane", "detail", "Config, events and worker log of the run (enter)"),
-    ("Toggle log-x", "logx", "Logarithmic step axis (l)"),
-    ("Toggle log-y", "logy", "Logarithmic value axis (y)"),
-    ("Cycle metric", "metric", "Error, loss, accuracy (m)"),
-    ("Toggle smoothing", "smooth", "Debiased EMA over the raw curve (s)"),
-    ("Compare selected runs", "compare", "Overlay the selected runs (c)"),
-    ("Sweep view", "sweep", "Final error against the swept parameter (w)"),
-    ("Sweep: best or final", "best", "Best instead of final values in the sweep view (b)"),
-    ("Alert list", "alerts", "Every alert, missed ones marked (a)"),
-    ("Edit experiments.toml", "edit", "Open it in $EDITOR; the runner reloads it (e)"),
-    ("Stop runs", "stop", "Stop the selected or highlighted runs (k)"),
-    ("Retry runs", "retry", "Retry or resume the selected or highlighted runs (r)"),
-    ("Keys", "help", "Every key (?)"),
-]
 
 
 class GrokwatchApp(App):
@@ -115,9 +98,12 @@ class GrokwatchApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if isinstance(screen, DashboardScreen):
-            for title, action, help_text in COMMANDS:
-                yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+        if isinstance(screen, DashboardScreen):  # every action of the screen's live bindings
+            for b in keys.live_bindings(screen):
+                k = keys.spec(b)
+                if k is not None and k.palette:
+                    yield SystemCommand(k.title, f"{b.tooltip} ({keys.display(b)})",
+                                        getattr(screen, f"action_{b.action}"))
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -176,8 +162,10 @@ def run_app(config_path: Path, project_dir: Path, explicit: bool) -> int:
     return app.return_code or 0
 
 
-def view_context(paths: list[Path]) -> Context:
-    """Run directories, directories of runs, or CSV files (a user's own: columns mapped)."""
+def view_context(paths: list[Path], column_map: dict | None = None,
+                 percent: bool | None = None) -> Context:
+    """Run directories, directories of runs, or CSV files (a user's own: columns mapped;
+    `column_map` and `percent` as `--map` and `--percent` give them)."""
     runs_dirs, run_dirs, files = [], [], []
     for p in paths:
         if p.is_file():
@@ -186,7 +174,8 @@ def view_context(paths: list[Path]) -> Context:
             run_dirs.append(p)
         else:
             runs_dirs.append(p)
-    store = RunStore(runs_dirs=runs_dirs, run_dirs=run_dirs, files=files, detect_files=True)
+    store = RunStore(runs_dirs=runs_dirs, run_dirs=run_dirs, files=files, detect_files=True,
+                     column_map=column_map, percent=percent)
     return Context(mode="view", store=store)
 
 
@@ -194,9 +183,23 @@ def run_view(argv: list[str]) -> int:
     """`grokwatch view PATH…`: the dashboard over existing files, launching nothing."""
     p = argparse.ArgumentParser(prog="grokwatch view",
                                 description="The dashboard over run directories or CSV files.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="run directory, runs directory, CSV file, or another tool's logs "
-                                                             "(TensorBoard, W&B, HF Trainer, MLflow, Lightning)")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="run directory, runs directory, CSV file, or another tool's logs "
+                        "(TensorBoard, W&B, HF Trainer, MLflow, Lightning)")
+    p.add_argument("--map", action="append", metavar="SRC=DST", default=[],
+                   help="read column SRC as DST (repeatable; wins over the built-in names; DST%% "
+                        "for a column in percent), e.g. --map full_train_acc=train_acc")
+    p.add_argument("--percent", action="store_true",
+                   help="every accuracy column is in percent (by default: when any exceeds 1)")
     args = p.parse_args(argv)
+    from ..columns import ColumnMapError, parse_map_args
+    from ..tail import csv_problem
+
+    try:
+        column_map = parse_map_args(args.map) or None
+    except ColumnMapError as exc:
+        print(f"grokwatch view: {exc}", file=sys.stderr)
+        return 2
     paths = [Path(x).resolve() for x in args.paths]
     missing = [str(x) for x in paths if not x.exists()]
     if missing:
@@ -206,12 +209,17 @@ def run_view(argv: list[str]) -> int:
     from ..readers.mirror import open_for_view
 
     try:  # other tools' logs (TensorBoard, W&B, ...) become CSVs the dashboard tails
-        paths, mirror = open_for_view(paths)
+        paths, mirror = open_for_view(paths, column_map)
     except ReaderError as exc:
         print(f"grokwatch view: {exc}", file=sys.stderr)
         return 2
     try:
-        app = GrokwatchApp(view_context(paths))
+        for x in paths:
+            problem = csv_problem(x) if x.is_file() else None
+            if problem:
+                print(f"grokwatch view: {x}: {problem}", file=sys.stderr)
+                return 2
+        app = GrokwatchApp(view_context(paths, column_map, True if args.percent else None))
         mirror.start()
         app.run()
     finally:

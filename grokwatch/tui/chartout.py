@@ -4,6 +4,12 @@ widget uses them on the event loop; charts.py, which needs numpy, is imported in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .view import View
+
+if TYPE_CHECKING:
+    from .data.store import RunData
 
 
 @dataclass
@@ -13,6 +19,7 @@ class ChartOut:
     title: str = ""
     note: str = ""
     logx: bool = False
+    again: bool = False  # the picture is not complete yet (more to compute): build again soon
 
 
 @dataclass
@@ -22,3 +29,17 @@ class ChartCache:
     sig: bytes = b""
     ansi: str = ""
     hits: int = 0
+    summaries: dict = field(default_factory=dict)  # phase view: run key -> (signature, RunSummary)
+
+
+@dataclass
+class ChartJob:
+    """What one chart build is asked to draw (the screen fills in the runs, the panel the size)."""
+
+    view: View
+    runs: list["RunData"]
+    all_runs: list["RunData"]
+    width: int
+    height: int
+    color: bool
+    cache: ChartCache | None = None

@@ -11,19 +11,52 @@ METRIC_CYCLE = ("error", "loss", "acc")
 
 
 @dataclass(frozen=True)
+class ViewMode:
+    """One way of drawing the chart. `builder` names the function in `charts.py` that draws it
+    (`builder(job: ChartJob) -> ChartOut`, run in the chart's thread); `draws` says whose data it
+    needs, which decides what redraws it:
+
+    - "current": the highlighted run (a new highlight, or news of that run, redraws it)
+    - "marked": the runs marked with space (news of one of them redraws it)
+    - "experiment": every run of the highlighted run's experiment (news of any run redraws it)
+    """
+
+    name: str
+    builder: str
+    draws: str
+
+
+MODES: dict[str, ViewMode] = {m.name: m for m in (
+    ViewMode("run", "draw_run", "current"),
+    ViewMode("compare", "draw_compare", "marked"),
+    ViewMode("sweep", "draw_sweep", "experiment"),
+    ViewMode("phase", "draw_phase", "experiment"),
+)}
+PHASE_VALUES = ("generalization_step", "grokking_delay", "phase", "final_test_error", "best_test_error",
+                "memorization_step")  # what the phase diagram shows, in the order `v` cycles them
+
+
+@dataclass(frozen=True)
 class View:
     """What the chart shows; the screen keeps one and replaces it on each key."""
 
-    mode: str = "run"  # run | compare | sweep
+    mode: str = "run"  # a key of MODES
     metric: str = "error"  # error | loss | acc
     logx: bool | None = None  # None: automatic (log for grokking runs and wide sweeps)
     logy: bool = False
     smooth: bool = False
     sweep_key: str | None = None
     best: bool = False  # sweep: best instead of final values
+    phase_value: str = PHASE_VALUES[0]  # phase: the summary shown
+    phase_fix: int = 0  # phase: which combination of the other swept keys is held fixed
+    seeds: bool = False  # seed groups as one: a table row and a curve (mean, min–max band) each
 
     def with_(self, **kw: Any) -> "View":
         return replace(self, **kw)
+
+    @property
+    def spec(self) -> ViewMode:
+        return MODES[self.mode]
 
 
 def auto_logx(run: Any) -> bool:

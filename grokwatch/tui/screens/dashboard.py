@@ -1,42 +1,41 @@
-"""The dashboard: run table, main chart, detail pane, alert list; every key lives here."""
+"""The dashboard: run table, main chart, detail pane, alert list; the keys' actions live here
+(the keys themselves in keys.py, what to do about the runner in data/supervisor.py)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input
+from textual.worker import Worker, WorkerState
 
 from ...runs import RETRYABLE_STATES
-from ..view import METRIC_CYCLE, View, auto_logx, sweep_keys
+from .. import keys
+from ..view import METRIC_CYCLE, PHASE_VALUES, View, auto_logx, sweep_keys
+from ..data.groups import fold, members
 from ..data.order import group, initial_focus
 from ..data.poller import Poller, RunnerGone
 from ..data.store import RunData, RunStore
+from ..data.supervisor import Notice, RunnerSupervisor
 from ..widgets.alerts.alert_list import AlertList
 from ..widgets.chart.chart import ChartJob, ChartPanel
 from ..widgets.detail.detail import DetailPane
 from ..widgets.footer.key_bar import KeyBar
 from ..widgets.header.banner import ConfigBanner
+from ..widgets.header.error_banner import ErrorBanner
 from ..widgets.header.runner_banner import RunnerBanner
 from ..widgets.header.status_line import StatusLine
 from ..widgets.runs.table import RunTable
 from .confirm import ConfirmScreen
 from .help import HelpScreen
 
-# what the key bar keeps when not every key fits (the rest: `?` help and ctrl+p)
-KEY_PRIORITY = ("q", "question_mark", "slash", "space", "l", "m", "s", "c", "w", "e", "k", "r", "a", "y")
 STOPPABLE = ("queued", "starting", "running", "requeued")
-REPLACE_GUARD_S = 30.0  # a replacement runner that dies this soon is not replaced again
-MAX_REPLACEMENTS = 3  # nor is any runner after this many replacements in one session
-REPLACED_BANNER_S = 30.0  # how long "a new runner took over" stays up
+POLL_RETRY_S = 1.0  # a poller that raised is started again after this long
 
 
 @dataclass
@@ -54,25 +53,7 @@ class Context:
 
 
 class DashboardScreen(Screen):
-    BINDINGS = [
-        Binding("q", "app.quit", "quit"),
-        Binding("slash", "filter", "filter", key_display="/"),
-        Binding("space", "select", "mark"),
-        Binding("enter", "detail", "detail", show=False),
-        Binding("l", "logx", "logx"),
-        Binding("y", "logy", "logy"),
-        Binding("m", "metric", "metric"),
-        Binding("s", "smooth", "smooth"),
-        Binding("c", "compare", "comp"),
-        Binding("w", "sweep", "sweep"),
-        Binding("b", "best", "best/final", show=False),
-        Binding("a", "alerts", "alerts"),
-        Binding("e", "edit", "edit"),
-        Binding("k", "stop", "stop"),
-        Binding("r", "retry", "retry"),
-        Binding("escape", "back", "back", show=False),
-        Binding("question_mark", "help", "help", key_display="?"),
-    ]
+    BINDINGS = keys.bindings()  # declared once, in keys.py
 
     DEFAULT_CSS = """
     DashboardScreen #main { height: 1fr; }
@@ -93,14 +74,15 @@ class DashboardScreen(Screen):
         self.store = ctx.store
         self.poller = Poller(ctx.store, ctx.project_dir if ctx.mode == "attach" else None,
                              last_detach=ctx.last_detach, use_pool=ctx.use_pool)
+        self.runners = (RunnerSupervisor(ctx.project_dir, ctx.config_path, ctx.store, self.poller,
+                                         explicit=ctx.explicit)
+                        if ctx.mode == "attach" and ctx.project_dir is not None and ctx.config_path is not None
+                        else None)
+        self._attached = False
+        self.worker_errors = 0
         self.view = View()
         self.compare_keys: list[str] = []
-        self.starting_runner = False
-        self.other_config: str | None = None
         self.first_paint_done = False
-        self.replaced_at: float | None = None  # monotonic time the last replacement took over
-        self.replaced_pid: Any = None  # the pid it replaced
-        self.replacements = 0
         self.auto_focus = True  # follow the first running run until the user moves the cursor
         self.auto_key: str | None = None
 
@@ -110,6 +92,7 @@ class DashboardScreen(Screen):
         yield StatusLine(id="status")
         yield ConfigBanner(id="banner")
         yield RunnerBanner(id="runner-banner")
+        yield ErrorBanner(id="error-banner")
         yield RunTable(id="runs")
         with Horizontal(id="main"):
             with Vertical(id="left"):
@@ -117,21 +100,23 @@ class DashboardScreen(Screen):
                 yield AlertList(id="alerts")
             yield DetailPane(id="detail")
         yield Input(placeholder="filter runs: words to match (enter: keep, escape: clear)", id="filter")
-        yield KeyBar(self.BINDINGS, priority=KEY_PRIORITY)
+        yield KeyBar(keys.live_bindings(self), priority=keys.KEY_PRIORITY)
 
     def on_mount(self) -> None:
         self.query_one(RunTable).focus()
         self._refresh_status()
-        self.run_worker(self._poll, thread=True, group="poller", exit_on_error=False,
-                        description="Watching the run files")
+        self._start_poller()
 
     def on_unmount(self) -> None:
         self.poller.stop()
+        if not any(w.group == "poller" and w.is_running for w in self.workers):
+            self.poller.close()  # a poller that died leaves its pool to us
 
     # ---------------------------------------------------------------- the poller thread
 
     def _poll(self) -> None:
-        if self.ctx.mode == "attach":
+        if self.runners is not None and not self._attached:
+            self._attached = True
             self._attach_runner()
         self.poller.run(lambda: self.post_message(self.DataChanged()), busy=self._busy)
 
@@ -140,163 +125,93 @@ class DashboardScreen(Screen):
 
     def _attach_runner(self) -> None:
         """Resolve the config and runs dir; start a runner if none holds this directory."""
-        from ...config import ConfigError, load_config
-        from ...runner.lock import runner_holder
-
-        ctx = self.ctx
-        assert ctx.project_dir is not None and ctx.config_path is not None
-        holder = runner_holder(ctx.project_dir)
-        config = None
-        try:
-            config = load_config(ctx.config_path, ctx.project_dir)
-            self.ctx.bell = bool(config.alerts.bell)
-            if not holder:
-                self.store.set_runs_dir(config.runs_dir)
-        except ConfigError as e:
-            self.poller.local_config_error = str(e)
-            if not holder:
-                self.store.set_runs_dir(ctx.project_dir / "runs")
-        except Exception as e:  # noqa: BLE001 — e.g. a missing file: shown, never fatal
-            self.poller.local_config_error = f"{ctx.config_path}: {e}"
-            self.store.set_runs_dir(ctx.project_dir / "runs")
-        if holder:
-            cfg = str(holder.get("config") or "")
-            if cfg and Path(cfg) != Path(ctx.config_path):
-                self.other_config = cfg
-                if ctx.explicit:
-                    self.app.call_from_thread(
-                        self.notify, f"a runner here already serves {cfg}; showing its runs",
-                        title="viewer", timeout=8)
-        elif config is not None:
+        assert self.runners is not None
+        got = self.runners.attach()
+        if self.runners.bell is not None:
+            self.ctx.bell = self.runners.bell
+        if got.notice is not None:
+            self.app.call_from_thread(self._tell, got.notice)
+        if got.start:
             self.start_runner()
 
     @work(thread=True, group="runner", exit_on_error=False, description="Starting the runner")
     def start_runner(self) -> None:
-        from ...runner.launch import ensure_runner
-
-        ctx = self.ctx
-        if ctx.mode != "attach" or ctx.config_path is None or ctx.project_dir is None:
+        if self.runners is None:
             return
-        self.starting_runner = True
+        self.runners.starting = True
         self.app.call_from_thread(self._refresh_status)
-        try:
-            holder = ensure_runner(ctx.config_path, ctx.project_dir)
-        finally:
-            self.starting_runner = False
-        if not holder:
-            self.app.call_from_thread(self.notify, f"the runner did not start; see {self._runner_log()}",
-                                      severity="error", timeout=10)
-        self.poller.note_holder(holder)
+        notice = self.runners.start()
+        if notice is not None:
+            self.app.call_from_thread(self._tell, notice)
+
+    @property
+    def starting_runner(self) -> bool:
+        return bool(self.runners and self.runners.starting)
 
     # ---------------------------------------------------------------- a runner that went away
 
-    def _runner_log(self) -> Path:
-        from ...runner.lock import state_dir
-
-        assert self.ctx.project_dir is not None
-        return state_dir(self.ctx.project_dir) / "runner.log"
-
     def _runner_gone(self, gone: RunnerGone) -> None:
-        """The runner we watched let go of the directory: a clean exit is news, a death is
-        handled — the workers outlive it, so a new runner re-adopts them (once, never in a loop)."""
-        pid = gone.pid
-        if gone.successor:
-            self.notify(f"runner pid {pid} is gone; pid {gone.successor.get('pid')} (started by another "
-                        "grokwatch) now holds this directory and re-adopted its runs", title="runner",
-                        timeout=10)
-            return
-        if gone.clean:
-            self.notify(f"The runner (pid {pid}) exited cleanly: `grokwatch stop` was run, or nothing was "
-                        "left to do. Runs stay as they are; r retries or resumes a run, and saving "
-                        "experiments.toml with new runs starts a runner again.", title="runner exited",
-                        timeout=20)
-            return
-        host = gone.holder.get("host")
-        where = f" on {host}" if host and host != "?" else ""
-        keep = ("Its workers are separate processes: they keep running, and every row they logged is "
-                "kept.")
-        banner = self.query_one(RunnerBanner)
-        now = time.monotonic()
-        if self.replaced_at is not None and now - self.replaced_at < REPLACE_GUARD_S:
-            banner.show_text(
-                f"The runner (pid {pid}{where}) died too, {now - self.replaced_at:.0f} s after it replaced "
-                f"pid {self.replaced_pid}: grokwatch stops trying rather than restart it in a loop — see "
-                f"{self._runner_log()}. {keep} r, or saving experiments.toml, starts a runner again.",
-                error=True, until_runner=True)
-            return
-        if self.replacements >= MAX_REPLACEMENTS:
-            banner.show_text(
-                f"The runner (pid {pid}{where}) stopped without a clean exit, and grokwatch has replaced "
-                f"the runner {self.replacements} times already: it stops trying — see {self._runner_log()}. "
-                f"{keep} r, or saving experiments.toml, starts a runner again.", error=True, until_runner=True)
-            return
-        banner.show_text(
-            f"The runner (pid {pid}{where}) stopped without a clean exit: it was killed, or it crashed (its "
-            f"log: {self._runner_log()}). {keep} grokwatch is starting a new runner, which re-adopts the "
-            "live workers and marks any that vanished as lost.")
-        self.replace_runner(gone)
+        assert self.runners is not None
+        notice, replace = self.runners.on_gone(gone)
+        self._tell(notice)
+        if replace:
+            self.replace_runner(gone)
 
     @work(thread=True, group="runner", exit_on_error=False, description="Replacing a dead runner")
     def replace_runner(self, gone: RunnerGone) -> None:
-        from ...config import ConfigError, load_config
-        from ...runner.launch import ensure_runner
-
-        ctx = self.ctx
-        assert ctx.project_dir is not None and ctx.config_path is not None
-        pid = gone.pid
-        served = gone.holder.get("config") or gone.status.get("config")
-        config_path = Path(served) if served and served != "?" and Path(served).exists() else ctx.config_path
-        keep = "Its workers keep running and every row they logged is kept"
-        try:
-            load_config(config_path, ctx.project_dir)
-        except Exception as e:  # noqa: BLE001 — ConfigError, or the file went away
-            err = str(e) if isinstance(e, ConfigError) else f"{config_path}: {e}"
-            if Path(config_path) == Path(ctx.config_path):
-                self.poller.local_config_error = err
-            self.app.call_from_thread(
-                self._banner,
-                f"The runner (pid {pid}) stopped without a clean exit. {keep}, but {config_path.name} has "
-                "an error, so no new runner starts: fix it (e) and one starts and re-adopts the live workers.",
-                error=True, until_runner=True)
-            self.poller.poke()
-            return
-        self.starting_runner = True
+        assert self.runners is not None
+        self.runners.starting = True
         self.app.call_from_thread(self._refresh_status)
-        try:
-            holder = ensure_runner(config_path, ctx.project_dir)
-        finally:
-            self.starting_runner = False
-        if not holder:
-            self.app.call_from_thread(
-                self._banner,
-                f"The runner (pid {pid}) stopped without a clean exit, and a new runner did not start — see "
-                f"{self._runner_log()}. {keep}; r, or saving experiments.toml, tries again.",
-                error=True, until_runner=True)
-            self.poller.poke()
+        notice = self.runners.replace(gone)
+        self.app.call_from_thread(self._tell, notice)
+
+    def _tell(self, notice: Notice) -> None:
+        """Show what the supervisor said: a toast, or the runner banner."""
+        if not notice.banner:
+            self.notify(notice.text, title=notice.title, timeout=notice.timeout,
+                        severity="error" if notice.error else "information")
             return
-        self.replaced_at = time.monotonic()
-        self.replaced_pid = pid
-        self.replacements += 1
-        self.poller.note_holder(holder)
-        text = (f"The runner (pid {pid}) stopped without a clean exit (killed, or it crashed); runner pid "
-                f"{holder.get('pid')} replaced it. {keep}; the new runner re-adopted the live workers and "
-                "marks any that vanished as lost (r resumes them from their checkpoint).")
-        self.app.call_from_thread(self._show_replaced, text)
-
-    def _banner(self, text: str, **kw) -> None:
-        self.query_one(RunnerBanner).show_text(text, **kw)
-        self._refresh_status()
-
-    def _show_replaced(self, text: str) -> None:
         banner = self.query_one(RunnerBanner)
-        banner.show_text(text)
+        banner.show_text(notice.text, error=notice.error, until_runner=notice.until_runner)
         self._refresh_status()
+        if notice.hide_after_s is not None:
+            text = notice.text
 
-        def hide() -> None:
-            if banner.text == text:
-                banner.hide()
+            def hide() -> None:
+                if banner.text == text:
+                    banner.hide()
 
-        self.set_timer(REPLACED_BANNER_S, hide)
+            self.set_timer(notice.hide_after_s, hide)
+
+    # ---------------------------------------------------------------- worker errors, in one place
+
+    @on(Worker.StateChanged)
+    def _on_worker_state(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.worker_failed(event.worker)
+
+    @on(ChartPanel.Failed)
+    def _on_chart_failed(self, msg: ChartPanel.Failed) -> None:
+        self.worker_failed(msg.worker)
+
+    def worker_failed(self, worker: Worker) -> None:
+        """A thread worker raised: say what failed, and keep the dashboard going — the poller is
+        started again (after a pause, so a tick that always fails cannot spin)."""
+        self.worker_errors += 1
+        what = worker.description or worker.name or "a background task"
+        again = ""
+        if worker.group == "poller" and not self.poller.stopped:
+            again = f"; grokwatch keeps watching (tried again in {POLL_RETRY_S:.0f} s)"
+            self.set_timer(POLL_RETRY_S, self._restart_poller)
+        self.query_one(ErrorBanner).show_error(what, worker.error, again)
+
+    def _restart_poller(self) -> None:
+        if not self.poller.stopped and not any(w.group == "poller" and w.is_running for w in self.workers):
+            self._start_poller()
+
+    def _start_poller(self) -> None:
+        self.run_worker(self._poll, thread=True, group="poller", exit_on_error=False,
+                        description="Watching the run files")
 
     # ---------------------------------------------------------------- news from the poller
 
@@ -305,7 +220,7 @@ class DashboardScreen(Screen):
         out = self.poller.drain()
         table = self.query_one(RunTable)
         with self.app.batch_update():
-            table.sync(self.store.runs, self.store.order, out.dirty, width=self.size.width)
+            self._sync(out.dirty, width=self.size.width)
             if out.first or not self.first_paint_done:
                 if self.poller.focus:
                     table.select_key(self.poller.focus)
@@ -325,6 +240,18 @@ class DashboardScreen(Screen):
             detail = self.query_one(DetailPane)
             if detail.has_class("-shown") and cur in out.dirty:
                 detail.show_run(self.store.runs.get(cur))
+
+    def _sync(self, dirty: set[str] | None = None, width: int | None = None) -> None:
+        """The table from the store; with `g`, one row per seed group (its first run's key)."""
+        table = self.query_one(RunTable)
+        if not self.view.seeds:
+            table.sync(self.store.runs, self.store.order, dirty, width=width)
+            return
+        rows, order, led = fold(self.store.runs, self.store.order)
+        if dirty is not None:
+            lead_of = {k: lead for lead, ks in led.items() for k in ks}
+            dirty = {lead_of.get(k, k) for k in dirty}
+        table.sync(rows, order, dirty, width=width)
 
     def _follow_live(self, table: RunTable) -> None:
         """Until the user moves the cursor, the selection goes to a run that starts running (a
@@ -349,7 +276,7 @@ class DashboardScreen(Screen):
     def _chart_affected(self, dirty: set[str]) -> bool:
         if not dirty:
             return False
-        if self.view.mode == "sweep":
+        if self.view.spec.draws == "experiment":
             return True
         return bool(dirty & set(self._chart_keys()))
 
@@ -364,7 +291,7 @@ class DashboardScreen(Screen):
                 self.notify(f"{n} alert(s) while you were away — a: alert list", title="missed alerts",
                             severity="warning", timeout=12)
                 lst.set_class(True, "-shown")
-                table.sync(self.store.runs, self.store.order, {str(a.get("run_id")) for a in out.missed})
+                self._sync({str(a.get("run_id")) for a in out.missed})
         if out.alerts:
             n = lst.add(out.alerts)
             if n:
@@ -376,7 +303,7 @@ class DashboardScreen(Screen):
                     self.app.bell()
                 ids = {str(a.get("run_id")) for a in out.alerts}
                 table.unseen.update(ids)
-                table.sync(self.store.runs, self.store.order, ids)
+                self._sync(ids)
 
     def _refresh_status(self) -> None:
         counts: dict[str, int] = {}
@@ -387,7 +314,7 @@ class DashboardScreen(Screen):
             mode=self.ctx.mode, project=self.ctx.project_dir, config=self.ctx.config_path,
             holder=info.holder, runner_status=info.status, counts=counts,
             loading=self.poller.loading_count() if self.first_paint_done else 0,
-            starting=self.starting_runner, other_config=self.other_config)
+            starting=self.starting_runner, other_config=self.runners.other_config if self.runners else None)
         err = info.config_error if self.ctx.mode == "attach" else None
         if self.ctx.mode == "attach" and not info.holder and self.poller.local_config_error:
             err = self.poller.local_config_error
@@ -402,14 +329,22 @@ class DashboardScreen(Screen):
         key = self.query_one(RunTable).current_key
         return self.store.runs.get(key) if key else None
 
-    def _chart_keys(self) -> list[str]:
-        if self.view.mode == "compare":
+    def _chart_runs(self) -> list[str]:
+        """The runs the chart is about: the marked ones (compare), else the highlighted one."""
+        if self.view.spec.draws == "marked":
             return [k for k in self.compare_keys if k in self.store.runs]
         key = self.query_one(RunTable).current_key
         return [key] if key else []
 
+    def _chart_keys(self) -> list[str]:
+        """Every run whose news redraws the chart (with `g`, the seed groups of the chart's runs)."""
+        keys = self._chart_runs()
+        if self.view.seeds:
+            keys = keys + [r.key for k in keys for r in members(self.store.runs, k)[1:]]
+        return keys
+
     def _chart_job(self) -> ChartJob | None:
-        runs = [self.store.runs[k] for k in self._chart_keys()]
+        runs = [self.store.runs[k] for k in self._chart_runs()]
         return ChartJob(self.view, runs, list(self.store.runs.values()), 0, 0, True)
 
     def _set_view(self, **kw) -> None:
@@ -426,7 +361,7 @@ class DashboardScreen(Screen):
         if msg.key and msg.key != self.poller.focus:
             self.poller.focus = msg.key
             self.poller.poke()
-        if self.view.mode != "compare":
+        if self.view.spec.draws != "marked":
             self.query_one(ChartPanel).mark_dirty(now=True)
         detail = self.query_one(DetailPane)
         if detail.has_class("-shown"):
@@ -434,7 +369,7 @@ class DashboardScreen(Screen):
 
     def on_resize(self) -> None:
         table = self.query_one(RunTable)
-        table.sync(self.store.runs, self.store.order, set(), width=self.size.width)
+        self._sync(set(), width=self.size.width)
 
     # ---------------------------------------------------------------- keys: looking
 
@@ -447,7 +382,7 @@ class DashboardScreen(Screen):
     def _filter_changed(self, msg: Input.Changed) -> None:
         table = self.query_one(RunTable)
         table.filter = msg.value
-        table.sync(self.store.runs, self.store.order, set(), width=self.size.width)
+        self._sync(set(), width=self.size.width)
         self.query_one(ChartPanel).mark_dirty(now=True)
 
     @on(Input.Submitted, "#filter")
@@ -463,10 +398,10 @@ class DashboardScreen(Screen):
         if not key:
             return
         table.selected ^= {key}
-        if self.view.mode == "compare":
+        if self.view.spec.draws == "marked":
             self.compare_keys = self._compare_targets()
             self.query_one(ChartPanel).mark_dirty(now=True)
-        table.sync(self.store.runs, self.store.order, {key})
+        self._sync({key})
 
     def on_data_table_row_selected(self, event) -> None:  # enter on the table
         event.stop()
@@ -482,7 +417,7 @@ class DashboardScreen(Screen):
             if cur is not None:
                 table = self.query_one(RunTable)
                 table.unseen.discard(cur.key)
-                table.sync(self.store.runs, self.store.order, {cur.key})
+                self._sync({cur.key})
         self.query_one(ChartPanel).mark_dirty(now=True)
 
     def _effective_logx(self) -> bool:
@@ -505,7 +440,7 @@ class DashboardScreen(Screen):
         self._set_view(metric=metric)
         table = self.query_one(RunTable)
         table.metric = metric
-        table.sync(self.store.runs, self.store.order, set(self.store.order))
+        self._sync(set(self.store.order))
         self.notify(f"metric: {dict(error='error', loss='loss', acc='accuracy')[metric]}", timeout=2)
 
     def action_smooth(self) -> None:
@@ -547,6 +482,37 @@ class DashboardScreen(Screen):
         else:
             self._set_view(mode="run", sweep_key=None, logx=None)
 
+    def action_phase(self) -> None:
+        if self.view.mode == "phase":
+            self._set_view(mode="run", logx=None)
+            return
+        cur = self._current()
+        if cur is None:
+            return
+        n = len(sweep_keys(list(self.store.runs.values()), cur.experiment))
+        if n < 2:
+            self.notify(f"{cur.experiment} sweeps {n} key(s): a phase diagram needs two (w: sweep view)",
+                        timeout=4)
+            return
+        self._set_view(mode="phase", phase_fix=0)
+
+    def action_phase_value(self) -> None:
+        if self.view.mode != "phase":
+            self.notify("v: in the phase diagram (p)", timeout=3)
+            return
+        i = PHASE_VALUES.index(self.view.phase_value) if self.view.phase_value in PHASE_VALUES else -1
+        self._set_view(phase_value=PHASE_VALUES[(i + 1) % len(PHASE_VALUES)])
+
+    def action_phase_fix(self) -> None:
+        if self.view.mode != "phase":
+            self.notify("f: in the phase diagram (p), where more than two keys are swept", timeout=3)
+            return
+        self._set_view(phase_fix=self.view.phase_fix + 1)
+
+    def action_seeds(self) -> None:
+        self._set_view(seeds=not self.view.seeds)
+        self._sync(set(self.store.order), width=self.size.width)  # the rows say `×3`, the chart title too
+
     def action_best(self) -> None:
         self._set_view(best=not self.view.best)
         if self.view.mode == "sweep":
@@ -569,7 +535,7 @@ class DashboardScreen(Screen):
             self.query_one("#filter", Input).value = ""
         table.select_key(msg.run_id)
         table.unseen.discard(msg.run_id)
-        table.sync(self.store.runs, self.store.order, {msg.run_id})
+        self._sync({msg.run_id})
         table.focus()
 
     def action_back(self) -> None:
@@ -592,7 +558,11 @@ class DashboardScreen(Screen):
             self.action_detail()
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen())
+        rows = [(keys.display(b), b.tooltip) for b in keys.live_bindings(self) if b.tooltip]
+        pal = self.app.COMMAND_PALETTE_BINDING if self.app.ENABLE_COMMAND_PALETTE else ""
+        if pal:
+            rows.append((pal, "command palette: every action by name"))
+        self.app.push_screen(HelpScreen(rows))
 
     # ---------------------------------------------------------------- keys: acting
 
@@ -600,6 +570,8 @@ class DashboardScreen(Screen):
         table = self.query_one(RunTable)
         keys = [k for k in self.store.order if k in table.selected] or (
             [table.current_key] if table.current_key else [])
+        if self.view.seeds:  # a folded row stands for its whole seed group
+            keys = list(dict.fromkeys(r.key for k in keys for r in members(self.store.runs, k)))
         return [self.store.runs[k] for k in keys if k in self.store.runs and self.store.runs[k].state in states]
 
     def _can_act(self) -> bool:
