@@ -69,7 +69,7 @@ class Source:
     csv: Path | None = None
 
     def read(self, final: bool = False) -> list[Row]:
-        self._load()
+        self._load(final)
         return self._steps.take(final)
 
     def read_all(self) -> list[Row]:
@@ -91,8 +91,9 @@ class Source:
         if self.first_bad is None:
             self.first_bad = shown(what)
 
-    def _load(self) -> None:
-        """Feed what is new in the files to `self._steps`; each format implements it."""
+    def _load(self, final: bool = False) -> None:
+        """Feed what is new in the files to `self._steps` (`final`: a half-written last record
+        too, where the format can tell); each format implements it."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -82,8 +82,8 @@ class CsvSource(Source):
             return KERAS
         return FORMAT
 
-    def _load(self) -> None:
-        rows = self._tail.read()
+    def _load(self, final: bool = False) -> None:
+        rows = self._tail.read(final=final)
         if self._tail.replaced:  # rewritten from the top: start over
             self._tail.replaced = False
             self._steps.pending.clear()
@@ -98,3 +98,4 @@ class CsvSource(Source):
             if not row.keys() - {"step"}:
                 self._steps.pending.setdefault(step, {})
         self.bad_rows = max(self.bad_rows, self._tail.bad_lines)
+        self.first_bad = self.first_bad or self._tail.first_bad

@@ -70,7 +70,7 @@ class TrainerStateSource(Source):
         c = candidates(self.path)
         return max(c, key=_global_step) if c else None
 
-    def _load(self) -> None:
+    def _load(self, final: bool = False) -> None:
         state = self.newest()
         if state is None:
             return

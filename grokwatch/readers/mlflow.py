@@ -89,7 +89,7 @@ class MlflowFileSource(Source):
                 out[p.relative_to(root).as_posix()] = text if num is None else num
         return out
 
-    def _load(self) -> None:
+    def _load(self, final: bool = False) -> None:
         root = self.path / "metrics"
         for dirpath, _dirs, files in os.walk(root):
             for f in sorted(files):
@@ -166,7 +166,7 @@ class MlflowDbSource(Source):
         self.run_uuid = run_uuid
         self._rowid = 0
 
-    def _load(self) -> None:
+    def _load(self, final: bool = False) -> None:
         try:
             with _connect(self.path) as con:
                 rows = con.execute(

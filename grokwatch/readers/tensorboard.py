@@ -44,7 +44,7 @@ class TensorBoardSource(Source):
             return []
         return [self.path / n for n in names if is_event_file(self._sniff(self.path / n))]
 
-    def _load(self) -> None:
+    def _load(self, final: bool = False) -> None:
         from .base import need
 
         efl = need(LOADER, "tensorboard", f"{self.path}: {FORMAT}")

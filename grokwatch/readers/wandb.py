@@ -52,7 +52,7 @@ class WandbSource(Source):
         self.params: dict = {}
         self.info["params"] = self.params
 
-    def _load(self) -> None:
+    def _load(self, final: bool = False) -> None:
         pb = need("wandb.proto.wandb_internal_pb2", "wandb", f"{self.log}: {FORMAT}")
         for data in self._records():
             rec = pb.Record()

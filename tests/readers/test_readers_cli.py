@@ -18,6 +18,7 @@ from grokwatch.readers import read_path
 from grokwatch.readers.mirror import open_for_view
 
 FIX = REPO / "tests" / "fixtures" / "readers"
+sys.path.insert(0, str(FIX))
 
 
 def needs(module: str):
@@ -38,17 +39,16 @@ def test_detect_finds_the_jump_in_the_grokking_runs_only(fmt, path, runs, tmp_pa
         needs(fmt)
     p = grokwatch("detect", str(FIX / path), cwd=tmp_path)
     assert p.returncode == 0 and p.stderr == "", p.stderr
-    lines = p.stdout.splitlines()
-    assert len(lines) == runs and lines == jump_lines(p.stdout)
-    assert all(" step 420: generalization_jump: " in line for line in lines)
-    assert not any(line.startswith(("memorise ", "logs/memorise ")) for line in lines)
+    jumps = jump_lines(p.stdout)
+    assert len(jumps) == runs and all(" step 420: generalization_jump: " in j for j in jumps)
+    assert not any(line.startswith(("memorise ", "logs/memorise ")) for line in p.stdout.splitlines())
 
 
 def test_detect_json_names_the_run_and_dates_from_the_log(tmp_path):
     needs("tensorboard")
     p = grokwatch("detect", "--json", str(FIX / "tensorboard"), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
-    (ev,) = [json.loads(line) for line in p.stdout.splitlines()]
+    (ev,) = [e for e in map(json.loads, p.stdout.splitlines()) if e["kind"] == "generalization_jump"]
     assert ev["run_id"] == "logs/grok" and ev["kind"] == "generalization_jump" and ev["step"] == 420
     src, _rows = read_path(FIX / "tensorboard")[0]
     assert abs(ev["time"] - src.started) < 60  # the log's wall time, not now
@@ -226,3 +226,34 @@ async def test_view_tails_a_growing_event_file(tmp_path):
     finally:
         mirror.close()
     assert not mirror.dir.exists()
+
+
+def _write_events(run_dir, scalars):
+    """An event file written with TensorBoard's own writer: scalars = [(step, tag, value)]."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    w = EventFileWriter(str(run_dir))
+    for step, tag, value in scalars:
+        summ = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+        w.add_event(event_pb2.Event(step=step, wall_time=1000.0 + step, summary=summ))
+    w.close()
+
+
+def test_detect_reads_accuracy_in_percent_per_run(tmp_path):
+    """The per-file rule on a TensorBoard run that logs percent: said once, errors never
+    negative, the jump at the right step with the right values."""
+    needs("tensorboard")
+    from make_fixtures import STEPS, curve  # noqa: F401 (tests/fixtures/readers is on sys.path)
+
+    scalars = []
+    for s in STEPS:
+        for tag, v in curve(s, "grok").items():
+            scalars.append((s, tag, v * 100 if tag.endswith("acc") else v))
+    _write_events(tmp_path / "pct", scalars)
+    p = grokwatch("detect", "--json", str(tmp_path / "pct"), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "accuracy read as percent" in p.stderr and p.stderr.count("\n") == 1
+    (ev,) = [e for e in map(json.loads, p.stdout.splitlines()) if e["kind"] == "generalization_jump"]
+    assert ev["step"] == 420 and 0 <= ev["test_error"] <= 1 and ev["test_acc"] < 1
+    assert "from 6.2% to 66." in ev["message"]  # 66.25%, rounded either way from float32
