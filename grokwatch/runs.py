@@ -189,12 +189,11 @@ _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
     """True for ENOSPC/EDQUOT, and for a writer that hides the errno (torch.save raises a bare
-    RuntimeError "file write failed") when the file system under `where` has no space left."""
+    RuntimeError, "unexpected pos ...") when the file system under `where` has no space left."""
     for e in _chain(exc):
         if isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS:
             return True
-    if where is not None and (isinstance(exc, OSError)
-                              or (isinstance(exc, RuntimeError) and "writ" in str(exc))):
+    if where is not None and isinstance(exc, (OSError, RuntimeError)):
         try:
             st = os.statvfs(where)
         except OSError:

@@ -1,15 +1,13 @@
 """The SummaryWriter in a real TensorBoard-logging PyTorch script: the same script with torch's
 writer (one import line apart) writes event files, read back with TensorBoard's own reader,
-and every scalar is in grokwatch's run with the same step and value; and under grokwatch
-(`kind = "command"`) the rows reach the run's metrics.csv through the worker."""
+and every scalar is in grokwatch's run with the same step and value. (Under grokwatch:
+test_frameworks_under_grokwatch.py.)"""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
-from conftest import REPO, grokwatch
+from conftest import REPO
 from example_runs import by_step, client_run_dir, csv_rows, needs, run_example
 
 pytestmark = [pytest.mark.slow, needs("torch")]
@@ -56,27 +54,3 @@ def test_one_import_line_apart_the_same_scalars(tmp_path):
     assert "SummaryWriter.add_histogram is ignored" in proc.stderr
     assert proc.stderr.count("add_histogram") == 1  # said once, though called every step
 
-
-def test_under_grokwatch_rows_reach_the_run(tmp_path):
-    (tmp_path / "exp.toml").write_text(textwrap.dedent(f"""
-        [grokwatch]
-        devices = "cpu"
-
-        [[experiment]]
-        name = "tb"
-        kind = "command"
-        command = ["python", {str(REPO / "examples" / "tensorboard_writer.py")!r}, "--steps", "{{steps}}"]
-        total_steps = "{{steps}}"
-        [experiment.params]
-        steps = 40
-        """))
-    proc = grokwatch("--headless", "--config", "exp.toml", cwd=tmp_path, timeout=240)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    (run,) = [d for d in (tmp_path / "runs").iterdir() if d.is_dir()]
-    rows = by_step(csv_rows(run / "metrics.csv"))
-    assert sorted(rows) == [0, 10, 20, 30, 40]
-    assert all({"train_loss", "test_loss", "train_acc", "test_acc", "test_error"} <= set(r)
-               for r in rows.values())
-    log = (run / "worker.log").read_text()
-    assert "SummaryWriter.add_histogram is ignored" in log and "not started by grokwatch" not in log
-    assert not (tmp_path / "grokwatch-logs").exists()
