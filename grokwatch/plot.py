@@ -209,8 +209,13 @@ def sweep_figure(runs: list[Run], key: str | None = None, metric: str = "error")
             by.setdefault(r.sweep[key], []).append(r)
     xs = sorted(by, key=lambda v: (float(v) if _numeric([v]) else 0, str(v)))
     pos = xs if _numeric(xs) else list(range(len(xs)))
+    dd = all(r.info.get("kind") == "double_descent" for r in runs)
+    every = [v for r in runs for v in r.summary.final.values()]
+    floor = log_floor(every) if dd else None
     for split, c in (("train", TRAIN), ("test", TEST)):
         vals = [[r.summary.final.get(f"{split}_{metric}") for r in by[x]] for x in xs]
+        if floor is not None:  # zero to machine precision: drawn on the axis floor
+            vals = [[max(v, floor) for v in vs if v is not None] for vs in vals]
         vals = [[v for v in vs if v is not None] for vs in vals]
         keep = [i for i, vs in enumerate(vals) if vs]
         if not keep:
@@ -222,13 +227,14 @@ def sweep_figure(runs: list[Run], key: str | None = None, metric: str = "error")
         ax.plot(px, mean, "o-", color=c, ms=3, lw=1.4, label=f"final {split} {metric}")
         if any(len(vals[i]) > 1 for i in keep):
             ax.fill_between(px, lo, hi, color=c, alpha=0.2, lw=0)
-    dd = all(r.info.get("kind") == "double_descent" for r in runs)
     if _numeric(xs) and min(xs) > 0 and max(xs) / min(xs) >= 20:
         ax.set_xscale("log")
     if not _numeric(xs):
         ax.set_xticks(pos, [str(x) for x in xs])
     if dd:
         ax.set_yscale("log")
+        if floor is not None:
+            ax.set_ylim(bottom=floor)
         thr = _threshold(runs, key)
         if thr is not None:
             ax.axvline(thr[0], color="#d62728", ls="--", lw=1)
@@ -236,12 +242,25 @@ def sweep_figure(runs: list[Run], key: str | None = None, metric: str = "error")
     ax.set_xlabel(key)
     ax.set_ylabel(f"final {metric}")
     n = max(len(v) for v in by.values())
-    ax.set_title(f"{experiment}: final {metric} vs {key}" + (f" (mean of ≤{n} runs per value, band: min–max)"
+    ax.set_title(f"{experiment}: final {metric} vs {key}" + (f"\n(mean of ≤{n} runs per value, band: min–max)"
                                                             if n > 1 else ""), fontsize=10)
     ax.legend(fontsize=8, frameon=False)
     ax.grid(alpha=0.25)
     fig.tight_layout()
     return fig
+
+
+ZERO_REL = 1e-7  # as the dashboard's log axes (tui/charts.py _floor): float32 precision
+
+
+def log_floor(values: list[float]) -> float | None:
+    """Half the smallest positive value that is not zero to machine precision (relative to the
+    largest), or None without positive values: where a log axis starts."""
+    pos = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    if not pos:
+        return None
+    top = max(pos)
+    return min(v for v in pos if v >= top * ZERO_REL) * 0.5
 
 
 def _threshold(runs: list[Run], key: str) -> tuple[float, str] | None:
