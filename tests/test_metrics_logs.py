@@ -129,14 +129,28 @@ def test_a_command_run_ingests_every_row_of_a_lightning_log(tmp_path):
     script.write_text("import csv, sys, time\nfrom pathlib import Path\n" + src[start:end] +
                       "for e in _lightning_epochs(LightningCsvWriter(Path(sys.argv[1])), 10, percent=True):\n"
                       "    time.sleep(0.12)\n")
+    (tmp_path / "pct.py").write_text(  # records on stdout, accuracy in percent, above 1 from step 6
+        "import json, time\n"
+        "for s in range(12):\n"
+        "    acc = 0.5 + s / 20 if s < 6 else 8.0 * s\n"
+        "    print('grokwatch:', json.dumps({'step': s, 'train_acc': acc, 'test_acc': acc / 2}), flush=True)\n"
+        "    time.sleep(0.05)\n")
     (tmp_path / "exp.toml").write_text(
-        '[grokwatch]\ndevices = "cpu"\n[[experiment]]\nname = "lt"\nkind = "command"\n'
+        '[grokwatch]\ndevices = "cpu"\nmax_parallel = 2\n[[experiment]]\nname = "lt"\nkind = "command"\n'
         'command = ["python", "train.py", "{run_dir}/lightning.csv"]\n'
-        'metrics_file = "{run_dir}/lightning.csv"\n')
+        'metrics_file = "{run_dir}/lightning.csv"\n'
+        '[[experiment]]\nname = "pct"\nkind = "command"\ncommand = ["python", "pct.py"]\n')
     proc = grokwatch("--headless", "--config", "exp.toml", "--progress-every", "60", cwd=tmp_path,
                      timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (d,) = run_dirs(tmp_path)
+    d, pct = run_dirs(tmp_path)
+    with open(pct / "metrics.csv", newline="") as f:
+        prow = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in prow] == list(range(12))
+    assert float(prow[0]["train_acc"]) == pytest.approx(0.005)  # written before the flip, rewritten
+    assert float(prow[0]["train_error"]) == pytest.approx(0.995)
+    assert float(prow[-1]["test_acc"]) == pytest.approx(0.44) and float(prow[-1]["test_error"]) == pytest.approx(0.56)
+    assert all(0.0 <= float(r[c]) <= 1.0 for r in prow for c in ("train_acc", "test_acc", "train_error", "test_error"))
     with open(d / "lightning.csv", newline="") as f:
         steps = {float(r["step"]) for r in csv.DictReader(f)}
     with open(d / "metrics.csv", newline="") as f:
