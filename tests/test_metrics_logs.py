@@ -303,15 +303,20 @@ def test_bom_and_quoted_headers_are_accepted(tmp_path, capsys):
 
 
 def test_a_file_without_a_newline_is_one_line_and_exit_2(tmp_path, capsys):
-    p = tmp_path / "blob.csv"
-    p.write_bytes(b"\x89PNG" + b"x" * (3 << 20))
-    assert main_detect([str(p)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no line break" in err[0] and "\\x89PNG" in err[0]
     from grokwatch.tui.app import run_view
 
-    assert run_view([str(p)]) == 2
-    assert "no line break" in capsys.readouterr().err
+    text = tmp_path / "one-line.csv"
+    text.write_bytes(b"step,loss," + b"x" * (3 << 20))  # text, and no line break at all
+    assert main_detect([str(text)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no line break" in err[0] and "'step,loss,xxx" in err[0]
+    assert run_view([str(text)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    blob = tmp_path / "blob.csv"
+    blob.write_bytes(b"\x89PNG" + b"\x00" * (3 << 20))  # binary: one line too, no bytes quoted raw
+    assert main_detect([str(blob)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "\x00" not in err[0]
 
 
 def test_view_takes_map_and_percent(tmp_path):
