@@ -257,3 +257,29 @@ def test_detect_reads_accuracy_in_percent_per_run(tmp_path):
     (ev,) = [e for e in map(json.loads, p.stdout.splitlines()) if e["kind"] == "generalization_jump"]
     assert ev["step"] == 420 and 0 <= ev["test_error"] <= 1 and ev["test_acc"] < 1
     assert "from 6.2% to 66." in ev["message"]  # 66.25%, rounded either way from float32
+
+
+def test_export_reads_other_tools_logs(tmp_path):
+    needs("tensorboard")
+    out = tmp_path / "all.csv"
+    p = grokwatch("export", str(FIX / "tensorboard"), str(FIX / "mlflow"), "-o", str(out),
+                  cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    import csv as _csv
+
+    with open(out, newline="") as f:
+        rows = list(_csv.DictReader(f))
+    assert len(rows) == 4 * 60
+    assert {r["run_id"] for r in rows} == {"logs/grok", "logs/memorise", "grok", "memorise"}
+    last = [r for r in rows if r["run_id"] == "grok"][-1]
+    assert float(last["step"]) == 600 and float(last["test_acc"]) == 0.96875
+    p = grokwatch("export", "--long", str(FIX / "hf" / "output"), cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout.startswith("run_id,experiment,kind,seed,step,metric,value\n")
+    assert "output,a Hugging Face Trainer state (trainer_state.json),,,30,test_acc,1\n" in p.stdout
+
+
+def test_export_of_junk_is_one_line(tmp_path):
+    (tmp_path / "junk.bin").write_bytes(bytes(range(256)))
+    p = grokwatch("export", str(tmp_path / "junk.bin"), cwd=tmp_path)
+    assert p.returncode == 2 and p.stdout == "" and p.stderr.count("\n") == 1
+    assert "not a log grokwatch can read" in p.stderr
