@@ -121,7 +121,7 @@ def test_lightning_rewrite_with_a_real_csvlogger(tmp_path):
 @pytest.mark.slow  # a real headless run
 def test_a_command_run_ingests_every_row_of_a_lightning_log(tmp_path):
     """Through the real worker: every row Lightning's pattern wrote lands in metrics.csv."""
-    from conftest import grokwatch, run_dirs
+    from conftest import events_of, grokwatch, run_dirs
 
     script = tmp_path / "train.py"
     src = Path(__file__).read_text()
@@ -139,11 +139,23 @@ def test_a_command_run_ingests_every_row_of_a_lightning_log(tmp_path):
         '[grokwatch]\ndevices = "cpu"\nmax_parallel = 2\n[[experiment]]\nname = "lt"\nkind = "command"\n'
         'command = ["python", "train.py", "{run_dir}/lightning.csv"]\n'
         'metrics_file = "{run_dir}/lightning.csv"\n'
-        '[[experiment]]\nname = "pct"\nkind = "command"\ncommand = ["python", "pct.py"]\n')
+        '[[experiment]]\nname = "pct"\nkind = "command"\ncommand = ["python", "pct.py"]\n'
+        '[[experiment]]\nname = "zbad"\nkind = "command"\ncommand = ["python", "bad.py"]\n')
+    (tmp_path / "bad.py").write_text(  # a line no writer of ours would write, planted in metrics.csv
+        "import json, os, time\n"
+        "for s in range(6):\n"
+        "    print('grokwatch:', json.dumps({'step': s, 'train_loss': 1.0 / (s + 1)}), flush=True)\n"
+        "    time.sleep(0.3)\n"
+        "    if s == 2:\n"
+        "        with open(os.path.join(os.environ['GROKWATCH_RUN_DIR'], 'metrics.csv'), 'a') as f:\n"
+        "            f.write('oops\\x1b[2J,not a row\\n')\n")
     proc = grokwatch("--headless", "--config", "exp.toml", "--progress-every", "60", cwd=tmp_path,
                      timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    d, pct = run_dirs(tmp_path)
+    d, pct, bad = run_dirs(tmp_path)
+    told = [e for e in events_of(bad) if e["kind"] == "unreadable_rows"]
+    assert told and told[0]["count"] >= 1 and told[0]["first"] == "oops\\x1b[2J,not a row"
+    assert "unreadable_rows" in proc.stdout and "\x1b" not in proc.stdout  # headless says it, escaped
     with open(pct / "metrics.csv", newline="") as f:
         prow = list(csv.DictReader(f))
     assert [int(r["step"]) for r in prow] == list(range(12))
