@@ -79,10 +79,10 @@ def _config_path(config: str | None, demo: bool, project_dir: Path, headless: bo
 
 def _runs_dir(project_dir: Path) -> Path:
     """Where runs are: the live runner's, else experiments.toml's runs_dir, else ./runs."""
+    from .paths import ProjectPaths
     from .runs import read_json
-    from .runner.lock import state_dir
 
-    info = read_json(state_dir(project_dir) / "runner.json", {}) or {}
+    info = read_json(ProjectPaths(project_dir).runner_status, {}) or {}
     if info.get("runs_dir"):
         return Path(info["runs_dir"])
     cfg = project_dir / "experiments.toml"
@@ -233,29 +233,26 @@ def cmd_stop(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
         return 0
     # No runner: stop orphaned workers directly (local processes, or Slurm jobs); they
     # checkpoint and say `stopped`, and the next runner records the event.
-    from .runner.executors import LocalExecutor
-    from .runs import ACTIVE_STATES, list_run_dirs, read_json
+    from .runner.executors import REGISTRY, Executor, JobRecord, make_executor
+    from .runs import ACTIVE_STATES, RunPaths, list_run_dirs, read_json
 
-    local, slurm = LocalExecutor(), None
+    executors: dict[str, Executor] = {}  # one of each kind named by an executor.json
     targets = args.runs or [p.run_id for p in list_run_dirs(runs_dir)]
     n = 0
     for rid in targets:
-        record = read_json(runs_dir / rid / "executor.json")
-        state = (read_json(runs_dir / rid / "status.json", {}) or {}).get("state")
-        if not record or state not in ACTIVE_STATES:
+        paths = RunPaths(runs_dir / rid)
+        record = JobRecord.load(paths.executor)
+        state = (read_json(paths.status, {}) or {}).get("state")
+        if not record or state not in ACTIVE_STATES or record.executor not in REGISTRY:
             continue
-        if record.get("executor") == "local" and local.adopt(record):
-            local.cancel(record)
+        if record.executor not in executors:
+            executors[record.executor] = make_executor(record.executor, None)
+        ex = executors[record.executor]
+        if ex.adopt(record):  # a local pid is signalled only while its start time matches
+            ex.cancel(record)
             n += 1
-        elif record.get("executor") == "slurm":
-            if slurm is None:
-                from .runner.slurm import SlurmExecutor
-
-                slurm = SlurmExecutor(None)
-            slurm.cancel(record)
-            n += 1
-    if slurm is not None:
-        slurm.close()  # sends the scancel requests
+    for ex in executors.values():
+        ex.close()  # a cluster sends its cancel requests here
     print(f"grokwatch: no runner is running here; asked {n} orphaned worker(s) to stop")
     return 0
 

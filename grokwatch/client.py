@@ -35,7 +35,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .status import RunStatus
 
 ENV_CHANNEL = "GROKWATCH_CLIENT_CHANNEL"
 ENV_RUN_DIR = "GROKWATCH_RUN_DIR"
@@ -540,7 +543,7 @@ class _LocalSink:
         self.dir: Path | None = None
         self.writer: Any = None
         self.merger: RowMerger | None = None
-        self.status: dict[str, Any] = {}
+        self.status: RunStatus = {}  # (grokwatch/status.py)
         self._last_status = 0.0
 
     def open(self) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .config import ConfigError, expand_runs, load_config
+from .paths import ProjectPaths
 from .runs import TERMINAL_STATES, MetricsTail, RunPaths, read_events, read_json
 from .runner.core import Runner, RunnerBusy
 from .runner.lock import runner_holder
@@ -57,7 +58,7 @@ class Follower:
         self.latest: dict[str, dict[str, float]] = {}
         self.rate: dict[str, tuple[float, float]] = {}  # run -> (step, time_s) a while ago
         self.last_progress = time.monotonic()
-        self.project_events = (project_dir / ".grokwatch" / "events.jsonl") if project_dir else None
+        self.project_events = ProjectPaths(project_dir).events if project_dir else None
         self.project_offset = self._size(self.project_events) if self.project_events else 0
         for rid in self.run_ids:  # only what happens from now on
             self.offsets[rid] = self._size(RunPaths(runs_dir / rid).events)
@@ -207,8 +208,8 @@ def _print_summary(f: Follower, specs, runner: Runner) -> None:
         if st in ("failed", "diverged", "stopped", "lost"):
             held.append(s.run_id)
     parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    describe = getattr(runner.executor, "describe", None)  # a cluster: one line, not 64 slots
-    slots = describe() if describe else ", ".join(f"{s.label}x{s.threads}t" for s in runner.slots)
+    # a cluster: one line, not 64 slots
+    slots = runner.executor.describe() or ", ".join(f"{s.label}x{s.threads}t" for s in runner.slots)
     f.print(f"grokwatch: {len(specs)} run(s) in {runner.config_path.name} ({parts}); slots: {slots}; "
             f"runs in {runner.runs_dir}")
     if held:

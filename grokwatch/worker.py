@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from .status import RunStatus
 from .runs import (EXIT_DIVERGED, EXIT_DONE, EXIT_FAILED, EXIT_REQUEUE, EXIT_STOPPED, RunPaths,
                    atomic_write_json, read_json, tail_lines)
 
@@ -30,7 +31,7 @@ class Worker:
         if not self.config:
             raise SystemExit(f"grokwatch.worker: no readable config.json in {run_dir}")
         previous = read_json(self.paths.status, {}) or {}
-        self.status: dict[str, Any] = {
+        self.status: RunStatus = {
             "run_id": self.config.get("run_id", self.paths.run_id),
             "state": "running",
             "pid": os.getpid(),

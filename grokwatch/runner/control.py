@@ -10,14 +10,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..paths import ProjectPaths
 from ..runs import atomic_write_text
-from .lock import state_dir
 
 ACTIONS = ("stop", "retry", "shutdown", "reload")
 
 
 def control_dir(project_dir: Path) -> Path:
-    return state_dir(project_dir) / "control"
+    return ProjectPaths(Path(project_dir)).control
 
 
 def send_request(project_dir: Path, action: str, runs: list[str] | None = None) -> Path:
@@ -53,7 +53,7 @@ def take_requests(project_dir: Path) -> list[dict[str, Any]]:
 
 
 def heartbeat_dir(project_dir: Path) -> Path:
-    return state_dir(project_dir) / "viewers"
+    return ProjectPaths(Path(project_dir)).viewers
 
 
 def touch_heartbeat(project_dir: Path, pid: int | None = None) -> Path:
@@ -99,4 +99,4 @@ def _pid_alive(name: str) -> bool:
 
 
 def last_detach_path(project_dir: Path) -> Path:
-    return state_dir(project_dir) / "last_detach"
+    return ProjectPaths(Path(project_dir)).last_detach

@@ -7,6 +7,7 @@ the loop is the same. It never imports torch.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -21,13 +22,16 @@ from typing import Any, Callable
 from .. import __version__
 from ..config import Config, ConfigError, RunSpec, expand_runs, load_config
 from ..experiments import get_spec
+from ..paths import ProjectPaths
 from ..runs import (EXIT_REQUEUE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
                     RunPaths, append_event, atomic_write_json, list_run_dirs, read_events, read_json,
                     tail_lines)
+from ..status import RunStatus, ended_by_runner, queued_status
+from .attempts import Attempts
 from .control import attached_viewers, take_requests
 from .devices import Slot, plan_slots
-from .executors import Executor, JobState, make_executor
-from .lock import RunnerLock, state_dir
+from .executors import Executor, JobRecord, JobState, make_executor
+from .lock import RunnerLock
 
 log = logging.getLogger("grokwatch.runner")
 
@@ -52,10 +56,10 @@ class ActiveRun:
 
     run_id: str
     paths: RunPaths
-    info: dict[str, Any]  # config.json
+    info: dict[str, Any]  # config.json (written once, when the run was queued)
     state: str = "queued"
     slot: Slot | None = None
-    record: dict[str, Any] | None = None
+    record: JobRecord | None = None
     tail: MetricsTail | None = None
     detectors: Any = None
     seen_alerts: set = field(default_factory=set)
@@ -88,6 +92,7 @@ class Runner:
         self.project_dir = Path(project_dir or Path.cwd()).resolve()
         self.foreground = foreground
         self.on_event = on_event
+        self.files = ProjectPaths(self.project_dir)
         self.lock = RunnerLock(self.project_dir)
         self.config: Config | None = None
         self.config_mtime: float | None = None
@@ -117,9 +122,7 @@ class Runner:
         if self.executor is None:
             self.executor = make_executor(config.settings.executor, config)
         s = config.settings
-        executor_slots = getattr(self.executor, "slots", None)  # a cluster's own slots (max_jobs)
-        self.slots = (executor_slots() if executor_slots else None) or plan_slots(
-            s.devices, s.max_parallel, s.threads_per_run)
+        self.slots = self.executor.slots() or plan_slots(s.devices, s.max_parallel, s.threads_per_run)
         self._setup_alerts()
         log.info("runner %s on %s: %d slot(s): %s", os.getpid(), self.host, len(self.slots),
                  ", ".join(f"{x.label}x{x.threads}t" for x in self.slots))
@@ -159,10 +162,10 @@ class Runner:
                     self._reconcile_final_event(paths, state, status)
                 if not (state == "queued" and paths.executor.exists()):
                     continue  # (queued with executor.json: maybe a cluster job still pending)
-            record = read_json(paths.executor)
+            record = JobRecord.load(paths.executor)
             info = read_json(paths.config, {})
             run = ActiveRun(paths.run_id, paths, info, state="running", record=record)
-            alive = record is not None and self._adopt(record)
+            alive = record is not None and self.executor.adopt(record)
             if alive:
                 self._track(run)
                 run.started_event = _last_lifecycle(paths) == "started"
@@ -178,12 +181,6 @@ class Runner:
                 else:
                     self._finish(run, "lost", "the worker vanished while no runner was watching "
                                  "(the machine rebooted, or it was killed)")
-
-    def _adopt(self, record: dict[str, Any]) -> bool:
-        adopt = getattr(self.executor, "adopt", None)
-        if adopt is not None:
-            return bool(adopt(record))
-        return self.executor.poll({"x": record})["x"].phase in ("pending", "running")
 
     def _reconcile_final_event(self, paths: RunPaths, state: str, status: dict) -> None:
         """A worker that ended while no runner watched leaves a state without an event: add it."""
@@ -210,7 +207,7 @@ class Runner:
             self._queue_existing(paths, read_json(paths.config, {}), order=spec.order)
         for run_id, run in list(self.active.items()):
             if run.state == "queued" and run.info.get("experiment_file") == str(self.config_path) \
-                    and run_id not in wanted and not run.info.get("retried"):
+                    and run_id not in wanted and not Attempts.load(run.paths).retried:
                 self._drop_queued(run)
 
     def _create_run_dir(self, paths: RunPaths, spec: RunSpec) -> None:
@@ -223,26 +220,31 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 — a describe bug must not stop the queue
                 log.warning("describe(%s) failed: %s", spec.kind, exc)
         assert self.config is not None
+        planned = self._planned_slot(spec.kind)
         info = {
             "run_id": spec.run_id, "experiment": spec.experiment, "kind": spec.kind,
             "seed": spec.seed, "params": spec.params, "sweep": spec.sweep, "preset": spec.preset,
             "experiment_file": str(self.config_path),
             "checkpoint_every_s": self.config.settings.checkpoint_every_s,
+            # the device kind and thread count are fixed here, once: a run and its resumes use them
+            "device": planned.device, "threads": planned.threads,
             "created": time.time(),
             "versions": {"python": sys.version.split()[0], "grokwatch": __version__},
             **{k: v for k, v in described.items() if k in ("n_train", "n_test", "total_steps")},
         }
         # status first: readers take config.json as the mark of a run directory
-        atomic_write_json(paths.status, {"run_id": spec.run_id, "state": "queued", "step": 0,
-                                         "total_steps": info.get("total_steps"),
-                                         "queued": time.time()})
+        atomic_write_json(paths.status, queued_status(spec.run_id, total_steps=info.get("total_steps")))
         atomic_write_json(paths.config, info)
+
+    def _planned_slot(self, kind: str) -> Slot:
+        """The kind of slot a new run of this kind will get (its device and thread count)."""
+        return self.slots[0]
 
     def _queue_existing(self, paths: RunPaths, info: dict[str, Any], order: int | None = None) -> None:
         run = ActiveRun(paths.run_id, paths, info, state="queued",
                         order=self._order if order is None else order)
         self._order += 1
-        status = read_json(paths.status, {}) or {}
+        status: RunStatus = read_json(paths.status, {}) or {}
         if status.get("state") != "queued":
             status.update({"state": "queued", "queued": time.time(), "pid": None})
             atomic_write_json(paths.status, status)
@@ -353,13 +355,12 @@ class Runner:
                 shutil.move(str(p), attempt_dir / p.name)
             shutil.copy2(paths.config, attempt_dir / "config.json")
             attempt += 1
-        info["retried"] = True
-        atomic_write_json(paths.config, info)
-        atomic_write_json(paths.status, {"run_id": run_id, "state": "queued", "attempt": attempt,
-                                         "step": status.get("step", 0) if resumable else 0,
-                                         "started": status.get("started") if resumable else None,
-                                         "total_steps": info.get("total_steps"),
-                                         "queued": time.time()})
+        attempts = Attempts.load(paths)
+        attempts.retried = True
+        attempts.save(paths)
+        atomic_write_json(paths.status, queued_status(
+            run_id, step=status.get("step", 0) if resumable else 0, total_steps=info.get("total_steps"),
+            attempt=attempt, started=status.get("started") if resumable else None))
         self._event(paths, "retried", status.get("step", 0) if resumable else 0,
                     f"{'resuming' if resumable else 'restarting'} {run_id} "
                     f"({'from its checkpoint' if resumable else f'from step 0, attempt {attempt}'})")
@@ -423,27 +424,25 @@ class Runner:
                 continue
             free.remove(slot)
             picked.append((run, slot))
-        submit_many = getattr(self.executor, "submit_many", None)  # e.g. one Slurm job array
-        if submit_many is None or len(picked) < 2:
-            for run, slot in picked:
-                self._launch(run, slot)
+        if not picked:
             return
-        try:
-            records = submit_many([(run.paths.dir, self._launch_env(run, slot)) for run, slot in picked])
-        except Exception as exc:  # noqa: BLE001
-            log.error("could not start %d run(s): %s", len(picked), exc)
-            for run, _ in picked:
-                self.ran.add(run.run_id)
-                self._finish(run, "failed", f"the executor could not start it: {exc}")
-            return
-        for (run, slot), record in zip(picked, records):
-            self._launched(run, slot, record)
+        try:  # one call for all (a cluster: one job array); a failure fails only its runs
+            results = self.executor.submit_many(
+                [(run.paths.dir, self._launch_env(run, slot)) for run, slot in picked])
+        except Exception as exc:  # noqa: BLE001 — an executor bug fails these runs, not the runner
+            results = [exc] * len(picked)
+        for (run, slot), result in zip(picked, results):
+            if isinstance(result, Exception):
+                log.error("could not start %s: %s", run.run_id, result)
+                self.ran.add(run.run_id)  # it counts for the headless exit status
+                self._finish(run, "failed", f"the executor could not start it: {result}")
+            else:
+                self._launched(run, slot, JobRecord(result))
 
     def _pick_slot(self, run: ActiveRun, free: list[Slot]) -> Slot | None:
         """A resumed run keeps the device kind and thread count it started with."""
         kind = run.info.get("device")
-        threads = run.info.get("threads")
-        if kind and threads and run.info.get("launched"):
+        if kind:
             same = [s for s in free if s.device == kind]
             if not same and not any(s.device == kind for s in self.slots):
                 return free[0]  # that device is gone from this machine: run where we can
@@ -452,26 +451,12 @@ class Runner:
             return same[0]
         return free[0]
 
-    def _launch(self, run: ActiveRun, slot: Slot) -> None:
-        env = self._launch_env(run, slot)
-        try:
-            record = self.executor.submit(run.paths.dir, env)
-        except Exception as exc:  # noqa: BLE001 — an executor failure fails this run only
-            log.error("could not start %s: %s", run.run_id, exc)
-            self.ran.add(run.run_id)  # it counts for the headless exit status
-            self._finish(run, "failed", f"the executor could not start it: {exc}")
-            return
-        self._launched(run, slot, record)
-
     def _launch_env(self, run: ActiveRun, slot: Slot) -> dict[str, str]:
-        """Record the device in config.json; the worker's environment."""
+        """The worker's environment: the slot's device, the run's recorded thread count."""
         info = run.info
-        if not info.get("launched"):
-            info.update({"device": slot.device, "threads": slot.threads, "host": self.host,
-                         "launched": time.time()})
-        if slot.gpu is not None:
-            info["gpu"] = slot.gpu
-        atomic_write_json(run.paths.config, info)
+        if not info.get("device"):  # queued by an older grokwatch, which wrote these at launch
+            info.update({"device": slot.device, "threads": slot.threads})
+            atomic_write_json(run.paths.config, info)
         threads = int(info.get("threads", slot.threads))
         env = {**slot.env, "GROKWATCH_RUN_DIR": str(run.paths.dir), "GROKWATCH_RUN_ID": run.run_id}
         for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -479,9 +464,10 @@ class Runner:
             env[k] = str(threads)
         return env
 
-    def _launched(self, run: ActiveRun, slot: Slot, record: dict[str, Any]) -> None:
+    def _launched(self, run: ActiveRun, slot: Slot, record: JobRecord) -> None:
         info = run.info
         threads = int(info.get("threads", slot.threads))
+        record.setdefault("slot", slot.label)  # which GPU (or cpu) this launch got
         atomic_write_json(run.paths.executor, record)
         run.record, run.slot, run.state = record, slot, "running"
         run.started_event = False
@@ -495,12 +481,11 @@ class Runner:
         run.tail = MetricsTail(run.paths.metrics)
         run.detectors = _make_detectors(run.info)
         run.seen_alerts = {(e.get("kind"), e.get("step")) for e in read_events(run.paths.events)[0]}
-        if run.info.get("device"):
-            for s in self.slots:
-                if s.device == run.info["device"] and not any(
-                        r.slot == s for r in self.active.values()):
-                    run.slot = s
-                    break
+        if run.info.get("device"):  # the same slot it had (its GPU), else one of its device kind
+            label = run.record.get("slot") if run.record else None
+            taken = {r.slot for r in self.active.values()}
+            fits = [s for s in self.slots if s.device == run.info["device"] and s not in taken]
+            run.slot = next((s for s in fits if s.label == label), fits[0] if fits else None)
         self.active[run.run_id] = run
 
     def _poll(self) -> None:
@@ -531,7 +516,7 @@ class Runner:
 
     def _note_job(self, run: ActiveRun, js: JobState) -> None:
         """A cluster job's phase, pending reason and node go into executor.json (for status/TUI)."""
-        if run.record is None or "job_id" not in run.record:
+        if run.record is None or not run.record.is_cluster_job:
             return  # a local process: nothing to tell
         seen = {"phase": js.phase, "reason": js.reason, "node": js.node}
         if any(run.record.get(k) != v for k, v in seen.items()):
@@ -555,11 +540,10 @@ class Runner:
         code = js.exit_code
         if state == "requeued" or code == EXIT_REQUEUE:
             step = status.get("step", 0)
-            stalled = run.info.get("requeue_step") == step
-            run.info["requeues_stalled"] = run.info.get("requeues_stalled", 0) + 1 if stalled else 0
-            run.info["requeue_step"] = step
-            atomic_write_json(run.paths.config, run.info)
-            if run.info["requeues_stalled"] >= MAX_STALLED_REQUEUES:
+            attempts = Attempts.load(run.paths)
+            attempts.note_requeue(step)
+            attempts.save(run.paths)
+            if attempts.requeues_stalled >= MAX_STALLED_REQUEUES:
                 self._finish(run, "failed", f"requeued {MAX_STALLED_REQUEUES + 1} times in a row without "
                              f"getting past step {step}; is the time limit shorter than a checkpoint "
                              f"interval plus start-up?")
@@ -607,10 +591,9 @@ class Runner:
     def _finish(self, run: ActiveRun, state: str, message: str, worker_wrote: bool = False) -> None:
         """Record a run's end: status.json (when the worker could not), the event, bookkeeping."""
         self.active.pop(run.run_id, None)
-        status = read_json(run.paths.status, {}) or {}
+        status: RunStatus = read_json(run.paths.status, {}) or {}
         if not worker_wrote:
-            status.update({"run_id": run.run_id, "state": state, "error": message, "ended": time.time(),
-                           "pid": None})
+            status = ended_by_runner(status, run.run_id, state, message)  # type: ignore[arg-type]
             if state in ("failed", "lost"):
                 status["log_tail"] = tail_lines(run.paths.worker_log, 20)
             atomic_write_json(run.paths.status, status)
@@ -664,25 +647,22 @@ class Runner:
             self._alerts.fire(event, run.latest if run else {})
 
     def _project_event(self, kind: str, message: str) -> None:
-        d = state_dir(self.project_dir)
-        d.mkdir(parents=True, exist_ok=True)
+        self.files.state_dir.mkdir(parents=True, exist_ok=True)
         event = {"time": time.time(), "run_id": None, "step": None, "kind": kind, "message": message}
-        import json
-        with open(d / "events.jsonl", "a", encoding="utf-8") as f:
+        with open(self.files.events, "a", encoding="utf-8") as f:
             f.write(json.dumps(event) + "\n")
         if self.on_event is not None:
             self.on_event(event)
 
     def _write_runner_status(self, running: bool = True) -> None:
-        d = state_dir(self.project_dir)
-        d.mkdir(parents=True, exist_ok=True)
+        self.files.state_dir.mkdir(parents=True, exist_ok=True)
         counts: dict[str, int] = {}
         for r in self.active.values():
             counts[r.state] = counts.get(r.state, 0) + 1
-        atomic_write_json(d / "runner.json", {
+        atomic_write_json(self.files.runner_status, {
             "pid": os.getpid(), "host": self.host, "config": str(self.config_path),
             "runs_dir": str(self.runs_dir) if self.config else None,
             "running": running, "config_error": self.config_error, "counts": counts,
-            "slots": [s.label for s in self.slots], "executor": getattr(self.executor, "name", None),
+            "slots": [s.label for s in self.slots], "executor": self.executor.name if self.executor else None,
             "updated": time.time(),
         })

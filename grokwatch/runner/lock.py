@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..paths import ProjectPaths, state_dir
 
-def state_dir(project_dir: Path) -> Path:
-    return Path(project_dir) / ".grokwatch"
+__all__ = ["RunnerLock", "read_lock_info", "runner_holder", "state_dir"]
 
 
 class RunnerLock:
     def __init__(self, project_dir: Path):
-        self.path = state_dir(project_dir) / "runner.lock"
+        self.path = ProjectPaths(Path(project_dir)).lock
         self._fd: int | None = None
 
     def acquire(self, config_path: Path) -> bool:
