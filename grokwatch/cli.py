@@ -15,7 +15,7 @@ grokwatch --config FILE         another experiments file (both modes)
 grokwatch --demo                the built-in demo queue (both modes)
 grokwatch init                  write a commented default experiments.toml
 grokwatch status [--json]       table of runs
-grokwatch export [RUN…] [-o FILE] [--long]
+grokwatch export [RUN…] [-o FILE] [--long | --summary]
 grokwatch stop [RUN…]           stop runs (checkpoint kept), or all runs and the runner
 grokwatch retry RUN…            queue stopped/failed/diverged/lost runs again
 grokwatch view PATH…            the dashboard over run directories or CSV files, launching nothing
@@ -32,6 +32,9 @@ def die(message: str, code: int = 2) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    from .runs import protect_new_files
+
+    protect_new_files()  # run files stay writable by their owner only, even under `umask 0`
     if argv and argv[0] in SUBCOMMANDS:
         return _dispatch(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="grokwatch", usage=USAGE,
@@ -205,13 +208,21 @@ def cmd_export(argv: list[str], runs_dir: Path) -> int:
     p.add_argument("runs", nargs="*")
     p.add_argument("-o", "--output")
     p.add_argument("--long", action="store_true", help="one row per run, step and metric")
+    p.add_argument("--summary", action="store_true",
+                   help="one row per run: memorisation and generalisation steps, phase, first alerts, values")
     args = p.parse_args(argv)
+    if args.long and args.summary:
+        return die("give --long or --summary, not both")
     problem = _check_ids(runs_dir, args.runs)
     if problem:
         return die(problem)
-    from .export import export_csv
+    from .export import export_csv, export_summary
 
-    n = export_csv(runs_dir, args.runs or None, Path(args.output) if args.output else None, long=args.long)
+    out = Path(args.output) if args.output else None
+    if args.summary:
+        n = export_summary(runs_dir, args.runs or None, out)
+    else:
+        n = export_csv(runs_dir, args.runs or None, out, long=args.long)
     if args.output:
         print(f"grokwatch: wrote {n} row(s) to {args.output}")
     return 0

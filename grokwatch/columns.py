@@ -8,10 +8,14 @@ Every reader (the runner's tail, `grokwatch detect`, `grokwatch view`, a `comman
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 BASE_COLUMNS = ("step", "time_s", "train_loss", "test_loss", "train_error", "test_error")
 ACCURACY_COLUMNS = ("train_acc", "test_acc")
-CORE_METRICS = BASE_COLUMNS[2:] + ACCURACY_COLUMNS
+# The six curves every surface knows, in the order the dashboard's summaries index them.
+CORE_METRICS = ("train_error", "test_error", "train_loss", "test_loss", "train_acc", "test_acc")
+# error = 1 - accuracy: each accuracy column and the error it gives (one split each)
+ERROR_OF = {"train_acc": "train_error", "test_acc": "test_error"}
 
 _SPLIT_NAME = "test"  # what val/valid/validation/eval/dev map to
 _SPLITS = {
@@ -35,10 +39,33 @@ def _normalise(name: str) -> str:
     return name.strip("_")
 
 
+_SUFFIX_RANK = {"_epoch": 1, "_step": 2}  # Lightning: `train_loss_epoch`, `train_loss_step`
+_ACCURACY_WORDS = {"acc", "accuracy", "top1", "top5"}
+
+
 def canonical_name(name: str) -> str | None:
     """The canonical name for one metric column (`val_acc` -> `test_acc`), or None if it is
     not one of the core metrics. Step and epoch are handled by `canonical_columns`."""
+    return _ranked_name(name)[0]
+
+
+def _ranked_name(name: str) -> tuple[str | None, int]:
+    """(canonical name or None, rank): 0 for a plain name, 1 for Lightning's `*_epoch` (its
+    epoch mean), 2 for `*_step` (one batch); where several columns give one name, the lowest
+    rank takes it."""
     n = _normalise(name)
+    got = _plain_name(n)
+    if got is not None:
+        return got, 0
+    for suffix, rank in _SUFFIX_RANK.items():
+        if n.endswith(suffix) and len(n) > len(suffix):
+            got = _plain_name(n[:-len(suffix)])
+            if got is not None:
+                return got, rank
+    return None, 0
+
+
+def _plain_name(n: str) -> str | None:
     if n in CORE_METRICS:
         return n
     parts = n.split("_")
@@ -50,28 +77,143 @@ def canonical_name(name: str) -> str | None:
         measure2, split2 = "_".join(parts[:i]), "_".join(parts[i:])
         if split2 in _SPLITS and measure2 in _MEASURES:
             return f"{_SPLITS[split2]}_{_MEASURES[measure2]}"
-    if n in _MEASURES and _MEASURES[n] == "loss":
-        return None  # a bare "loss" is ambiguous; kept under its own name
-    return None
+    return None  # (a bare "loss" is ambiguous: kept under its own name)
 
 
-def canonical_columns(header: list[str], overrides: dict[str, str] | None = None) -> list[str]:
+def is_accuracy(name: str) -> bool:
+    """An accuracy column (`test_acc`, `val_accuracy_epoch`, `top5`): the columns the per-file
+    percent rule looks at and rescales."""
+    return bool(_ACCURACY_WORDS & set(_normalise(name).split("_")))
+
+
+# ----------------------------------------------------------------------------- column maps
+
+
+class ColumnMapError(ValueError):
+    """A `column_map` entry (or `--map` argument) that cannot be used; says which and why."""
+
+
+def parse_column_map(mapping: dict | None) -> tuple[dict[str, str], dict[str, float]]:
+    """A user's column map as (source -> name, source -> scale). A value is a name
+    (`"test_acc"`), a name with a `%` suffix (the column is in percent: scale 0.01), or a table
+    `{ name = "test_acc", scale = 0.01 }`. Raises ColumnMapError naming the bad entry."""
+    names: dict[str, str] = {}
+    scales: dict[str, float] = {}
+    for src, value in (mapping or {}).items():
+        scale = 1.0
+        if isinstance(value, dict):
+            unknown = set(value) - {"name", "scale"}
+            if unknown or not isinstance(value.get("name"), str):
+                raise ColumnMapError(f"{src!r}: a table takes name and scale, e.g. "
+                                     f"{{ name = \"test_acc\", scale = 0.01 }}; got {value!r}")
+            raw_scale = value.get("scale", 1.0)
+            if isinstance(raw_scale, bool) or not isinstance(raw_scale, (int, float)) \
+                    or not raw_scale > 0 or raw_scale == float("inf"):
+                raise ColumnMapError(f"{src!r}: scale must be a positive number, not {raw_scale!r}")
+            name, scale = value["name"], float(raw_scale)
+        elif isinstance(value, str):
+            name = value
+        else:
+            raise ColumnMapError(f"{src!r} maps to {value!r}: give a grokwatch name, e.g. "
+                                 f"\"test_acc\" (\"test_acc%\" for a column in percent)")
+        name = name.strip()
+        if name.endswith("%"):
+            name, scale = name[:-1].strip(), scale * 0.01
+        if not name:
+            raise ColumnMapError(f"{src!r} maps to an empty name")
+        names[str(src)] = name
+        if scale != 1.0:
+            scales[str(src)] = scale
+    return names, scales
+
+
+def parse_map_args(items: list[str] | None) -> dict[str, str]:
+    """`--map SRC=DST` arguments (repeatable) as a column map; ColumnMapError for a bad one."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        src, eq, dst = item.partition("=")
+        if not eq or not src.strip() or not dst.strip():
+            raise ColumnMapError(f"--map {item!r}: write SRC=DST, e.g. --map full_train_acc=train_acc "
+                                 f"(DST% for a column in percent: --map acc=test_acc%)")
+        out[src.strip()] = dst.strip()
+    parse_column_map(out)  # the same checks as experiments.toml's column_map
+    return out
+
+
+# ----------------------------------------------------------------------------- headers
+
+
+def split_header(line: str) -> list[str]:
+    """A CSV header line as its column names: a UTF-8 byte-order mark dropped, each name
+    stripped of white space and of the quotes R's `write.csv` puts around it."""
+    line = line.lstrip("\ufeff").strip()
+    out = []
+    for name in line.split(","):
+        name = name.strip()
+        if len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
+            name = name[1:-1].strip()
+        out.append(name)
+    return out
+
+
+@dataclass(frozen=True)
+class Header:
+    """One file's header: its raw names, their canonical names, each column's explicit scale
+    (from the column map) and the accuracy columns the per-file percent rule applies to."""
+
+    raw: list[str]
+    names: list[str]
+    scales: list[float]
+    auto_accuracy: list[int]
+
+    @classmethod
+    def parse(cls, line: str, column_map: dict | None = None) -> "Header":
+        raw = split_header(line)
+        _names, scales = parse_column_map(column_map) if column_map else ({}, {})
+        names = canonical_columns(raw, column_map)
+        col_scales = [scales.get(r, 1.0) for r in raw]
+        auto = [i for i, (r, n) in enumerate(zip(raw, names)) if r not in scales and is_accuracy(n)]
+        return cls(raw, names, col_scales, auto)
+
+    def scales_for(self, percent: bool) -> list[float]:
+        """Each column's factor: the explicit scale, and 0.01 for accuracy columns in percent."""
+        if not percent:
+            return list(self.scales)
+        out = list(self.scales)
+        for i in self.auto_accuracy:
+            out[i] = 0.01
+        return out
+
+
+def canonical_columns(header: list[str], overrides: dict | None = None) -> list[str]:
     """Map a CSV header to canonical names, keeping unknown columns under their own
-    (normalised) name. `overrides` maps a source column to a target name and wins.
+    (normalised) name. `overrides` (a column map) maps a source column to a target name and
+    wins over every built-in alias: a column that would have taken that name keeps its own.
 
     The step column is the first of step-like names; where there is none, an epoch column
     becomes `step`. A bare `loss`, `acc`/`accuracy` or `error` next to a test/val column is the
-    train curve (Keras' CSVLogger writes `epoch,accuracy,loss,val_accuracy,val_loss`). A name that would appear twice keeps its original spelling the second time.
+    train curve (Keras' CSVLogger writes `epoch,accuracy,loss,val_accuracy,val_loss`).
+    Lightning's `*_epoch` and `*_step` columns give the name where no plain column does
+    (`*_epoch` first). A name that would appear twice keeps its original spelling the second time.
     """
-    overrides = overrides or {}
+    names: dict[str, str] = {}
+    for src, value in (overrides or {}).items():  # names only; scales are the parsers' business
+        if isinstance(value, dict):
+            value = value.get("name")
+        if isinstance(value, str) and value.strip().rstrip("%").strip():
+            names[str(src)] = value.strip().rstrip("%").strip()
+    reserved = {names[h] for h in header if h in names}
     normal = [_normalise(h) for h in header]
-    out: list[str] = []
-    step_src = next((i for i, n in enumerate(normal) if n in _STEP_NAMES), None)
-    if step_src is None:
-        step_src = next((i for i, n in enumerate(normal) if n in _EPOCH_NAMES), None)
-    time_src = next((i for i, n in enumerate(normal) if n in _TIME_NAMES), None)
-    taken: set[str] = set()
-    mapped = [canonical_name(h) for h in header]
+    free = [h not in names for h in header]
+    step_src = time_src = None
+    if "step" not in reserved:
+        step_src = next((i for i, n in enumerate(normal) if free[i] and n in _STEP_NAMES), None)
+        if step_src is None:
+            step_src = next((i for i, n in enumerate(normal) if free[i] and n in _EPOCH_NAMES), None)
+    if "time_s" not in reserved:
+        time_src = next((i for i, n in enumerate(normal) if free[i] and n in _TIME_NAMES), None)
+    ranked = [_ranked_name(h) for h in header]
+    mapped = [m for m, _ in ranked]
     # Keras-style logs: a bare `loss`/`accuracy` beside `val_loss`/`val_accuracy` is the train
     # curve (only where some test/val column exists and the train one is not named already).
     has_test = any(m is not None and m.startswith("test_") for m in mapped)
@@ -80,30 +222,44 @@ def canonical_columns(header: list[str], overrides: dict[str, str] | None = None
             name = f"train_{_MEASURES[n]}"
             if name not in mapped:
                 mapped[i] = name
+    best: dict[str, int] = {}
+    for i, m in enumerate(mapped):
+        if m is not None and free[i] and (m not in best or ranked[i][1] < ranked[best[m]][1]):
+            best[m] = i
+    out: list[str] = []
+    taken: set[str] = set()
     for i, (raw, n) in enumerate(zip(header, normal)):
-        if raw in overrides:
-            name = overrides[raw]
+        if not free[i]:
+            name = names[raw]
         elif i == step_src:
             name = "step"
         elif i == time_src:
             name = "time_s"
+        elif mapped[i] is not None and best.get(mapped[i]) == i and mapped[i] not in reserved:
+            name = mapped[i]
         else:
-            name = mapped[i] or n or f"col{i}"
-        if name in taken:
-            name = n if n not in taken else f"{n}_{i}"
+            name = n or f"col{i}"
+        if name in taken or (free[i] and name in reserved):
+            name = n if n and n not in taken and n not in reserved else f"{n or 'col'}_{i}"
         taken.add(name)
         out.append(name)
     return out
 
 
+def error_from_accuracy(acc):
+    """error = 1 - accuracy (both fractions), never below 0; NaN stays NaN. The one home of
+    this rule: a float, or a numpy array (the dashboard's block parser)."""
+    err = 1.0 - acc
+    if hasattr(err, "clip"):
+        return err.clip(0.0, None)
+    return 0.0 if err < 0.0 else err
+
+
 def complete_row(row: dict[str, float]) -> dict[str, float]:
-    """Fill error from accuracy (error = 1 - acc) and the other way round, where one is missing."""
-    for split in ("train", "test"):
-        acc, err = f"{split}_acc", f"{split}_error"
+    """Fill error from accuracy (error = 1 - acc) where a row has the accuracy only."""
+    for acc, err in ERROR_OF.items():
         if acc in row and err not in row:
-            row[err] = 1.0 - row[acc]
-        elif err in row and acc not in row and row.get("_classification"):
-            row[acc] = 1.0 - row[err]
+            row[err] = error_from_accuracy(row[acc])
     return row
 
 

@@ -1,5 +1,5 @@
-"""`grokwatch export`: one CSV of all (or some) runs — wide (a row per run and step) or long
-(a row per run, step and metric)."""
+"""`grokwatch export`: one CSV of all (or some) runs — wide (a row per run and step), long
+(a row per run, step and metric), or `--summary` (a row per run: see grokwatch/summaries.py)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,37 @@ def export_csv(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | N
         if close:
             f.close()
     return n
+
+
+def export_summary(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | None) -> int:
+    """`export --summary`: one row per run; returns the number of rows written."""
+    from .summaries import summary_table
+
+    cols, rows = summary_table([p.dir for p in _selected(runs_dir, run_ids)])
+    close = False
+    if out is None:
+        f: TextIO = sys.stdout
+    elif isinstance(out, (str, Path)):
+        f, close = open(out, "w", newline="", encoding="utf-8"), True
+    else:
+        f = out
+    try:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(cols)
+        for row in rows:
+            w.writerow([_cell(row.get(c)) for c in cols])
+    finally:
+        if close:
+            f.close()
+    return len(rows)
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return _num(v)
+    return format_value(v) if not isinstance(v, str) else v
 
 
 def _num(v: float | None) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .config import ConfigError, expand_runs, load_config
+from .detect.kinds import kind_of
 from .paths import ProjectPaths
 from .runs import TERMINAL_STATES, MetricsTail, RunPaths, read_events, read_json
 from .runner.core import Runner, RunnerBusy
@@ -123,13 +124,21 @@ class Follower:
                 f"{fmt_num(rate) if rate else '-'} steps/s  ETA {fmt_duration(eta)}")
 
 
+RUN_EVENT_MARKS = {"failed": "x", "diverged": "x", "lost": "x", "stopped": "-", "done": "+",
+                   "started": ">"}  # a run's own events; the detectors' kinds mark as their table says
+
+
 def format_event(e: dict[str, Any]) -> str:
-    mark = {"generalization_jump": "!!", "grokking_likely": "~", "overfitting": "!", "divergence": "!!",
-            "failed": "x", "diverged": "x", "lost": "x", "stopped": "-", "done": "+", "started": ">"}
     stamp = time.strftime("%H:%M:%S", time.localtime(e.get("time", time.time())))
     kind = e.get("kind", "?")
+    k = kind_of(kind)
+    mark = k.mark if k is not None else RUN_EVENT_MARKS.get(kind, "*")
     label = f"ALERT {kind}" if e.get("alert") else kind
-    return f"{stamp} {mark.get(kind, '*'):>2} [{label}] {e.get('message', '')}"
+    message = str(e.get("message", ""))
+    run_id = e.get("run_id")
+    if isinstance(run_id, str) and run_id and not message.startswith(run_id):
+        message = f"{run_id}: {message}"  # in a sweep, the line says which run (runner events already do)
+    return f"{stamp} {mark:>2} [{label}] {message}"
 
 
 def run_headless(config_path: Path, project_dir: Path, out: TextIO = sys.stdout,

@@ -1,22 +1,24 @@
-"""Run ids and the run-directory files: atomic writes, appends, and a tolerant incremental tail.
+"""Run ids and the run-directory files: atomic writes, appends, the metrics writer.
 
 Everything here is standard library only: the TUI, the runner, the workers and
-`grokwatch detect` all read and write run directories through this module.
+`grokwatch detect` all read and write run directories through this module. The tolerant
+incremental reader of metrics files is `grokwatch.tail` (`MetricsTail` is re-exported here).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .columns import BASE_COLUMNS, canonical_columns
+from .columns import BASE_COLUMNS, canonical_columns, split_header
+from .tail import MetricsTail, parse_float, parse_row, read_all_metrics  # noqa: F401 (re-exported)
 
 TERMINAL_STATES = ("done", "failed", "diverged", "stopped", "lost")
 RETRYABLE_STATES = ("failed", "diverged", "stopped", "lost")
@@ -105,13 +107,78 @@ class RunPaths:
         return sorted(p for p in self.dir.glob("checkpoint.*") if not p.name.endswith(".tmp"))
 
 
+FILE_MODE = 0o644  # run files: only their owner may write them, whatever the umask
+NO_GROUP_OTHER_WRITE = 0o022
+
+
+def protect_new_files() -> None:
+    """Add group/other write to the umask of this process (and of every process it starts: the
+    runner, workers, a user's command), so no run file or directory is writable by other users
+    even under `umask 0`. A stricter umask (077) is kept."""
+    current = os.umask(NO_GROUP_OTHER_WRITE)
+    os.umask(current | NO_GROUP_OTHER_WRITE)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to a temporary sibling, fsync, rename over `path`: readers see the old file
+    or the new one, never half of it. On any failure (a full disk) the temporary file is
+    removed and the old file is left as it was; the error is raised."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+NO_SPACE = "no space left on device"
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
+    """True for ENOSPC/EDQUOT, and for a writer that hides the errno (torch.save raises a bare
+    RuntimeError "file write failed") when the file system under `where` has no space left."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS:
+            return True
+    if where is not None and (isinstance(exc, OSError)
+                              or (isinstance(exc, RuntimeError) and "writ" in str(exc))):
+        try:
+            st = os.statvfs(where)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize < 64 * 1024
+    return False
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def overwrite_json_in_place(path: Path, obj: Any) -> None:
+    """Rewrite a small file in its own blocks (no temporary file, no new block for a file of a
+    few hundred bytes): the last resort on a full disk, where an atomic replace cannot be made.
+    A reader may see it half-written for an instant; read_json then returns its default."""
+    data = (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -238,7 +305,7 @@ class MetricsWriter:
             return []
         if not first.endswith("\n"):
             return []
-        return [c.strip() for c in first.strip().split(",") if c.strip()]
+        return [c for c in split_header(first) if c]
 
     def _read_last_step(self) -> float | None:
         for line in reversed(tail_lines(self.path, 5)):
@@ -285,114 +352,35 @@ class MetricsWriter:
         new = [k for k in row if k not in self.columns]
         if new:
             self._widen(new)
-        self._f.write(",".join(format_value(row.get(c)) for c in self.columns) + "\n")
-        self._f.flush()
+        try:
+            self._f.write(",".join(format_value(row.get(c)) for c in self.columns) + "\n")
+            self._f.flush()
+        except OSError:  # a full disk: leave no half row behind, and nothing buffered to add one
+            self._drop_partial_row()
+            raise
         if step is not None:
             self.last_step = step
         return True
 
+    def _drop_partial_row(self) -> None:
+        try:
+            self._f.buffer.raw.close()  # discards what is still buffered
+            self._f.close()
+        except (OSError, ValueError):
+            pass
+        try:
+            with open(self.path, "rb+") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - (1 << 16)))
+                data = f.read()
+                end = data.rfind(b"\n") + 1
+                if end and end < len(data):
+                    f.truncate(size - len(data) + end)
+        finally:
+            self._f = open(self.path, "a", encoding="utf-8")
+
     def close(self) -> None:
         self._f.close()
-
-
-def parse_float(s: str) -> float | None:
-    s = s.strip()
-    if not s:
-        return None
-    try:
-        return float(s)
-    except ValueError:
-        return None
-
-
-class MetricsTail:
-    """Incremental, tolerant reader of a growing CSV file.
-
-    Reads from a saved offset, keeps a partial last line until its newline arrives, skips
-    malformed lines (counting them), and starts over when the file is replaced (a new inode
-    or a smaller size: the worker widened the header). Column names pass through
-    `columns.canonical_columns`, so a user's own CSV reads like ours.
-    """
-
-    CHUNK = 1 << 20
-
-    def __init__(self, path: Path, column_map: dict[str, str] | None = None):
-        self.path = Path(path)
-        self.column_map = column_map
-        self.reset()
-
-    def reset(self) -> None:
-        self.offset = 0
-        self.inode: int | None = None
-        self.header: list[str] | None = None
-        self.raw_header: list[str] | None = None
-        self._partial = b""
-        self.bad_lines = 0
-        self.replaced = False  # set when a re-read started; the caller drops what it had
-
-    def _check_replaced(self) -> os.stat_result | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        if self.inode is not None and (st.st_ino != self.inode or st.st_size < self.offset):
-            self.reset()
-            self.replaced = True
-        return st
-
-    def read(self, max_bytes: int | None = None) -> list[dict[str, float]]:
-        """New complete rows since the last call, as {column: value} (missing values left out)."""
-        return [dict(zip(cols, vals)) for cols, vals in self._read_tuples(max_bytes)]
-
-    def read_columns(self, max_bytes: int | None = None) -> tuple[list[str], list[list[float | None]]]:
-        """New rows as (header, list of value lists) — cheaper than dicts for bulk loading."""
-        rows: list[list[float | None]] = []
-        for _cols, vals in self._read_tuples(max_bytes, as_lists=True):
-            rows.append(vals)
-        return (self.header or []), rows
-
-    def _read_tuples(self, max_bytes: int | None, as_lists: bool = False):
-        st = self._check_replaced()
-        if st is None or st.st_size <= self.offset:
-            return []
-        out = []
-        with open(self.path, "rb") as f:
-            if self.inode is None:
-                self.inode = os.fstat(f.fileno()).st_ino
-            f.seek(self.offset)
-            budget = max_bytes if max_bytes is not None else st.st_size - self.offset
-            data = f.read(budget)
-        self.offset += len(data)
-        data = self._partial + data
-        end = data.rfind(b"\n") + 1
-        self._partial = data[end:]
-        text = data[:end].decode("utf-8", "replace")
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            fields = line.split(",")
-            if self.header is None:
-                self.raw_header = [h.strip() for h in fields]
-                self.header = canonical_columns(self.raw_header, self.column_map)
-                continue
-            if len(fields) != len(self.header):
-                self.bad_lines += 1
-                continue
-            vals = [parse_float(x) for x in fields]
-            if as_lists:
-                out.append((None, vals))
-            else:
-                cols = [c for c, v in zip(self.header, vals) if v is not None]
-                out.append((cols, [v for v in vals if v is not None]))
-        return out
-
-
-def read_all_metrics(path: Path) -> list[dict[str, float]]:
-    return MetricsTail(path).read()
-
-
-def now() -> float:
-    return time.time()
 
 
 def last_row(path: Path) -> dict[str, float]:
@@ -404,18 +392,9 @@ def last_row(path: Path) -> dict[str, float]:
         return {}
     if not first.endswith("\n"):
         return {}
-    header = canonical_columns([h.strip() for h in first.strip().split(",")])
+    header = canonical_columns(split_header(first))
     for line in reversed(tail_lines(path, 3)):
         row = parse_row(line, header) if line.strip() != first.strip() else {}
         if row:
             return row
     return {}
-
-
-def parse_row(line: str, header: list[str]) -> dict[str, float]:
-    """One CSV line as {column: value} (empty and non-numeric fields left out); {} when the
-    line does not have the header's width (a half-written or malformed line)."""
-    fields = line.split(",")
-    if len(fields) != len(header):
-        return {}
-    return {c: v for c, v in zip(header, map(parse_float, fields)) if v is not None}

@@ -239,3 +239,104 @@ async def test_view_opens_a_foreign_csv_and_the_clients_run_dir(tmp_path):
         assert runs[run_dir.name].latest["step"] == 490
         assert runs[run_dir.name].latest["test_error"] == 0.0  # from test_acc, capped at 1
     assert not (tmp_path / "runs").exists() and not (tmp_path / ".grokwatch").exists()
+
+
+# --- the speed-motivated copies write what the plain paths write (bench/client.py keeps them)
+
+
+def test_log_and_run_log_write_identical_bytes(tmp_path, monkeypatch):
+    """Module-level `log()` and `Run.log` share one implementation; the bytes prove it."""
+    import grokwatch.client as client
+
+    monkeypatch.delenv("GROKWATCH_CLIENT_CHANNEL", raising=False)
+
+    class Scalar:
+        def item(self):
+            return 0.125
+
+    def feed(log) -> None:
+        for step in range(0, 30, 3):
+            log(step=step, train_loss=1.0 / (step + 1), val_acc=step / 30, time_s=step * 0.5)
+            log(step=step, weight_norm=Scalar(), time_s=step * 0.5)
+        log(step=31, train_loss="oops", lr=3, time_s=16.0)
+        log(train_loss=float("nan"), time_s=17.0)  # step None: the next one
+
+    client.finish()
+    client.init(name="module", dir=tmp_path / "a")
+    feed(client.log)
+    client.finish()
+    with client.Run(name="run", dir=tmp_path / "b") as run:
+        feed(run.log)
+    (a,) = list((tmp_path / "a").iterdir())
+    (b,) = list((tmp_path / "b").iterdir())
+    data = (a / "metrics.csv").read_bytes()
+    assert data == (b / "metrics.csv").read_bytes()
+    assert data.count(b"\n") == 13  # header + 10 steps + step 31 + step 32
+
+
+def test_number_rows_writer_writes_what_metrics_writer_writes(tmp_path):
+    """The client's batched writer and `runs.MetricsWriter` give the same file, byte for byte:
+    new columns mid-file (the header widens), missing values, ints, NaN and infinities,
+    a step that goes backwards."""
+    from grokwatch.local_run import NumberRowsWriter
+    from grokwatch.runs import MetricsWriter
+
+    rows = [{"step": 0, "train_loss": 2.5, "time_s": 0.0},
+            {"step": 1, "train_loss": 1e-17, "test_acc": 0.1, "time_s": 0.25},
+            {"step": 2, "test_acc": float("nan"), "lr": 3, "time_s": 0.5},
+            {"step": 2, "train_loss": 9.0},  # not after the last step: refused by both
+            {"step": 5, "train_loss": float("inf"), "grad_norm": float("-inf"), "time_s": 1e16},
+            {"step": 7, "lr": -0.0, "test_acc": 1.0, "time_s": 123456.789}]
+    fast, plain = NumberRowsWriter(tmp_path / "fast.csv"), MetricsWriter(tmp_path / "plain.csv")
+    for row in rows:
+        assert fast.write(dict(row)) == plain.write(dict(row))
+    fast.close()
+    plain.close()
+    data = (tmp_path / "fast.csv").read_bytes()
+    assert data == (tmp_path / "plain.csv").read_bytes()
+    assert b"nan" in data and b"-inf" in data and data.count(b"\n") == 6
+
+
+def test_add_batch_fast_path_emits_what_add_emits():
+    """RowMerger.add_batch (the client's batches) and one `add` per record: the same rows
+    and the same counted problems."""
+    from grokwatch.client import _coerce_for_log
+    from grokwatch.merge import RowMerger
+
+    records = [(0, {"train_loss": 1.0, "val_acc": 0.5}, 10.0),
+               (0, {"weight_norm": 3}, 10.1),  # same step: one row
+               (None, {"train_loss": 0.9}, 10.2),  # the next step
+               (4, _coerce_for_log({"train_loss": "x", "test_loss": 2.0}), 10.3),  # goes slow
+               (1, {"train_loss": 0.8}, 10.4),  # step 1 was written: dropped, counted
+               (6, {"train_loss": 0.7, "time_s": 99.0}, 10.5),
+               (7, {"valid/acc": 0.75}, 10.6)]
+    fast: list = []
+    slow: list = []
+    warnings: list = []
+    def stamp(arrived: float) -> float:
+        return round(arrived - 10.0, 3)
+
+    m_fast = RowMerger(lambda s, v: fast.append((s, v)), warn=warnings.append, stamp=stamp)
+    m_fast.add_batch(records)
+    m_fast.flush()
+    m_slow = RowMerger(lambda s, v: slow.append((s, v)), warn=warnings.append, stamp=stamp)
+    for step, metrics, t in records:
+        m_slow.add({"step": step, **metrics}, now=t)
+    m_slow.flush()
+    # the same rows; an int value stays an int on the fast path (written "3", not "3.0")
+    assert fast == slow
+    assert [s for s, _ in fast] == [0, 1, 4, 6, 7]
+    assert fast[0][1] == {"train_loss": 1.0, "test_acc": 0.5, "time_s": 0.0, "weight_norm": 3}
+    assert fast[3][1]["time_s"] == 99.0 and fast[1][1]["time_s"] == 0.2
+    assert m_fast.counts == m_slow.counts == {"rejected": 1, "backwards": 1}
+
+
+def test_import_grokwatch_client_leaves_the_run_directory_code_alone():
+    """A script run under grokwatch only needs the channel: `grokwatch.runs` and the local
+    run directory's module are loaded by the first log() that finds no channel."""
+    code = ("import sys, grokwatch.client\n"
+            "print(sorted(m for m in sys.modules if m.startswith('grokwatch')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=cli_env(), cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['grokwatch', 'grokwatch.client', 'grokwatch.merge']"

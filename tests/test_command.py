@@ -362,7 +362,7 @@ def test_placeholders_and_literal_braces():
 
 
 def test_row_merger_merges_orders_and_rejects():
-    from grokwatch.client import RowMerger
+    from grokwatch.merge import RowMerger
 
     out: list = []
     warnings: list = []

@@ -7,23 +7,44 @@ metrics row), `grokwatch detect` and `grokwatch view`.
         for event in ds.feed(row):      # {"kind", "step", "message", ...details}
             ...
 
-Alert kinds: `generalization_jump`, `grokking_likely` (a hint), `overfitting`, `divergence`.
-The rules are described in `grokwatch/detect/rules.py`. Standard library only (the TUI and
-the runner import this; never torch, not even numpy on the per-row path).
+The kinds of event, and the rule that raises each, are the table in `kinds.py`; what a rule
+is, `protocol.py`; each rule is a module of its own (`jump.py`, `hint.py`, `overfit.py`,
+`divergence.py`) whose docstring says how it judges. Standard library only (the TUI and the
+runner import this; never torch, not even numpy on the per-row path).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any, Iterable
 
 from .divergence import DivergenceRule
-from .rules import STEP_UNITS, HintRule, JumpRule, OverfitRule, Signals, _test_value, _train_value
+from .kinds import KINDS, AlertKind, is_alert_kind, kind_of, register
+from .protocol import Reading, RunContext
+from .signals import STEP_UNITS, Signals, test_value, train_value
 
-ALERT_KINDS = ("generalization_jump", "grokking_likely", "overfitting", "divergence")
+__all__ = ["KINDS", "AlertKind", "is_alert_kind", "kind_of", "register", "DetectorSet",
+           "DetectInputError", "detect_rows", "detect_file", "main_detect", "step_unit",
+           "DivergenceRule", "rule_classes"]
 
-__all__ = ["ALERT_KINDS", "DetectorSet", "DetectInputError", "detect_rows", "detect_file",
-           "main_detect", "step_unit", "DivergenceRule"]
+_RULES: dict[tuple[str, ...], tuple[type, ...]] = {}
+
+
+def rule_classes() -> tuple[type, ...]:
+    """The rule classes the table of kinds names, in its order, each once ("module:Class";
+    a module name starting with a dot is relative to this package)."""
+    key = tuple(k.rule for k in KINDS.values())
+    found = _RULES.get(key)
+    if found is None:
+        out: list[type] = []
+        for path in key:
+            mod, _, name = path.partition(":")
+            cls = getattr(importlib.import_module(mod, __name__), name)
+            if cls not in out:
+                out.append(cls)
+        _RULES[key] = found = tuple(out)
+    return found
 
 
 def _positive_int(v: Any) -> int | None:
@@ -45,6 +66,10 @@ def _float_or_none(v: Any) -> float | None:
 class DetectorSet:
     """All alert rules for one run. `feed(row)` returns the new alert events (usually none).
 
+    The rules are the ones `kinds.KINDS` names, built in its order: those that need no
+    curves (divergence) at once, the others when the first row shows which curves the log
+    has (`signals.Signals`). Each gets one `protocol.Reading` per row.
+
     Amortised O(1) per row; rows whose step is missing or not after the previous row's are
     ignored (a resumed run never logs a step twice, but a re-read file may repeat rows).
 
@@ -61,21 +86,34 @@ class DetectorSet:
         self.n_test = _positive_int(info.get("n_test"))
         self.weight_decay = _float_or_none(params.get("weight_decay"))
         self.step_unit = step_unit if step_unit in STEP_UNITS else "step"
-        self.divergence = DivergenceRule(self.step_unit)
         self.signals = Signals()
-        self.jump: JumpRule | None = None
-        self.hint: HintRule | None = None
-        self.overfit: OverfitRule | None = None
+        self.context = RunContext(kind=self.kind, n_test=self.n_test,
+                                  weight_decay=self.weight_decay, unit=self.step_unit,
+                                  run_info=info)
+        self.rules: list[Any] = self._build(curves=False)
+        self._reading = Reading(0.0, {})
         self.last_step: float | None = None
         self.rows = 0
         self.events: list[dict] = []  # every event so far, in order
 
-    def _setup(self, bounded: bool, row: dict) -> None:
-        what = "error" if "test_error" in row else "loss"
-        unit = self.step_unit
-        self.jump = JumpRule(bounded, self.n_test, what, unit=unit)
-        self.hint = HintRule(self.weight_decay, unit=unit)
-        self.overfit = OverfitRule(bounded, self.n_test, self.kind, what, unit=unit)
+    def _build(self, curves: bool) -> list[Any]:
+        """The rules of the table, in its order: with `curves` False only those that need no
+        curves; with True all of them (the ones built before are kept)."""
+        ctx = self.context
+        have = {type(r): r for r in getattr(self, "rules", ())}
+        out = []
+        for cls in rule_classes():
+            rule = have.get(cls)
+            if rule is None and (curves or not cls.needs_curves):
+                rule = cls(ctx)
+                ctx._register(rule)
+            if rule is not None:
+                out.append(rule)
+        return out
+
+    def rule(self, cls: type) -> Any:
+        """This run's instance of rule `cls` (None before it is built)."""
+        return next((r for r in self.rules if type(r) is cls), None)
 
     def feed(self, row: dict[str, float]) -> list[dict]:
         step = row.get("step")
@@ -86,33 +124,24 @@ class DetectorSet:
             return []
         self.last_step = step
         self.rows += 1
-        out: list[dict] = []
-        problem = self.divergence.update(row)
-        if problem:
-            out.append({"kind": "divergence", "step": step, "message": f"Run diverged: {problem}."})
         sig = self.signals
         if not sig.decided:
             sig.decide(row)
-            if not sig.decided:
-                if out:
-                    self.events.extend(out)
-                return out
-            self._setup(bool(sig.bounded), row)
-        bounded = sig.bounded
-        jump = self.jump
-        y = _test_value(row, bounded)
-        tr, tr_bounded = _train_value(row, bounded)
-        ev = jump.update(step, y, tr, tr_bounded)
-        if ev is not None:
-            out.append(ev)
-        if not self.hint.fired:
-            ev = self.hint.update(step, row, jump)
-            if ev is not None:
-                out.append(ev)
-        if not self.overfit.fired:
-            ev = self.overfit.update(step, y, tr, tr_bounded)
-            if ev is not None:
-                out.append(ev)
+            if sig.decided:
+                ctx = self.context
+                ctx.bounded, ctx.what = bool(sig.bounded), sig.what
+                self.rules = self._build(curves=True)
+        r = self._reading  # one per run, refilled per row: rules read it, never keep it
+        r.step, r.row = step, row
+        if sig.decided:
+            bounded = sig.bounded
+            r.test = test_value(row, bounded)
+            r.train, r.train_bounded = train_value(row, bounded)
+        out: list[dict] = []
+        for rule in self.rules:
+            evs = rule.update(r)
+            if evs:
+                out.extend(evs)
         if out:
             for ev in out:
                 _add_context(ev, row)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..columns import CORE_METRICS, complete_row
 from ..runs import MetricsTail, read_json
+from .kinds import KINDS, is_alert_kind
 
 
 class DetectInputError(ValueError):
@@ -146,8 +147,8 @@ def main_detect(argv: list[str]) -> int:
     """`grokwatch detect FILE.csv [--json]`; 2 with one clear line on unusable input."""
     ap = argparse.ArgumentParser(
         prog="grokwatch detect",
-        description="Run the alert detectors (generalization_jump, grokking_likely, overfitting, "
-                    "divergence) over a CSV log and print the events.")
+        description=f"Run the alert detectors ({', '.join(KINDS)}) over a CSV log and print "
+                    f"the events.")
     ap.add_argument("file", help="a metrics CSV (ours, or any with a step/epoch column and "
                                  "train/test/val loss, error or accuracy columns), or a run directory")
     ap.add_argument("--json", action="store_true",
@@ -168,7 +169,7 @@ def main_detect(argv: list[str]) -> int:
     for ev in events:
         if args.json:
             obj = {"time": _event_time(ev, started), "run_id": run_id, "step": _jsonable(ev["step"]),
-                   "kind": ev["kind"], "message": ev["message"], "alert": True}
+                   "kind": ev["kind"], "message": ev["message"], "alert": is_alert_kind(ev["kind"])}
             for k, v in ev.items():
                 if k not in obj:
                     obj[k] = _jsonable(v)

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
+
+from .protocol import NO_EVENTS, Reading, RunContext
 
 LOSS_COLUMNS = ("train_loss", "test_loss")
 EXPLOSION_FACTOR = 1e4  # train loss this many times its first logged value
@@ -46,6 +49,22 @@ class DivergenceRule:
             return (f"train_loss exploded to {v:.3g} at {self.unit} {_step(row)} "
                     f"(first logged {self.first_train_loss:.3g})")
         return None
+
+
+class DivergenceAlert:
+    """The `divergence` alert: `DivergenceRule` as a detector rule (it needs no curves, so it
+    judges a log from its first row)."""
+
+    needs_curves = False
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.rule = DivergenceRule(ctx.unit)
+
+    def update(self, r: Reading) -> Sequence[dict]:
+        problem = self.rule.update(r.row)
+        if not problem:
+            return NO_EVENTS
+        return ({"kind": "divergence", "step": r.step, "message": f"Run diverged: {problem}."},)
 
 
 def _step(row: dict[str, float]) -> str:

@@ -7,6 +7,8 @@ A kind's `run(ctx)` trains and calls:
   ctx.save_checkpoint(step, write, ext)   write(path) saves the state; after a pending signal
                                     this raises StopRun and the worker exits cleanly
   ctx.load_checkpoint(ext)          (path, step) of the latest checkpoint, or None
+  ctx.resume(ext, load)             load(path) the latest checkpoint if there is one; a file that
+                                    cannot be loaded safely raises CheckpointRefused (run `failed`)
   ctx.check_stop()                  raises StopRun if a signal is pending (nothing to save)
 Standard library only: importing it must not import torch.
 """
@@ -17,10 +19,12 @@ import json
 import math
 import os
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..columns import error_from_accuracy
 from ..detect.divergence import DivergenceRule
 from ..runs import MetricsWriter, RunPaths, atomic_write_json, read_json
 
@@ -35,6 +39,20 @@ class StopRun(Exception):
 
 class Diverged(Exception):
     """The run's loss became non-finite or exploded (the shared divergence rule)."""
+
+
+class CheckpointRefused(Exception):
+    """A checkpoint that could not be loaded safely (not plain tensors and data, truncated, from
+    another version...). The run fails with this message; the file is never executed and never
+    silently skipped, since a resumed run must continue exactly where it stopped."""
+
+    show_traceback = False
+
+    def __init__(self, path: Path, why: str):
+        super().__init__(f"checkpoint {path} was refused: {why}. Nothing in it was run; "
+                         f"`grokwatch retry` restarts this run from step 0 (its files move to "
+                         f"attempt-N/)")
+        self.path = path
 
 
 class RunContext:
@@ -89,7 +107,7 @@ class RunContext:
             row[k] = float(v) if v is not None else None
         for split in ("train", "test"):
             if f"{split}_acc" in row and f"{split}_error" not in row and row[f"{split}_acc"] is not None:
-                row[f"{split}_error"] = 1.0 - row[f"{split}_acc"]
+                row[f"{split}_error"] = error_from_accuracy(row[f"{split}_acc"])
         self.step = int(step)
         written = self._writer().write(row)
         self._maybe_status()
@@ -118,19 +136,49 @@ class RunContext:
         pending stop signal by raising StopRun."""
         final = self.run_dir / f"checkpoint.{ext}"
         tmp = self.run_dir / f".checkpoint.tmp.{ext}"
-        write(tmp)
-        os.replace(tmp, final)
+        try:
+            write(tmp)
+            os.replace(tmp, final)
+        except BaseException:  # a full disk, most often: the previous checkpoint stays whole
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
         atomic_write_json(self.run_dir / "checkpoint.json",
                           {"step": int(step), "file": final.name, "time": time.time()})
         self._last_checkpoint = time.monotonic()
         self.check_stop()
 
     def load_checkpoint(self, ext: str = "pt") -> tuple[Path, int] | None:
+        """(path, step) of the latest checkpoint, None when the run has none. Raises
+        CheckpointRefused when checkpoint.json names a file that is gone. (The step inside the
+        checkpoint is the one that counts: a crash between writing the file and checkpoint.json
+        leaves the file newer than the json.)"""
         meta = read_json(self.run_dir / "checkpoint.json")
         path = self.run_dir / f"checkpoint.{ext}"
-        if not meta or not path.exists():
-            return None
-        return path, int(meta["step"])
+        step = meta.get("step") if isinstance(meta, dict) else None
+        step = step if isinstance(step, int) and not isinstance(step, bool) else 0
+        if path.is_file():
+            return path, step
+        if isinstance(meta, dict) and meta.get("file") == path.name:
+            raise CheckpointRefused(path, f"checkpoint.json names it (step {step}) but the file is "
+                                    f"missing or not a regular file")
+        return None
+
+    def resume(self, ext: str, load: Callable[[Path], None]) -> bool:
+        """Load the latest checkpoint with `load(path)`; False when there is none. Any error
+        while loading becomes CheckpointRefused naming the file and why."""
+        found = self.load_checkpoint(ext)
+        if found is None:
+            return False
+        try:
+            load(found[0])
+        except CheckpointRefused:
+            raise
+        except Exception as exc:  # noqa: BLE001 — any failure to load is a refusal, said plainly
+            raise CheckpointRefused(found[0], checkpoint_error(exc)) from None
+        return True
 
     def check_stop(self) -> None:
         if self.stop_signal is not None:
@@ -149,6 +197,17 @@ class RunContext:
     def close(self) -> None:
         if self._metrics is not None:
             self._metrics.close()
+
+
+def checkpoint_error(exc: BaseException) -> str:
+    """One line saying why a checkpoint did not load (torch's weights-only message is a page)."""
+    text = str(exc)
+    if text.startswith("Weights only load failed"):
+        m = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f"a reference to {m.group(1)}" if m else "an object that is not a tensor or plain data"
+        return f"it holds {what}, not only tensors and plain data, so it was not unpickled"
+    first = next((l.strip() for l in text.splitlines() if l.strip()), "")
+    return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
 
 
 def _last_time(path: Path) -> float | None:

@@ -288,7 +288,7 @@ class _Command:
     """The running command and everything read from it."""
 
     def __init__(self, ctx: Any):
-        from ..client import RowMerger
+        from ..merge import RowMerger
 
         self.ctx = ctx
         p = ctx.params
@@ -382,25 +382,13 @@ class _Command:
     def _prepare_metrics_file(self) -> None:
         if self.metrics_path is None:
             return
-        from ..columns import canonical_columns
-        from ..runs import MetricsTail
+        from ..tail import MetricsTail
 
         tail = MetricsTail(self.metrics_path, self.ctx.params.get("column_map") or None)
-        try:
-            st = os.stat(self.metrics_path)
-        except OSError:
-            st = None
-        if st is not None and st.st_size > 0:
+        if tail.size() > 0:
             # Left by an earlier run: read only what is appended from now on (a rewrite or a
             # new file is noticed by the tail and read from its top).
-            with open(self.metrics_path, "rb") as f:
-                data = f.read()
-            first = data.split(b"\n", 1)[0].decode("utf-8", "replace")
-            end = data.rfind(b"\n") + 1
-            if end > 0:
-                tail.raw_header = [h.strip() for h in first.split(",")]
-                tail.header = canonical_columns(tail.raw_header, self.ctx.params.get("column_map") or None)
-                tail.offset, tail.inode = end, st.st_ino
+            tail.skip_to_end()
             self._warn(f"metrics_file {self.metrics_path} existed before the command started; "
                        f"its earlier rows are not read (write it into {{run_dir}} to keep runs apart)")
         self.metrics_tail = tail
@@ -549,17 +537,9 @@ class _Command:
         tail = self.metrics_tail
         if tail is None:
             return
-        rows = tail.read()
+        rows = tail.read(final=final)  # final: a last line without its newline counts
         if tail.replaced:  # rewritten from the top: rows already taken come again
             tail.replaced = False
-        if final and tail._partial.strip() and tail.header:  # a last line without its newline
-            fields = tail._partial.decode("utf-8", "replace").strip().split(",")
-            tail._partial = b""
-            if len(fields) == len(tail.header):
-                from ..runs import parse_float
-
-                vals = [parse_float(x) for x in fields]
-                rows.append({c: v for c, v in zip(tail.header, vals) if v is not None})
         for row in rows:
             step = row.get("step")
             last = self.merger.last_step

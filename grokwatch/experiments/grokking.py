@@ -317,13 +317,19 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain data only, so `torch.load(weights_only=True)` can read it back."""
         import numpy as np
         import torch
 
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        py_version, py_state, py_gauss = random.getstate()
         return {"step": self.step, "model": self.model.state_dict(), "opt": self.opt.state_dict(),
                 "ema": self.ema, "perm": self.perm, "pos": self.pos,
                 "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "numpy_rng": np.random.get_state(), "python_rng": random.getstate()}
+                "numpy_rng": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)),
+                              "pos": int(pos), "has_gauss": int(has_gauss),
+                              "cached_gaussian": float(cached)},
+                "python_rng": {"version": py_version, "state": list(py_state), "gauss": py_gauss}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         import numpy as np
@@ -337,8 +343,17 @@ class Trainer:
         self.pos = int(state["pos"])
         self.gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
-        np.random.set_state(state["numpy_rng"])
-        random.setstate(state["python_rng"])
+        nr, pr = state["numpy_rng"], state["python_rng"]
+        if isinstance(nr, dict):
+            keys = nr["keys"].numpy() if hasattr(nr["keys"], "numpy") else np.asarray(nr["keys"])
+            np.random.set_state((nr["name"], keys.astype(np.uint32), int(nr["pos"]),
+                                 int(nr["has_gauss"]), float(nr["cached_gaussian"])))
+        else:  # a checkpoint of an earlier grokwatch: numpy's own tuple
+            np.random.set_state(nr)
+        if isinstance(pr, dict):
+            random.setstate((pr["version"], tuple(pr["state"]), pr["gauss"]))
+        else:
+            random.setstate(pr)
 
     def save(self, path) -> None:
         import torch
@@ -346,10 +361,28 @@ class Trainer:
         torch.save(self.state_dict(), path)
 
     def load(self, path) -> None:
+        """Load with `weights_only=True`: a checkpoint is data, never code (a planted pickle is
+        refused, not run). Numpy arrays, which checkpoints of earlier versions hold for numpy's
+        RNG state, are allowed through torch's documented allowlist."""
         import torch
 
         # Load on the CPU: RNG states must stay CPU byte tensors; load_state_dict moves the rest.
-        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or "model" not in state or "step" not in state:
+            raise ValueError("it is not a grokking checkpoint (no model state and step)")
+        self.load_state_dict(state)
+
+
+def _numpy_array_globals() -> list[Any]:
+    """What a plain numpy array needs to be rebuilt by torch's weights-only unpickler."""
+    import numpy as np
+
+    try:
+        reconstruct = np._core.multiarray._reconstruct
+    except AttributeError:  # numpy < 2
+        reconstruct = np.core.multiarray._reconstruct
+    return [reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
 def run(ctx: RunContext) -> None:
@@ -361,9 +394,7 @@ def run(ctx: RunContext) -> None:
     ctx.set_total_steps(total)
     ctx.declare_columns(["train_acc", "test_acc", "weight_norm", "lr"])
     trainer = Trainer(params, ctx.seed, ctx.device)
-    found = ctx.load_checkpoint("pt")
-    if found is not None:
-        trainer.load(found[0])
+    ctx.resume("pt", trainer.load)
     evals = set(eval_schedule(total, params["eval_every"], params["eval_log_points"]))
     if trainer.step == 0 and 0 in evals:
         ctx.log(0, **trainer.evaluate())

@@ -214,7 +214,7 @@ class DigitsMLP:
     def load(self, path) -> None:
         import numpy as np
 
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:  # data only: a pickled object is refused
             for g, d in (("w", self.w), ("m", self.m), ("v", self.v)):
                 for k in d:
                     d[k] = z[f"{g}_{k}"].copy()
@@ -253,9 +253,7 @@ def _run(ctx: RunContext) -> None:
     ctx.set_total_steps(total)
     ctx.declare_columns(["train_acc", "test_acc", "weight_norm"])
     model = DigitsMLP(p, ctx.seed)
-    found = ctx.load_checkpoint("npz")
-    if found is not None:
-        model.load(found[0])
+    ctx.resume("npz", model.load)
     evals = set(eval_schedule(total, p["eval_every"], p["eval_log_points"]))
     if model.step == 0 and 0 in evals:
         ctx.log(0, **model.evaluate())

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..config import Config, ConfigError, RunSpec, expand_runs, load_config
+from ..detect.kinds import is_alert_kind
 from ..experiments import get_spec
 from ..paths import ProjectPaths
 from ..runs import (EXIT_REQUEUE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
@@ -627,7 +628,7 @@ class Runner:
                     continue
                 run.seen_alerts.add(key)
                 self._event(run.paths, alert["kind"], alert.get("step", row.get("step", 0)),
-                            alert.get("message", alert["kind"]), alert=True,
+                            alert.get("message", alert["kind"]), alert=is_alert_kind(alert["kind"]),
                             **{k: v for k, v in alert.items() if k not in ("kind", "step", "message")})
 
     # ------------------------------------------------------------------ events

@@ -18,27 +18,10 @@ from typing import Iterable
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from . import keys
 from .data.store import RunStore
 from .screens.dashboard import Context, DashboardScreen
 from .screens.start import StartScreen
-
-COMMANDS = [
-    ("Filter runs", "filter", "Show only runs matching some words (/)"),
-    ("Select run", "select", "Mark the highlighted run for compare, stop, retry (space)"),
-    ("Detail pane", "detail", "Config, events and worker log of the run (enter)"),
-    ("Toggle log-x", "logx", "Logarithmic step axis (l)"),
-    ("Toggle log-y", "logy", "Logarithmic value axis (y)"),
-    ("Cycle metric", "metric", "Error, loss, accuracy (m)"),
-    ("Toggle smoothing", "smooth", "Debiased EMA over the raw curve (s)"),
-    ("Compare selected runs", "compare", "Overlay the selected runs (c)"),
-    ("Sweep view", "sweep", "Final error against the swept parameter (w)"),
-    ("Sweep: best or final", "best", "Best instead of final values in the sweep view (b)"),
-    ("Alert list", "alerts", "Every alert, missed ones marked (a)"),
-    ("Edit experiments.toml", "edit", "Open it in $EDITOR; the runner reloads it (e)"),
-    ("Stop runs", "stop", "Stop the selected or highlighted runs (k)"),
-    ("Retry runs", "retry", "Retry or resume the selected or highlighted runs (r)"),
-    ("Keys", "help", "Every key (?)"),
-]
 
 
 class GrokwatchApp(App):
@@ -115,9 +98,12 @@ class GrokwatchApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if isinstance(screen, DashboardScreen):
-            for title, action, help_text in COMMANDS:
-                yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+        if isinstance(screen, DashboardScreen):  # every action of the screen's live bindings
+            for b in keys.live_bindings(screen):
+                k = keys.spec(b)
+                if k is not None and k.palette:
+                    yield SystemCommand(k.title, f"{b.tooltip} ({keys.display(b)})",
+                                        getattr(screen, f"action_{b.action}"))
 
 
 # ----------------------------------------------------------------------------- entry points

@@ -4,6 +4,12 @@ widget uses them on the event loop; charts.py, which needs numpy, is imported in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .view import View
+
+if TYPE_CHECKING:
+    from .data.store import RunData
 
 
 @dataclass
@@ -22,3 +28,16 @@ class ChartCache:
     sig: bytes = b""
     ansi: str = ""
     hits: int = 0
+
+
+@dataclass
+class ChartJob:
+    """What one chart build is asked to draw (the screen fills in the runs, the panel the size)."""
+
+    view: View
+    runs: list["RunData"]
+    all_runs: list["RunData"]
+    width: int
+    height: int
+    color: bool
+    cache: ChartCache | None = None

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import fmt
-from .chartout import ChartCache, ChartOut  # noqa: F401  (re-exported)
+from .chartout import ChartCache, ChartJob, ChartOut  # noqa: F401  (re-exported)
 from .data.store import RunData
 from .data.summary import Reduced
 from .view import METRIC_CYCLE, METRIC_NAMES, View, auto_logx, sweep_keys  # noqa: F401
@@ -424,3 +424,20 @@ def sweep_chart(runs: list[RunData], experiment: str, view: View, width: int, he
               (f"test {METRIC_NAMES[m]}", TEST if color else None),
               (f"mean of ≤{n} run(s), bar: min–max", None)]
     return ChartOut(f.build(), legend, title, note=note, logx=logx)
+
+
+# ----------------------------------------------------------------------------- the view modes' builders
+# (named in view.MODES; each takes the ChartJob the panel hands its thread)
+
+
+def draw_run(job: ChartJob) -> ChartOut:
+    return run_chart(job.runs[0], job.view, job.width, job.height, job.color, job.cache)
+
+
+def draw_compare(job: ChartJob) -> ChartOut:
+    return compare_chart(job.runs, job.view, job.width, job.height, job.color, job.cache)
+
+
+def draw_sweep(job: ChartJob) -> ChartOut:
+    return sweep_chart(job.all_runs, job.runs[0].experiment, job.view, job.width, job.height, job.color,
+                       job.cache)

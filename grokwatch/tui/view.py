@@ -11,10 +11,33 @@ METRIC_CYCLE = ("error", "loss", "acc")
 
 
 @dataclass(frozen=True)
+class ViewMode:
+    """One way of drawing the chart. `builder` names the function in `charts.py` that draws it
+    (`builder(job: ChartJob) -> ChartOut`, run in the chart's thread); `draws` says whose data it
+    needs, which decides what redraws it:
+
+    - "current": the highlighted run (a new highlight, or news of that run, redraws it)
+    - "marked": the runs marked with space (news of one of them redraws it)
+    - "experiment": every run of the highlighted run's experiment (news of any run redraws it)
+    """
+
+    name: str
+    builder: str
+    draws: str
+
+
+MODES: dict[str, ViewMode] = {m.name: m for m in (
+    ViewMode("run", "draw_run", "current"),
+    ViewMode("compare", "draw_compare", "marked"),
+    ViewMode("sweep", "draw_sweep", "experiment"),
+)}
+
+
+@dataclass(frozen=True)
 class View:
     """What the chart shows; the screen keeps one and replaces it on each key."""
 
-    mode: str = "run"  # run | compare | sweep
+    mode: str = "run"  # a key of MODES
     metric: str = "error"  # error | loss | acc
     logx: bool | None = None  # None: automatic (log for grokking runs and wide sweeps)
     logy: bool = False
@@ -24,6 +47,10 @@ class View:
 
     def with_(self, **kw: Any) -> "View":
         return replace(self, **kw)
+
+    @property
+    def spec(self) -> ViewMode:
+        return MODES[self.mode]
 
 
 def auto_logx(run: Any) -> bool:

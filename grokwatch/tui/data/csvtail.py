@@ -1,10 +1,10 @@
-"""A fast, tolerant, incremental reader of a growing metrics CSV, parsed with numpy.
+"""The dashboard's parser of a growing metrics CSV: numpy blocks on top of the one tail.
 
-Like `grokwatch.runs.MetricsTail` (same rules: a saved offset, a partial last line kept until
-its newline arrives, malformed lines skipped, a replaced file — new inode or smaller size —
-read again from the start, column names through `grokwatch.columns`), but it parses whole
-blocks at C speed and only the columns a chart needs, which is what lets the dashboard load
-a million-row file in a second or two.
+The file contract (a saved offset, a partial last line, a replaced or rewritten file read again,
+skip-to-end, state for the process pool) is `grokwatch.tail.LineTail`'s; this module parses
+whole blocks at C speed and only the columns a chart needs, which is what lets the dashboard
+load a million-row file in a second or two. Column names and units follow the same rules as
+`grokwatch.tail.MetricsTail` (`grokwatch.columns.Header`, the per-file percent rule).
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ...columns import canonical_columns
-from ...runs import parse_float, parse_row
-from .summary import METRICS
+from ...columns import CORE_METRICS as METRICS, ERROR_OF, Header, error_from_accuracy
+from ...tail import MAX_LINE, PERCENT_ABOVE, CsvLineTail, parse_float, parse_row, shown_line
 
-_ACC_FROM_ERR = {"train_acc": "train_error", "test_acc": "test_error"}
-_ERR_FROM_ACC = {v: k for k, v in _ACC_FROM_ERR.items()}
+_ACC_OF = {e: a for a, e in ERROR_OF.items()}
 
 
 @dataclass
@@ -53,35 +51,44 @@ class Block:
 
 
 class Plan:
-    """Which CSV columns feed which metric, for one header."""
+    """Which CSV columns feed which metric, and by what factor, for one header."""
 
-    def __init__(self, header: list[str]):
-        self.header = header
-        self.ncols = len(header)
-        pos = {name: i for i, name in enumerate(header)}
+    def __init__(self, hdr: Header, percent: bool = False):
+        self.hdr = hdr
+        self.percent = percent
+        self.header = hdr.names
+        self.ncols = len(self.header)
+        self.scales = hdr.scales_for(percent)
+        pos = {name: i for i, name in enumerate(self.header)}
         self.step = pos.get("step")
         self.time = pos.get("time_s")
-        self.src: dict[str, tuple[int, bool]] = {}  # metric -> (column, from the complement)
+        self.src: dict[str, tuple[int, bool]] = {}  # metric -> (column, error from accuracy)
         for m in METRICS:
-            if m in pos and m not in _ACC_FROM_ERR:
+            if m in pos:
                 self.src[m] = (pos[m], False)
-            elif m in _ERR_FROM_ACC and _ERR_FROM_ACC[m] in pos:  # error from accuracy
-                self.src[m] = (pos[_ERR_FROM_ACC[m]], True)
-            elif m in _ACC_FROM_ERR and _ACC_FROM_ERR[m] in pos and m in pos:  # acc = 1 - error
-                self.src[m] = (pos[_ACC_FROM_ERR[m]], True)
-            elif m in pos:
-                self.src[m] = (pos[m], False)
-        used = {c for c, _ in self.src.values()}
+            elif m in _ACC_OF and _ACC_OF[m] in pos:
+                self.src[m] = (pos[_ACC_OF[m]], True)
+        used = {c for c, _ in self.src.values()} | set(hdr.auto_accuracy)
         if self.step is not None:
             used.add(self.step)
         if self.time is not None:
             used.add(self.time)
         self.usecols = sorted(used)
         self.where = {c: k for k, c in enumerate(self.usecols)}
+        self.accuracy = [self.where[c] for c in hdr.auto_accuracy]  # in the parsed table
 
     @property
     def usable(self) -> bool:
         return self.step is not None and bool(self.src)
+
+    def exceeds_fraction(self, table: np.ndarray) -> bool:
+        """Any accuracy column above 1 (the per-file percent rule)."""
+        if not self.accuracy or not len(table):
+            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            top = np.nanmax(table[:, self.accuracy])
+        return bool(top > PERCENT_ABOVE)
 
     def assemble(self, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         n = table.shape[0]
@@ -89,11 +96,24 @@ class Plan:
         vals = np.full((n, len(METRICS)), np.nan)
         for j, m in enumerate(METRICS):
             if m in self.src:
-                c, complement = self.src[m]
+                c, from_acc = self.src[m]
                 col = table[:, self.where[c]]
-                vals[:, j] = 1.0 - col if complement else col
+                if self.scales[c] != 1.0:
+                    col = col * self.scales[c]
+                vals[:, j] = error_from_accuracy(col) if from_acc else col
         times = table[:, self.where[self.time]] if self.time is not None else None
         return steps, vals, times
+
+    def last_row(self, data: bytes) -> dict[str, float]:
+        """The last complete row of `data`, every column, scaled ({} if none parses)."""
+        for line in reversed(data[-4096:].decode("utf-8", "replace").splitlines()):
+            row = parse_row(line, self.header)
+            if row:
+                for i, name in enumerate(self.header):
+                    if self.scales[i] != 1.0 and name in row:
+                        row[name] *= self.scales[i]
+                return row
+        return {}
 
 
 def _loadtxt(data: bytes, usecols: list[int]) -> np.ndarray:
@@ -110,133 +130,97 @@ def _fill_empty(data: bytes) -> bytes:
     return data[1:]
 
 
-def parse_block(data: bytes, plan: Plan) -> tuple[np.ndarray, int]:
-    """Parse complete CSV lines into a (rows, len(plan.usecols)) array; returns it and the
-    number of malformed lines skipped. Fast path first, then tolerant fallbacks."""
+def parse_block(data: bytes, plan: Plan) -> tuple[np.ndarray, int, str | None]:
+    """Parse complete CSV lines into a (rows, len(plan.usecols)) array; returns it, the number
+    of lines that could not be read (wrong width, no step) and the first of them, quoted.
+    Fast path first (every line the header's width: counted in C), then tolerant fallbacks."""
     width = len(plan.usecols)
     if not data.strip():
-        return np.zeros((0, width)), 0
-    for attempt in (data, None):
-        try:
-            if attempt is None:
-                attempt = _fill_empty(data)
-            table = _loadtxt(attempt, plan.usecols)
-            if table.shape[1] == width:
-                return table, 0
-        except (ValueError, IndexError):
-            continue
+        return np.zeros((0, width)), 0, None
+    if data.count(b",") == (plan.ncols - 1) * data.count(b"\n"):
+        for attempt in (data, None):
+            try:
+                if attempt is None:
+                    attempt = _fill_empty(data)
+                table = _loadtxt(attempt, plan.usecols)
+            except (ValueError, IndexError):
+                continue
+            if table.shape[1] != width:
+                continue
+            if plan.step is not None and len(table) and np.isnan(table[:, plan.where[plan.step]]).any():
+                break  # a row without its step: counted on the slow path
+            return table, 0, None
     # Slow path: line by line (a half-written line, a stray header, text in a number column).
-    rows, bad = [], 0
+    rows, bad, first = [], 0, None
     for line in data.decode("utf-8", "replace").splitlines():
         if not line.strip():
             continue
         fields = line.split(",")
-        if len(fields) != plan.ncols:
+        vals = [parse_float(fields[c]) for c in plan.usecols] if len(fields) == plan.ncols else None
+        if vals is None or (plan.step is not None and vals[plan.where[plan.step]] is None):
             bad += 1
-            continue
-        vals = [parse_float(fields[c]) for c in plan.usecols]
-        if plan.step is not None and vals[plan.where[plan.step]] is None:
-            bad += 1
+            first = first or shown_line(line)
             continue
         rows.append([np.nan if v is None else v for v in vals])
-    return (np.array(rows, dtype=np.float64).reshape(-1, width)), bad
+    return (np.array(rows, dtype=np.float64).reshape(-1, width)), bad, first
 
 
-class CsvTail:
+class CsvTail(CsvLineTail):
     """Incremental reader of one CSV file; `read()` returns the new rows as a `Block`."""
 
-    def __init__(self, path: Path, column_map: dict[str, str] | None = None):
-        self.path = Path(path)
-        self.column_map = column_map
-        self.reset()
-
     def reset(self) -> None:
-        self.offset = 0
-        self.inode: int | None = None
-        self.header: list[str] | None = None
+        super().reset()
         self.plan: Plan | None = None
-        self._partial = b""
-        self.bad_lines = 0
-        self.replaced = False
 
-    def size(self) -> int:
-        try:
-            return os.stat(self.path).st_size
-        except OSError:
-            return 0
+    def _on_units(self) -> None:
+        assert self.hdr is not None
+        self.plan = Plan(self.hdr, self.units.percent)
 
-    def remaining(self) -> int:
-        return max(0, self.size() - self.offset)
-
-    def check_replaced(self) -> os.stat_result | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        if self.inode is not None and (st.st_ino != self.inode or st.st_size < self.offset):
-            self.reset()
-            self.replaced = True
-        return st
-
-    def read(self, max_bytes: int | None = None) -> Block | None:
+    def read(self, max_bytes: int | None = None, final: bool = False) -> Block | None:
         """New complete rows since the last call (None when nothing new)."""
-        st = self.check_replaced()
-        if st is None or st.st_size <= self.offset:
-            return None
-        with open(self.path, "rb") as f:
-            if self.inode is None:
-                self.inode = os.fstat(f.fileno()).st_ino
-            f.seek(self.offset)
-            want = st.st_size - self.offset
-            data = f.read(want if max_bytes is None else min(want, max_bytes))
-        self.offset += len(data)
-        data = self._partial + data
-        end = data.rfind(b"\n") + 1
-        self._partial = data[end:]
-        data = data[:end]
-        if self.header is None:
-            nl = data.find(b"\n")
-            if nl < 0:
-                self._partial = data + self._partial
+        while True:
+            data = self._read_lines(max_bytes, final)
+            if not data or self.plan is None:
                 return None
-            raw = [h.strip() for h in data[:nl].decode("utf-8", "replace").strip().split(",")]
-            self.header = canonical_columns(raw, self.column_map)
-            self.plan = Plan(self.header)
-            data = data[nl + 1:]
-        return self._parse(data)
-
-    def _parse(self, data: bytes) -> Block | None:
-        assert self.plan is not None and self.header is not None
-        if not data:
-            return None
-        table, bad = parse_block(data, self.plan)
-        self.bad_lines += bad
-        steps, vals, times = self.plan.assemble(table)
-        last: dict[str, float] = {}
-        tail = data[-4096:].decode("utf-8", "replace").splitlines()
-        for line in reversed(tail):
-            last = parse_row(line, self.header)
-            if last:
-                break
-        return Block(steps, vals, times, last)
+            table, bad, first = parse_block(data, self.plan)
+            self.bad_lines += bad
+            if first is not None and self.first_bad is None:
+                self.first_bad = first
+            if not self.units.percent and self.plan.exceeds_fraction(table) and self._to_percent():
+                continue  # rows already shown as fractions: read it all again, in percent
+            steps, vals, times = self.plan.assemble(table)
+            self.rows_out += len(steps)
+            return Block(steps, vals, times, self.plan.last_row(data))
 
 
-def read_header(path: Path, column_map: dict[str, str] | None = None) -> list[str] | None:
+def read_header(path: Path, column_map: dict | None = None) -> Header | None:
+    """The header of a CSV file (None without a complete first line)."""
     try:
         with open(path, "rb") as f:
-            first = f.readline(1 << 16)
+            first = f.readline(MAX_LINE)
     except OSError:
         return None
     if not first.endswith(b"\n"):
         return None
-    return canonical_columns([h.strip() for h in first.decode("utf-8", "replace").strip().split(",")],
-                             column_map)
+    return Header.parse(first.decode("utf-8", "replace"), column_map)
 
 
-def peek_tail(path: Path, nbytes: int = 16384, column_map: dict[str, str] | None = None) -> Block | None:
+def _block(plan: Plan, data: bytes, last: bool = True) -> Block:
+    """A block of complete lines read out of place (a tail, samples): units decided from it."""
+    table, _bad, _first = parse_block(data, plan)
+    if not plan.percent and plan.exceeds_fraction(table):
+        plan = Plan(plan.hdr, True)
+    if len(table) and plan.step is not None:
+        table = table[~np.isnan(table[:, plan.where[plan.step]])]
+    steps, vals, times = plan.assemble(table)
+    return Block(steps, vals, times, plan.last_row(data) if last else {})
+
+
+def peek_tail(path: Path, nbytes: int = 16384, column_map: dict | None = None,
+              percent: bool | None = None) -> Block | None:
     """The last rows of a CSV file (reading only its two ends): the table's first paint."""
-    header = read_header(path, column_map)
-    if not header:
+    hdr = read_header(path, column_map)
+    if hdr is None:
         return None
     try:
         with open(path, "rb") as f:
@@ -247,29 +231,17 @@ def peek_tail(path: Path, nbytes: int = 16384, column_map: dict[str, str] | None
             data = f.read(nbytes)
     except OSError:
         return None
-    if start > 0:
-        data = data[data.find(b"\n") + 1:]
-    else:
-        data = data[data.find(b"\n") + 1:]  # the header
+    data = data[data.find(b"\n") + 1:]  # a cut line, or the header
     data = data[:data.rfind(b"\n") + 1]
-    plan = Plan(header)
-    table, _ = parse_block(data, plan)
-    steps, vals, times = plan.assemble(table)
-    last: dict[str, float] = {}
-    for line in reversed(data[-4096:].decode("utf-8", "replace").splitlines()):
-        last = parse_row(line, header)
-        if last:
-            break
-    return Block(steps, vals, times, last)
+    return _block(Plan(hdr, bool(percent)), data)
 
 
 def sample_blocks(path: Path, nblocks: int = 48, block: int = 8192,
-                  column_map: dict[str, str] | None = None) -> Block | None:
+                  column_map: dict | None = None, percent: bool | None = None) -> Block | None:
     """Evenly spaced samples of a big file (a coarse preview while the full load runs)."""
-    header = read_header(path, column_map)
-    if not header:
+    hdr = read_header(path, column_map)
+    if hdr is None:
         return None
-    plan = Plan(header)
     parts = []
     try:
         with open(path, "rb") as f:
@@ -284,8 +256,4 @@ def sample_blocks(path: Path, nblocks: int = 48, block: int = 8192,
                     parts.append(data)
     except OSError:
         return None
-    table, _ = parse_block(b"".join(parts), plan)
-    if len(table) and plan.step is not None:
-        table = table[~np.isnan(table[:, plan.where[plan.step]])]
-    steps, vals, times = plan.assemble(table)
-    return Block(steps, vals, times, {})
+    return _block(Plan(hdr, bool(percent)), b"".join(parts), last=False)

@@ -126,6 +126,10 @@ class Poller:
         self._stop.set()
         self._wake.set()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def release_bulk(self) -> None:
         """The first chart is up: bulk loading may start."""
         self.bulk_after = 0.0
@@ -144,6 +148,8 @@ class Poller:
     # ---------------------------------------------------------------- thread side
 
     def run(self, notify: Callable[[], None], busy: Callable[[], bool] = lambda: False) -> None:
+        """Tick until stopped. An exception in a tick ends this call (the screen's worker-error
+        handler shows it and calls `run` again); the pool is kept for that next call."""
         try:
             while not self._stop.is_set():
                 t0 = time.monotonic()
@@ -154,7 +160,8 @@ class Poller:
                 self._wake.wait(max(0.0, TICK_S - (time.monotonic() - t0)))
                 self._wake.clear()
         finally:
-            self.close()
+            if self._stop.is_set():
+                self.close()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -280,9 +287,9 @@ class Poller:
                 with _real_stdio():  # the helper processes start now; they need real descriptors
                     ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
                     self._pool = ProcessPoolExecutor(self.pool_workers, mp_context=ctx, initializer=_nice)
-                    fut = self._pool.submit(load_full, run.key, str(run.csv), None, detect)
+                    fut = self._pool.submit(load_full, *self.store.bulk_args(run, detect))
             else:
-                fut = self._pool.submit(load_full, run.key, str(run.csv), None, detect)
+                fut = self._pool.submit(load_full, *self.store.bulk_args(run, detect))
         except Exception:  # noqa: BLE001 — no pool here: read in this thread instead
             self.use_pool = False
             return False

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from ...detect.kinds import is_alert_kind
 from ...runner.executors.base import JobRecord
 from ...runs import RunPaths, read_events, read_json, tail_lines
 from .. import clock
@@ -23,12 +24,11 @@ if TYPE_CHECKING:  # numpy comes in with these: imported where used, in the poll
     from .csvtail import Block, CsvTail
     from .summary import Summary
 
-ALERT_KINDS = ("generalization_jump", "grokking_likely", "overfitting", "divergence")
 LIVE_FILE_S = 60.0  # a plain CSV written to within this long counts as live
 
 
 def is_alert(event: dict[str, Any]) -> bool:
-    return bool(event.get("alert")) or event.get("kind") in ALERT_KINDS
+    return bool(event.get("alert")) or is_alert_kind(event.get("kind"))
 
 
 @dataclass
@@ -183,11 +183,7 @@ class LoadResult:
 
     key: str
     summary: "Summary"
-    offset: int
-    inode: int | None
-    header: list[str] | None
-    partial: bytes
-    bad_lines: int
+    tail_state: dict[str, Any]  # `CsvTail.state()`: the tail here goes on from there
     last: dict[str, float]
     samples: list[tuple[float, float]]
     detectors: Any = None
@@ -223,18 +219,18 @@ def run_detectors(det: Any, block: "Block", key: str) -> list[dict[str, Any]]:
             ev.setdefault("time", time.time())
             ev.setdefault("step", row.get("step"))
             ev["run_id"] = key
-            ev.setdefault("alert", ev.get("kind") in ALERT_KINDS)
+            ev.setdefault("alert", is_alert_kind(ev.get("kind")))
             out.append(ev)
     return out
 
 
-def load_full(key: str, path: str, column_map: dict[str, str] | None, detect_info: Any,
-              chunk: int = 4 << 20) -> LoadResult:
+def load_full(key: str, path: str, column_map: dict | None, detect_info: Any,
+              percent: bool | None = None, chunk: int = 4 << 20) -> LoadResult:
     """Read a whole CSV into a summary (runs in a worker process, or a thread as a fallback)."""
     from .csvtail import CsvTail
     from .summary import Summary
 
-    tail = CsvTail(Path(path), column_map)
+    tail = CsvTail(Path(path), column_map, percent)
     s = Summary()
     last: dict[str, float] = {}
     samples: deque = deque(maxlen=64)
@@ -242,6 +238,11 @@ def load_full(key: str, path: str, column_map: dict[str, str] | None, detect_inf
     events: list[dict[str, Any]] = []
     while True:
         b = tail.read(chunk)
+        if tail.replaced:  # rewritten while we read, or the units flipped: from the top
+            tail.replaced = False
+            s, last, events = Summary(), {}, []
+            samples.clear()
+            det = make_detectors(detect_info) if detect_info is not False else None
         if b is None:
             break
         s.feed(b.steps, b.vals)
@@ -252,19 +253,21 @@ def load_full(key: str, path: str, column_map: dict[str, str] | None, detect_inf
                 samples.append((st, t))
         if det is not None:
             events += run_detectors(det, b, key)
-    return LoadResult(key, s, tail.offset, tail.inode, tail.header, tail._partial, tail.bad_lines,
-                      last, list(samples), det, events)
+    return LoadResult(key, s, tail.state(), last, list(samples), det, events)
 
 
 class RunStore:
     """Every run on screen, keyed by run id (or file name for a plain CSV)."""
 
     def __init__(self, runs_dirs: list[Path] | None = None, run_dirs: list[Path] | None = None,
-                 files: list[Path] | None = None, detect_files: bool = False):
+                 files: list[Path] | None = None, detect_files: bool = False,
+                 column_map: dict | None = None, percent: bool | None = None):
         self.runs_dirs = [Path(p) for p in runs_dirs or []]
         self.run_dirs = [Path(p) for p in run_dirs or []]
         self.files = [Path(p) for p in files or []]
         self.detect_files = detect_files
+        self.column_map = column_map or None  # `grokwatch view --map`: every file read through it
+        self.percent = percent  # `grokwatch view --percent`
         self.runs: dict[str, RunData] = {}
         self.order: list[str] = []
 
@@ -304,11 +307,20 @@ class RunStore:
             while k in runs:
                 k = f"{key}-{n}"
                 n += 1
-            runs[k] = RunData(key=k, csv=csv, dir=d)
+            runs[k] = RunData(key=k, csv=csv, dir=d, tail=self._new_tail(csv))
             new.append(k)
         self.runs = runs
         self.order = list(runs)
         return new
+
+    def _new_tail(self, csv: Path) -> "CsvTail":
+        from .csvtail import CsvTail
+
+        return CsvTail(csv, self.column_map, self.percent)
+
+    def bulk_args(self, run: RunData, detect_info: Any) -> tuple:
+        """The arguments of `load_full` for this run (the pool's job)."""
+        return (run.key, str(run.csv), self.column_map, detect_info, self.percent)
 
     # ---------------------------------------------------------------- refreshing
 
@@ -366,7 +378,7 @@ class RunStore:
         """The latest row from the file's tail (first paint), before any full load."""
         from .csvtail import peek_tail
 
-        b = peek_tail(run.csv)
+        b = peek_tail(run.csv, column_map=self.column_map, percent=self.percent)
         if b is None:
             return False
         run.latest = b.last
@@ -380,7 +392,7 @@ class RunStore:
         from .csvtail import sample_blocks
         from .summary import Summary
 
-        b = sample_blocks(run.csv)
+        b = sample_blocks(run.csv, column_map=self.column_map, percent=self.percent)
         if b is None or not len(b):
             return False
         s = Summary()
@@ -431,12 +443,7 @@ class RunStore:
         t = run.tail
         assert t is not None
         t.reset()
-        t.offset, t.inode, t.header, t._partial, t.bad_lines = (res.offset, res.inode, res.header,
-                                                                 res.partial, res.bad_lines)
-        if res.header is not None:
-            from .csvtail import Plan
-
-            t.plan = Plan(res.header)
+        t.restore(res.tail_state)
         run.summary = res.summary
         run.preview = False
         if res.last:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-METRICS = ("train_error", "test_error", "train_loss", "test_loss", "train_acc", "test_acc")
+from ...columns import CORE_METRICS as METRICS  # the one list of metric names (and their order)
+
 M_INDEX = {m: i for i, m in enumerate(METRICS)}
 LIN_BINS = 1024
 LOG_PER_DECADE = 128

@@ -1,42 +1,40 @@
-"""The dashboard: run table, main chart, detail pane, alert list; every key lives here."""
+"""The dashboard: run table, main chart, detail pane, alert list; the keys' actions live here
+(the keys themselves in keys.py, what to do about the runner in data/supervisor.py)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input
+from textual.worker import Worker, WorkerState
 
 from ...runs import RETRYABLE_STATES
+from .. import keys
 from ..view import METRIC_CYCLE, View, auto_logx, sweep_keys
 from ..data.order import group, initial_focus
 from ..data.poller import Poller, RunnerGone
 from ..data.store import RunData, RunStore
+from ..data.supervisor import Notice, RunnerSupervisor
 from ..widgets.alerts.alert_list import AlertList
 from ..widgets.chart.chart import ChartJob, ChartPanel
 from ..widgets.detail.detail import DetailPane
 from ..widgets.footer.key_bar import KeyBar
 from ..widgets.header.banner import ConfigBanner
+from ..widgets.header.error_banner import ErrorBanner
 from ..widgets.header.runner_banner import RunnerBanner
 from ..widgets.header.status_line import StatusLine
 from ..widgets.runs.table import RunTable
 from .confirm import ConfirmScreen
 from .help import HelpScreen
 
-# what the key bar keeps when not every key fits (the rest: `?` help and ctrl+p)
-KEY_PRIORITY = ("q", "question_mark", "slash", "space", "l", "m", "s", "c", "w", "e", "k", "r", "a", "y")
 STOPPABLE = ("queued", "starting", "running", "requeued")
-REPLACE_GUARD_S = 30.0  # a replacement runner that dies this soon is not replaced again
-MAX_REPLACEMENTS = 3  # nor is any runner after this many replacements in one session
-REPLACED_BANNER_S = 30.0  # how long "a new runner took over" stays up
+POLL_RETRY_S = 1.0  # a poller that raised is started again after this long
 
 
 @dataclass
@@ -54,25 +52,7 @@ class Context:
 
 
 class DashboardScreen(Screen):
-    BINDINGS = [
-        Binding("q", "app.quit", "quit"),
-        Binding("slash", "filter", "filter", key_display="/"),
-        Binding("space", "select", "mark"),
-        Binding("enter", "detail", "detail", show=False),
-        Binding("l", "logx", "logx"),
-        Binding("y", "logy", "logy"),
-        Binding("m", "metric", "metric"),
-        Binding("s", "smooth", "smooth"),
-        Binding("c", "compare", "comp"),
-        Binding("w", "sweep", "sweep"),
-        Binding("b", "best", "best/final", show=False),
-        Binding("a", "alerts", "alerts"),
-        Binding("e", "edit", "edit"),
-        Binding("k", "stop", "stop"),
-        Binding("r", "retry", "retry"),
-        Binding("escape", "back", "back", show=False),
-        Binding("question_mark", "help", "help", key_display="?"),
-    ]
+    BINDINGS = keys.bindings()  # declared once, in keys.py
 
     DEFAULT_CSS = """
     DashboardScreen #main { height: 1fr; }
@@ -93,14 +73,15 @@ class DashboardScreen(Screen):
         self.store = ctx.store
         self.poller = Poller(ctx.store, ctx.project_dir if ctx.mode == "attach" else None,
                              last_detach=ctx.last_detach, use_pool=ctx.use_pool)
+        self.runners = (RunnerSupervisor(ctx.project_dir, ctx.config_path, ctx.store, self.poller,
+                                         explicit=ctx.explicit)
+                        if ctx.mode == "attach" and ctx.project_dir is not None and ctx.config_path is not None
+                        else None)
+        self._attached = False
+        self.worker_errors = 0
         self.view = View()
         self.compare_keys: list[str] = []
-        self.starting_runner = False
-        self.other_config: str | None = None
         self.first_paint_done = False
-        self.replaced_at: float | None = None  # monotonic time the last replacement took over
-        self.replaced_pid: Any = None  # the pid it replaced
-        self.replacements = 0
         self.auto_focus = True  # follow the first running run until the user moves the cursor
         self.auto_key: str | None = None
 
@@ -110,6 +91,7 @@ class DashboardScreen(Screen):
         yield StatusLine(id="status")
         yield ConfigBanner(id="banner")
         yield RunnerBanner(id="runner-banner")
+        yield ErrorBanner(id="error-banner")
         yield RunTable(id="runs")
         with Horizontal(id="main"):
             with Vertical(id="left"):
@@ -117,21 +99,23 @@ class DashboardScreen(Screen):
                 yield AlertList(id="alerts")
             yield DetailPane(id="detail")
         yield Input(placeholder="filter runs: words to match (enter: keep, escape: clear)", id="filter")
-        yield KeyBar(self.BINDINGS, priority=KEY_PRIORITY)
+        yield KeyBar(keys.live_bindings(self), priority=keys.KEY_PRIORITY)
 
     def on_mount(self) -> None:
         self.query_one(RunTable).focus()
         self._refresh_status()
-        self.run_worker(self._poll, thread=True, group="poller", exit_on_error=False,
-                        description="Watching the run files")
+        self._start_poller()
 
     def on_unmount(self) -> None:
         self.poller.stop()
+        if not any(w.group == "poller" and w.is_running for w in self.workers):
+            self.poller.close()  # a poller that died leaves its pool to us
 
     # ---------------------------------------------------------------- the poller thread
 
     def _poll(self) -> None:
-        if self.ctx.mode == "attach":
+        if self.runners is not None and not self._attached:
+            self._attached = True
             self._attach_runner()
         self.poller.run(lambda: self.post_message(self.DataChanged()), busy=self._busy)
 
@@ -140,163 +124,93 @@ class DashboardScreen(Screen):
 
     def _attach_runner(self) -> None:
         """Resolve the config and runs dir; start a runner if none holds this directory."""
-        from ...config import ConfigError, load_config
-        from ...runner.lock import runner_holder
-
-        ctx = self.ctx
-        assert ctx.project_dir is not None and ctx.config_path is not None
-        holder = runner_holder(ctx.project_dir)
-        config = None
-        try:
-            config = load_config(ctx.config_path, ctx.project_dir)
-            self.ctx.bell = bool(config.alerts.bell)
-            if not holder:
-                self.store.set_runs_dir(config.runs_dir)
-        except ConfigError as e:
-            self.poller.local_config_error = str(e)
-            if not holder:
-                self.store.set_runs_dir(ctx.project_dir / "runs")
-        except Exception as e:  # noqa: BLE001 — e.g. a missing file: shown, never fatal
-            self.poller.local_config_error = f"{ctx.config_path}: {e}"
-            self.store.set_runs_dir(ctx.project_dir / "runs")
-        if holder:
-            cfg = str(holder.get("config") or "")
-            if cfg and Path(cfg) != Path(ctx.config_path):
-                self.other_config = cfg
-                if ctx.explicit:
-                    self.app.call_from_thread(
-                        self.notify, f"a runner here already serves {cfg}; showing its runs",
-                        title="viewer", timeout=8)
-        elif config is not None:
+        assert self.runners is not None
+        got = self.runners.attach()
+        if self.runners.bell is not None:
+            self.ctx.bell = self.runners.bell
+        if got.notice is not None:
+            self.app.call_from_thread(self._tell, got.notice)
+        if got.start:
             self.start_runner()
 
     @work(thread=True, group="runner", exit_on_error=False, description="Starting the runner")
     def start_runner(self) -> None:
-        from ...runner.launch import ensure_runner
-
-        ctx = self.ctx
-        if ctx.mode != "attach" or ctx.config_path is None or ctx.project_dir is None:
+        if self.runners is None:
             return
-        self.starting_runner = True
+        self.runners.starting = True
         self.app.call_from_thread(self._refresh_status)
-        try:
-            holder = ensure_runner(ctx.config_path, ctx.project_dir)
-        finally:
-            self.starting_runner = False
-        if not holder:
-            self.app.call_from_thread(self.notify, f"the runner did not start; see {self._runner_log()}",
-                                      severity="error", timeout=10)
-        self.poller.note_holder(holder)
+        notice = self.runners.start()
+        if notice is not None:
+            self.app.call_from_thread(self._tell, notice)
+
+    @property
+    def starting_runner(self) -> bool:
+        return bool(self.runners and self.runners.starting)
 
     # ---------------------------------------------------------------- a runner that went away
 
-    def _runner_log(self) -> Path:
-        from ...runner.lock import state_dir
-
-        assert self.ctx.project_dir is not None
-        return state_dir(self.ctx.project_dir) / "runner.log"
-
     def _runner_gone(self, gone: RunnerGone) -> None:
-        """The runner we watched let go of the directory: a clean exit is news, a death is
-        handled — the workers outlive it, so a new runner re-adopts them (once, never in a loop)."""
-        pid = gone.pid
-        if gone.successor:
-            self.notify(f"runner pid {pid} is gone; pid {gone.successor.get('pid')} (started by another "
-                        "grokwatch) now holds this directory and re-adopted its runs", title="runner",
-                        timeout=10)
-            return
-        if gone.clean:
-            self.notify(f"The runner (pid {pid}) exited cleanly: `grokwatch stop` was run, or nothing was "
-                        "left to do. Runs stay as they are; r retries or resumes a run, and saving "
-                        "experiments.toml with new runs starts a runner again.", title="runner exited",
-                        timeout=20)
-            return
-        host = gone.holder.get("host")
-        where = f" on {host}" if host and host != "?" else ""
-        keep = ("Its workers are separate processes: they keep running, and every row they logged is "
-                "kept.")
-        banner = self.query_one(RunnerBanner)
-        now = time.monotonic()
-        if self.replaced_at is not None and now - self.replaced_at < REPLACE_GUARD_S:
-            banner.show_text(
-                f"The runner (pid {pid}{where}) died too, {now - self.replaced_at:.0f} s after it replaced "
-                f"pid {self.replaced_pid}: grokwatch stops trying rather than restart it in a loop — see "
-                f"{self._runner_log()}. {keep} r, or saving experiments.toml, starts a runner again.",
-                error=True, until_runner=True)
-            return
-        if self.replacements >= MAX_REPLACEMENTS:
-            banner.show_text(
-                f"The runner (pid {pid}{where}) stopped without a clean exit, and grokwatch has replaced "
-                f"the runner {self.replacements} times already: it stops trying — see {self._runner_log()}. "
-                f"{keep} r, or saving experiments.toml, starts a runner again.", error=True, until_runner=True)
-            return
-        banner.show_text(
-            f"The runner (pid {pid}{where}) stopped without a clean exit: it was killed, or it crashed (its "
-            f"log: {self._runner_log()}). {keep} grokwatch is starting a new runner, which re-adopts the "
-            "live workers and marks any that vanished as lost.")
-        self.replace_runner(gone)
+        assert self.runners is not None
+        notice, replace = self.runners.on_gone(gone)
+        self._tell(notice)
+        if replace:
+            self.replace_runner(gone)
 
     @work(thread=True, group="runner", exit_on_error=False, description="Replacing a dead runner")
     def replace_runner(self, gone: RunnerGone) -> None:
-        from ...config import ConfigError, load_config
-        from ...runner.launch import ensure_runner
-
-        ctx = self.ctx
-        assert ctx.project_dir is not None and ctx.config_path is not None
-        pid = gone.pid
-        served = gone.holder.get("config") or gone.status.get("config")
-        config_path = Path(served) if served and served != "?" and Path(served).exists() else ctx.config_path
-        keep = "Its workers keep running and every row they logged is kept"
-        try:
-            load_config(config_path, ctx.project_dir)
-        except Exception as e:  # noqa: BLE001 — ConfigError, or the file went away
-            err = str(e) if isinstance(e, ConfigError) else f"{config_path}: {e}"
-            if Path(config_path) == Path(ctx.config_path):
-                self.poller.local_config_error = err
-            self.app.call_from_thread(
-                self._banner,
-                f"The runner (pid {pid}) stopped without a clean exit. {keep}, but {config_path.name} has "
-                "an error, so no new runner starts: fix it (e) and one starts and re-adopts the live workers.",
-                error=True, until_runner=True)
-            self.poller.poke()
-            return
-        self.starting_runner = True
+        assert self.runners is not None
+        self.runners.starting = True
         self.app.call_from_thread(self._refresh_status)
-        try:
-            holder = ensure_runner(config_path, ctx.project_dir)
-        finally:
-            self.starting_runner = False
-        if not holder:
-            self.app.call_from_thread(
-                self._banner,
-                f"The runner (pid {pid}) stopped without a clean exit, and a new runner did not start — see "
-                f"{self._runner_log()}. {keep}; r, or saving experiments.toml, tries again.",
-                error=True, until_runner=True)
-            self.poller.poke()
+        notice = self.runners.replace(gone)
+        self.app.call_from_thread(self._tell, notice)
+
+    def _tell(self, notice: Notice) -> None:
+        """Show what the supervisor said: a toast, or the runner banner."""
+        if not notice.banner:
+            self.notify(notice.text, title=notice.title, timeout=notice.timeout,
+                        severity="error" if notice.error else "information")
             return
-        self.replaced_at = time.monotonic()
-        self.replaced_pid = pid
-        self.replacements += 1
-        self.poller.note_holder(holder)
-        text = (f"The runner (pid {pid}) stopped without a clean exit (killed, or it crashed); runner pid "
-                f"{holder.get('pid')} replaced it. {keep}; the new runner re-adopted the live workers and "
-                "marks any that vanished as lost (r resumes them from their checkpoint).")
-        self.app.call_from_thread(self._show_replaced, text)
-
-    def _banner(self, text: str, **kw) -> None:
-        self.query_one(RunnerBanner).show_text(text, **kw)
-        self._refresh_status()
-
-    def _show_replaced(self, text: str) -> None:
         banner = self.query_one(RunnerBanner)
-        banner.show_text(text)
+        banner.show_text(notice.text, error=notice.error, until_runner=notice.until_runner)
         self._refresh_status()
+        if notice.hide_after_s is not None:
+            text = notice.text
 
-        def hide() -> None:
-            if banner.text == text:
-                banner.hide()
+            def hide() -> None:
+                if banner.text == text:
+                    banner.hide()
 
-        self.set_timer(REPLACED_BANNER_S, hide)
+            self.set_timer(notice.hide_after_s, hide)
+
+    # ---------------------------------------------------------------- worker errors, in one place
+
+    @on(Worker.StateChanged)
+    def _on_worker_state(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.worker_failed(event.worker)
+
+    @on(ChartPanel.Failed)
+    def _on_chart_failed(self, msg: ChartPanel.Failed) -> None:
+        self.worker_failed(msg.worker)
+
+    def worker_failed(self, worker: Worker) -> None:
+        """A thread worker raised: say what failed, and keep the dashboard going — the poller is
+        started again (after a pause, so a tick that always fails cannot spin)."""
+        self.worker_errors += 1
+        what = worker.description or worker.name or "a background task"
+        again = ""
+        if worker.group == "poller" and not self.poller.stopped:
+            again = f"; grokwatch keeps watching (tried again in {POLL_RETRY_S:.0f} s)"
+            self.set_timer(POLL_RETRY_S, self._restart_poller)
+        self.query_one(ErrorBanner).show_error(what, worker.error, again)
+
+    def _restart_poller(self) -> None:
+        if not self.poller.stopped and not any(w.group == "poller" and w.is_running for w in self.workers):
+            self._start_poller()
+
+    def _start_poller(self) -> None:
+        self.run_worker(self._poll, thread=True, group="poller", exit_on_error=False,
+                        description="Watching the run files")
 
     # ---------------------------------------------------------------- news from the poller
 
@@ -349,7 +263,7 @@ class DashboardScreen(Screen):
     def _chart_affected(self, dirty: set[str]) -> bool:
         if not dirty:
             return False
-        if self.view.mode == "sweep":
+        if self.view.spec.draws == "experiment":
             return True
         return bool(dirty & set(self._chart_keys()))
 
@@ -387,7 +301,7 @@ class DashboardScreen(Screen):
             mode=self.ctx.mode, project=self.ctx.project_dir, config=self.ctx.config_path,
             holder=info.holder, runner_status=info.status, counts=counts,
             loading=self.poller.loading_count() if self.first_paint_done else 0,
-            starting=self.starting_runner, other_config=self.other_config)
+            starting=self.starting_runner, other_config=self.runners.other_config if self.runners else None)
         err = info.config_error if self.ctx.mode == "attach" else None
         if self.ctx.mode == "attach" and not info.holder and self.poller.local_config_error:
             err = self.poller.local_config_error
@@ -403,7 +317,7 @@ class DashboardScreen(Screen):
         return self.store.runs.get(key) if key else None
 
     def _chart_keys(self) -> list[str]:
-        if self.view.mode == "compare":
+        if self.view.spec.draws == "marked":
             return [k for k in self.compare_keys if k in self.store.runs]
         key = self.query_one(RunTable).current_key
         return [key] if key else []
@@ -426,7 +340,7 @@ class DashboardScreen(Screen):
         if msg.key and msg.key != self.poller.focus:
             self.poller.focus = msg.key
             self.poller.poke()
-        if self.view.mode != "compare":
+        if self.view.spec.draws != "marked":
             self.query_one(ChartPanel).mark_dirty(now=True)
         detail = self.query_one(DetailPane)
         if detail.has_class("-shown"):
@@ -463,7 +377,7 @@ class DashboardScreen(Screen):
         if not key:
             return
         table.selected ^= {key}
-        if self.view.mode == "compare":
+        if self.view.spec.draws == "marked":
             self.compare_keys = self._compare_targets()
             self.query_one(ChartPanel).mark_dirty(now=True)
         table.sync(self.store.runs, self.store.order, {key})
@@ -592,7 +506,11 @@ class DashboardScreen(Screen):
             self.action_detail()
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen())
+        rows = [(keys.display(b), b.tooltip) for b in keys.live_bindings(self) if b.tooltip]
+        pal = self.app.COMMAND_PALETTE_BINDING if self.app.ENABLE_COMMAND_PALETTE else ""
+        if pal:
+            rows.append((pal, "command palette: every action by name"))
+        self.app.push_screen(HelpScreen(rows))
 
     # ---------------------------------------------------------------- keys: acting
 

@@ -5,51 +5,43 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from rich.text import Text
 from textual import work
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
-from ...chartout import ChartCache, ChartOut
-from ...view import View
-
-if TYPE_CHECKING:
-    from ...data.store import RunData
+from ...chartout import ChartCache, ChartJob, ChartOut
 
 MIN_INTERVAL_S = 1.0  # new data redraws at most once a second; keys redraw at once
 
 
-@dataclass
-class ChartJob:
-    view: View
-    runs: list["RunData"]
-    all_runs: list["RunData"]
-    width: int
-    height: int
-    color: bool
-    cache: ChartCache | None = None
+__all__ = ["ChartJob", "ChartPanel", "build"]
 
 
 def build(job: ChartJob) -> ChartOut:
-    """Runs in the chart's thread worker (numpy and plotext are imported there, not at start)."""
+    """Runs in the chart's thread worker (numpy and plotext are imported there, not at start):
+    the view mode's builder, from the table in view.py."""
     if not job.runs:
         return ChartOut("", [], "", note="no run selected")
-    from ...charts import compare_chart, run_chart, sweep_chart
-    if job.view.mode == "compare":
-        return compare_chart(job.runs, job.view, job.width, job.height, job.color, job.cache)
-    if job.view.mode == "sweep":
-        return sweep_chart(job.all_runs, job.runs[0].experiment, job.view, job.width, job.height,
-                           job.color, job.cache)
-    return run_chart(job.runs[0], job.view, job.width, job.height, job.color, job.cache)
+    from ... import charts
+
+    return getattr(charts, job.view.spec.builder)(job)
 
 
 class ChartPanel(Vertical):
     class Drawn(Message):
         """A chart was built and shown."""
+
+    class Failed(Message):
+        """The chart's thread worker raised outside the build (the screen shows it)."""
+
+        def __init__(self, worker: Worker) -> None:
+            super().__init__()
+            self.worker = worker
 
     DEFAULT_CSS = """
     ChartPanel { height: 1fr; min-height: 8; }
@@ -77,6 +69,12 @@ class ChartPanel(Vertical):
 
     def on_mount(self) -> None:
         self.set_interval(MIN_INTERVAL_S, self._maybe_build)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:  # not a build error (those are drawn): say so, draw again
+            self.building = False
+            self.dirty = True
+            self.post_message(self.Failed(event.worker))
 
     def on_resize(self) -> None:
         self.mark_dirty(now=True)

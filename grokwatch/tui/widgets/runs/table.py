@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
+from ....detect.kinds import kind_of
 from ... import fmt
 from ...data.order import state_order
 from ...data.store import RunData
@@ -16,8 +17,6 @@ from ...data.store import RunData
 STATE_STYLE = {"running": "bold green", "live": "bold green", "queued": "cyan", "done": "",
                "failed": "bold red", "diverged": "bold magenta", "stopped": "yellow", "lost": "red",
                "requeued": "cyan", "file": "dim"}
-BADGE = {"generalization_jump": "⚡grok", "grokking_likely": "~grok?", "overfitting": "↗over",
-         "divergence": "✗div"}
 ALERT_ROW = Style(bold=True, bgcolor="#5f4500")
 
 WIDTHS = {"sel": 1, "kind": 14, "state": 8, "step": 11, "bar": 8, "train": 7, "test": 7, "rate": 7,
@@ -33,7 +32,8 @@ def badge(run: RunData) -> str:
     if not run.alerts:
         return ""
     last = run.alerts[-1].get("kind", "")
-    b = BADGE.get(str(last), "!" + str(last)[:5])
+    k = kind_of(last)
+    b = k.badge if k is not None else "!" + str(last)[:5]
     return b + (f"+{len(run.alerts) - 1}" if len(run.alerts) > 1 else "")
 
 
