@@ -250,8 +250,13 @@ def cmd_stop(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
     executors: dict[str, Executor] = {}  # one of each kind named by an executor.json
     targets = args.runs or [p.run_id for p in list_run_dirs(runs_dir)]
     n = 0
+    from .runner.core import symlinked
+
     for rid in targets:
         paths = RunPaths(runs_dir / rid)
+        if symlinked(paths):
+            print(f"grokwatch: not stopping {symlinked(paths)}", file=sys.stderr)
+            continue
         record = JobRecord.load(paths.executor)
         state = (read_json(paths.status, {}) or {}).get("state")
         if not record or state not in ACTIVE_STATES or record.executor not in REGISTRY:
@@ -275,9 +280,12 @@ def cmd_retry(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
     problem = _check_ids(runs_dir, args.runs)
     if problem:
         return die(problem)
-    from .runs import RETRYABLE_STATES, read_json
+    from .runner.core import symlinked
+    from .runs import RETRYABLE_STATES, RunPaths, read_json
 
     for rid in args.runs:
+        if symlinked(RunPaths(runs_dir / rid)):
+            return die(f"not retrying {symlinked(RunPaths(runs_dir / rid))}")
         state = (read_json(runs_dir / rid / "status.json", {}) or {}).get("state")
         if state not in RETRYABLE_STATES:
             return die(f"{rid} is {state}; only {', '.join(RETRYABLE_STATES)} runs can be retried")

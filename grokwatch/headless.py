@@ -194,7 +194,7 @@ def run_headless(config_path: Path, project_dir: Path, out: TextIO = sys.stdout,
             for rid in runner.active:
                 follower.add(rid)
             follower.tick()
-            time.sleep(max(0.0, 0.5 - (time.monotonic() - t0)))
+            runner.wait(max(0.0, 0.5 - (time.monotonic() - t0)))  # a worker's exit wakes it at once
         follower.tick()
     finally:
         runner.close()

@@ -205,4 +205,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _code = main()
+    # Every run file is closed and its state written: skip the interpreter's teardown (tens to
+    # hundreds of ms with numpy or torch loaded), so the runner can refill the slot at once
+    # (bench/engine.py --sweep).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_code)

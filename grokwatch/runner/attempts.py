@@ -8,6 +8,8 @@ replace; a missing or unreadable file means "never retried, never requeued".
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 from ..runs import RunPaths, atomic_write_json, read_json
 
@@ -26,8 +28,8 @@ class Attempts:
         return cls(retried=bool(obj.get("retried")), requeue_step=obj.get("requeue_step"),
                    requeues_stalled=int(obj.get("requeues_stalled") or 0))
 
-    def save(self, paths: RunPaths) -> None:
-        atomic_write_json(paths.attempts, asdict(self))
+    def save(self, paths: RunPaths, write: Callable[[Path, Any], None] = atomic_write_json) -> None:
+        write(paths.attempts, asdict(self))
 
     def note_requeue(self, step: float) -> None:
         self.requeues_stalled = self.requeues_stalled + 1 if self.requeue_step == step else 0

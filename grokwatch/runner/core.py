@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -25,11 +26,12 @@ from ..detect.kinds import is_alert_kind
 from ..experiments import get_spec
 from ..paths import ProjectPaths
 from ..runs import (EXIT_REQUEUE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
-                    RunPaths, append_event, atomic_write_json, list_run_dirs, read_events, read_json,
+                    RunPaths, is_disk_full, list_run_dirs, read_events, read_json,
                     tail_lines)
 from ..status import RunStatus, ended_by_runner, queued_status
 from .attempts import Attempts
 from .control import attached_viewers, take_requests
+from .diskguard import DiskGuard, dumps_event
 from .devices import Slot, plan_slots
 from .executors import Executor, JobRecord, JobState, make_executor
 from .lock import RunnerLock
@@ -67,6 +69,7 @@ class ActiveRun:
     latest: dict[str, float] = field(default_factory=dict)
     started_event: bool = False
     stop_requested_at: float | None = None
+    retry_when_ended: bool = False  # a retry came while a stop was under way: apply it after
     order: int = 0
 
 
@@ -85,6 +88,16 @@ def _last_lifecycle(paths: RunPaths) -> str | None:
     return next((e["kind"] for e in reversed(events) if e.get("kind") in LIFECYCLE), None)
 
 
+def symlinked(paths: RunPaths) -> str | None:
+    """Why a run directory must not be touched, or None. A run directory that is a symbolic
+    link can point at anyone's files: retry would move them, stop would signal whatever pid its
+    executor.json names. grokwatch makes real directories; a link was planted or copied in."""
+    if paths.dir.is_symlink():
+        return (f"{paths.run_id} is a symbolic link (to {os.readlink(paths.dir)}), not a run directory "
+                f"grokwatch made; replace it with the directory itself to use it")
+    return None
+
+
 class Runner:
     def __init__(self, config_path: Path, project_dir: Path | None = None,
                  executor: Executor | None = None, foreground: bool = False,
@@ -95,6 +108,7 @@ class Runner:
         self.on_event = on_event
         self.files = ProjectPaths(self.project_dir)
         self.lock = RunnerLock(self.project_dir)
+        self.disk = DiskGuard(self._written_dirs, self._on_disk_change)
         self.config: Config | None = None
         self.config_mtime: float | None = None
         self.config_error: str | None = None
@@ -127,8 +141,13 @@ class Runner:
         self._setup_alerts()
         log.info("runner %s on %s: %d slot(s): %s", os.getpid(), self.host, len(self.slots),
                  ", ".join(f"{x.label}x{x.threads}t" for x in self.slots))
-        self._adopt_existing()
-        self._sync_queue(expand_runs(config))
+        try:
+            self._adopt_existing()
+            self._sync_queue(expand_runs(config))
+        except OSError as exc:  # a full disk: start anyway; the queue is synced once space is back
+            if not is_disk_full(exc, self.runs_dir):
+                raise
+            self.disk.full(Path(getattr(exc, "filename", None) or self.runs_dir), exc)
         self._write_runner_status()
 
     @property
@@ -156,6 +175,9 @@ class Runner:
     def _adopt_existing(self) -> None:
         """Runs left `running` by an earlier runner: adopt the live ones, mark the rest lost."""
         for paths in list_run_dirs(self.runs_dir):
+            if symlinked(paths):  # never adopted, signalled or written: it may point anywhere
+                log.warning("%s; it is left alone", symlinked(paths))
+                continue
             status = read_json(paths.status, {}) or {}
             state = status.get("state")
             if state not in ("running", "starting", "requeued"):
@@ -199,19 +221,20 @@ class Runner:
             if spec.run_id in self.active:
                 continue
             paths = RunPaths(self.runs_dir / spec.run_id)
+            if symlinked(paths):
+                continue  # said once, at start-up (_adopt_existing)
             status = read_json(paths.status, {}) or {}
             state = status.get("state")
             if state in TERMINAL_STATES or state == "running":
                 continue
-            if not paths.config.exists():
-                self._create_run_dir(paths, spec)
-            self._queue_existing(paths, read_json(paths.config, {}), order=spec.order)
+            info = self._create_run_dir(paths, spec) if not paths.config.exists() else read_json(paths.config, {})
+            self._queue_existing(paths, info, order=spec.order)
         for run_id, run in list(self.active.items()):
             if run.state == "queued" and run.info.get("experiment_file") == str(self.config_path) \
                     and run_id not in wanted and not Attempts.load(run.paths).retried:
                 self._drop_queued(run)
 
-    def _create_run_dir(self, paths: RunPaths, spec: RunSpec) -> None:
+    def _create_run_dir(self, paths: RunPaths, spec: RunSpec) -> dict[str, Any]:
         paths.dir.mkdir(parents=True, exist_ok=True)
         described = {}
         kind_spec = get_spec(spec.kind)
@@ -234,8 +257,9 @@ class Runner:
             **{k: v for k, v in described.items() if k in ("n_train", "n_test", "total_steps")},
         }
         # status first: readers take config.json as the mark of a run directory
-        atomic_write_json(paths.status, queued_status(spec.run_id, total_steps=info.get("total_steps")))
-        atomic_write_json(paths.config, info)
+        self._write(paths.status, queued_status(spec.run_id, total_steps=info.get("total_steps")))
+        self._write(paths.config, info)
+        return info
 
     def _planned_slot(self, kind: str) -> Slot:
         """The kind of slot a new run of this kind will get (its device and thread count)."""
@@ -248,7 +272,7 @@ class Runner:
         status: RunStatus = read_json(paths.status, {}) or {}
         if status.get("state") != "queued":
             status.update({"state": "queued", "queued": time.time(), "pid": None})
-            atomic_write_json(paths.status, status)
+            self._write(paths.status, status)
         self.active[run.run_id] = run
 
     def _drop_queued(self, run: ActiveRun) -> None:
@@ -262,7 +286,41 @@ class Runner:
 
     # ------------------------------------------------------------------ the loop
 
+    def _write(self, path: Path, obj: Any) -> None:
+        """Every JSON file the runner writes (atomic; on a full disk: DiskGuard)."""
+        self.disk.write_json(path, obj)
+
+    def _written_dirs(self) -> list[Path]:
+        dirs = [self.files.state_dir]
+        if self.config is not None:
+            dirs.append(self.runs_dir)
+        return dirs
+
+    def _on_disk_change(self, trouble: str | None) -> None:
+        if trouble is None:
+            self.config_mtime = None  # re-sync the queue: a run directory may be half made
+            self._project_event("disk_ok", "space is back: launching runs again")
+        else:
+            self._project_event("disk_full", trouble)
+        self._write_runner_status()
+
     def tick(self) -> None:
+        """One round of the loop. A full disk is never fatal: it is noted (DiskGuard), and the
+        round ends; the next one probes for space first."""
+        try:
+            self._tick()
+        except OSError as exc:
+            if not is_disk_full(exc, self.runs_dir if self.config else None):
+                raise
+            self.disk.full(Path(getattr(exc, "filename", None) or self.files.state_dir), exc)
+
+    def _tick(self) -> None:
+        if self.disk.trouble is not None:
+            self.disk.probe()
+        if self.lock.refresh():  # someone deleted .grokwatch/ (or the lock file): say who holds it
+            log.warning("%s was deleted while this runner ran; written again (the project directory's "
+                        "own lock kept any other runner out)", self.lock.path)
+            self._write_runner_status()
         self._handle_requests()
         self._maybe_reload()
         self._poll()
@@ -279,8 +337,29 @@ class Runner:
             if t0 - last_status > 2.0:
                 self._write_runner_status()
                 last_status = t0
-            time.sleep(max(0.0, TICK_S - (time.monotonic() - t0)))
+            self.wait(max(0.0, TICK_S - (time.monotonic() - t0)))
         self.close()
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until the next tick, or until the executor says a job may have ended (a local
+        worker's exit: SIGCHLD), so a freed slot is refilled at once."""
+        fd = self.executor.wakeup_fd() if self.executor is not None else None
+        if fd is None:
+            time.sleep(timeout)
+            return
+        try:
+            ready, _, _ = select.select([fd], [], [], timeout)
+        except (OSError, ValueError):
+            time.sleep(timeout)
+            return
+        if ready:
+            try:
+                while os.read(fd, 4096):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                pass
 
     def should_exit(self) -> bool:
         if self.active:
@@ -305,7 +384,11 @@ class Runner:
     # ------------------------------------------------------------------ control
 
     def _handle_requests(self) -> None:
-        for req in take_requests(self.project_dir):
+        requests, stale = take_requests(self.project_dir, self.lock.info)
+        for s in stale:  # meant for a runner that is gone: said, never applied
+            log.warning("%s", s.describe())
+            self._project_event("request_dropped", s.describe())
+        for req in requests:
             action, ids = req["action"], req.get("runs")
             log.info("request: %s %s", action, ids or "(all)")
             if action == "reload":
@@ -317,7 +400,19 @@ class Runner:
                 self.shutting_down = True
             elif action == "retry":
                 for run_id in ids or []:
-                    self.retry(run_id)
+                    self._request_retry(run_id)
+
+    def _request_retry(self, run_id: str) -> None:
+        """A retry request: a run still stopping (a stop just before) is retried once it has
+        stopped, so the last request wins; any other refusal is said in one line."""
+        run = self.active.get(run_id)
+        if run is not None and run.stop_requested_at is not None:
+            run.retry_when_ended = True
+            return
+        problem = self.retry(run_id)
+        if problem:
+            log.warning("retry refused: %s", problem)
+            self._project_event("request_refused", f"retry refused: {problem}")
 
     def stop_runs(self, run_ids: list[str] | None) -> None:
         """SIGTERM running runs (they checkpoint). A queued run named by id ends `stopped`; when
@@ -325,6 +420,7 @@ class Runner:
         for run_id, run in list(self.active.items()):
             if run_ids is not None and run_id not in run_ids:
                 continue
+            run.retry_when_ended = False  # a stop after a retry: the stop wins
             if run.state == "queued":
                 del self.active[run_id]
                 if run_ids is not None:
@@ -342,6 +438,9 @@ class Runner:
         state = status.get("state")
         if run_id in self.active:
             return f"{run_id} is already {self.active[run_id].state}"
+        refused = symlinked(paths)
+        if refused:
+            return refused
         if state not in RETRYABLE_STATES:
             return f"{run_id} is {state}; only {', '.join(RETRYABLE_STATES)} runs can be retried"
         info = read_json(paths.config, {})
@@ -349,6 +448,8 @@ class Runner:
         attempt = int(status.get("attempt", 1))
         if not resumable:
             attempt_dir = paths.dir / f"attempt-{attempt}"
+            if attempt_dir.is_symlink():
+                return f"{run_id}: {attempt_dir.name} is a symbolic link; grokwatch moves no files into it"
             attempt_dir.mkdir(exist_ok=True)
             for p in list(paths.dir.iterdir()):
                 if p.name == "config.json" or p.name.startswith("attempt-"):
@@ -358,8 +459,8 @@ class Runner:
             attempt += 1
         attempts = Attempts.load(paths)
         attempts.retried = True
-        attempts.save(paths)
-        atomic_write_json(paths.status, queued_status(
+        attempts.save(paths, self._write)
+        self._write(paths.status, queued_status(
             run_id, step=status.get("step", 0) if resumable else 0, total_steps=info.get("total_steps"),
             attempt=attempt, started=status.get("started") if resumable else None))
         self._event(paths, "retried", status.get("step", 0) if resumable else 0,
@@ -405,7 +506,7 @@ class Runner:
     # ------------------------------------------------------------------ supervision
 
     def _schedule(self) -> None:
-        if self.shutting_down:
+        if self.shutting_down or self.disk.trouble is not None:
             return
         busy = {run.slot for run in self.active.values() if run.state == "running" and run.slot}
         free = [s for s in self.slots if s not in busy]
@@ -457,7 +558,7 @@ class Runner:
         info = run.info
         if not info.get("device"):  # queued by an older grokwatch, which wrote these at launch
             info.update({"device": slot.device, "threads": slot.threads})
-            atomic_write_json(run.paths.config, info)
+            self._write(run.paths.config, info)
         threads = int(info.get("threads", slot.threads))
         env = {**slot.env, "GROKWATCH_RUN_DIR": str(run.paths.dir), "GROKWATCH_RUN_ID": run.run_id}
         for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -469,7 +570,7 @@ class Runner:
         info = run.info
         threads = int(info.get("threads", slot.threads))
         record.setdefault("slot", slot.label)  # which GPU (or cpu) this launch got
-        atomic_write_json(run.paths.executor, record)
+        self._write(run.paths.executor, record)
         run.record, run.slot, run.state = record, slot, "running"
         run.started_event = False
         run.tail = MetricsTail(run.paths.metrics)
@@ -522,7 +623,7 @@ class Runner:
         seen = {"phase": js.phase, "reason": js.reason, "node": js.node}
         if any(run.record.get(k) != v for k, v in seen.items()):
             run.record.update(seen, updated=time.time())
-            atomic_write_json(run.paths.executor, run.record)
+            self._write(run.paths.executor, run.record)
 
     def _note_running(self, run: ActiveRun, js: JobState) -> None:
         if run.started_event:
@@ -543,7 +644,7 @@ class Runner:
             step = status.get("step", 0)
             attempts = Attempts.load(run.paths)
             attempts.note_requeue(step)
-            attempts.save(run.paths)
+            attempts.save(run.paths, self._write)
             if attempts.requeues_stalled >= MAX_STALLED_REQUEUES:
                 self._finish(run, "failed", f"requeued {MAX_STALLED_REQUEUES + 1} times in a row without "
                              f"getting past step {step}; is the time limit shorter than a checkpoint "
@@ -597,7 +698,7 @@ class Runner:
             status = ended_by_runner(status, run.run_id, state, message)  # type: ignore[arg-type]
             if state in ("failed", "lost"):
                 status["log_tail"] = tail_lines(run.paths.worker_log, 20)
-            atomic_write_json(run.paths.status, status)
+            self._write(run.paths.status, status)
         if state == "diverged" and ("divergence", status.get("step")) not in run.seen_alerts \
                 and not any(k == "divergence" for k, _ in run.seen_alerts):
             self._event(run.paths, "divergence", status.get("step", 0), message, alert=True)
@@ -605,6 +706,10 @@ class Runner:
             message = f"{run.run_id} {state} at step {status.get('step', 0)}: {message}"
         self._event(run.paths, state, status.get("step", 0), message)
         self.final_states[run.run_id] = state
+        if run.retry_when_ended and state in RETRYABLE_STATES:
+            problem = self.retry(run.run_id)
+            if problem:
+                self._project_event("request_refused", f"retry refused: {problem}")
 
     # ------------------------------------------------------------------ metrics and detectors
 
@@ -639,7 +744,7 @@ class Runner:
                  "message": message, **extra}
         if alert:
             event["alert"] = True
-        append_event(paths, event)
+        self.disk.append_line(paths.events, dumps_event(event))
         log.info("event %s %s: %s", paths.run_id, kind, message)
         if self.on_event is not None:
             self.on_event(event)
@@ -648,22 +753,31 @@ class Runner:
             self._alerts.fire(event, run.latest if run else {})
 
     def _project_event(self, kind: str, message: str) -> None:
-        self.files.state_dir.mkdir(parents=True, exist_ok=True)
         event = {"time": time.time(), "run_id": None, "step": None, "kind": kind, "message": message}
-        with open(self.files.events, "a", encoding="utf-8") as f:
-            f.write(json.dumps(event) + "\n")
+        try:
+            self.files.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+        self.disk.append_line(self.files.events, json.dumps(event) + "\n")
         if self.on_event is not None:
             self.on_event(event)
 
     def _write_runner_status(self, running: bool = True) -> None:
-        self.files.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.files.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
         counts: dict[str, int] = {}
         for r in self.active.values():
             counts[r.state] = counts.get(r.state, 0) + 1
-        atomic_write_json(self.files.runner_status, {
+        self._write(self.files.runner_status, {
             "pid": os.getpid(), "host": self.host, "config": str(self.config_path),
+            "runner_id": self.lock.runner_id,
             "runs_dir": str(self.runs_dir) if self.config else None,
             "running": running, "config_error": self.config_error, "counts": counts,
+            "disk_full": self.disk.trouble,
             "slots": [s.label for s in self.slots], "executor": self.executor.name if self.executor else None,
             "updated": time.time(),
         })

@@ -12,8 +12,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ..proc import process_start_time, same_process
 from .base import Executor, JobRecord, JobState
@@ -27,6 +29,42 @@ class LocalExecutor(Executor):
         self.python = python or sys.executable
         self.children: dict[int, subprocess.Popen] = {}
         self.host = socket.gethostname()
+        self._pipe: tuple[int, int] | None = None
+        self._previous_handler: Any = None
+
+    def wakeup_fd(self) -> int | None:
+        """The read end of a self-pipe written on SIGCHLD: a worker's exit wakes the runner at
+        once, so its slot is refilled within milliseconds, not at the next tick. None where a
+        signal handler cannot be installed (not the main thread)."""
+        if self._pipe is None:
+            if threading.current_thread() is not threading.main_thread():
+                return None
+            r, w = os.pipe()
+            os.set_blocking(r, False)
+            os.set_blocking(w, False)
+            previous = signal.getsignal(signal.SIGCHLD)
+
+            def on_child(signum: int, frame: Any) -> None:
+                try:
+                    os.write(w, b"c")
+                except OSError:  # the pipe is full: a wakeup is pending anyway
+                    pass
+                if callable(previous):
+                    previous(signum, frame)
+
+            signal.signal(signal.SIGCHLD, on_child)
+            self._pipe, self._previous_handler = (r, w), previous
+        return self._pipe[0]
+
+    def close(self) -> None:
+        if self._pipe is not None:
+            try:
+                if threading.current_thread() is threading.main_thread():
+                    signal.signal(signal.SIGCHLD, self._previous_handler or signal.SIG_DFL)
+            finally:
+                for fd in self._pipe:
+                    os.close(fd)
+                self._pipe = None
 
     def submit(self, run_dir: Path, env: dict[str, str]) -> JobRecord:
         log = open(Path(run_dir) / "worker.log", "ab")
