@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from grokwatch.detect import DetectorSet  # noqa: E402
+from grokwatch.detect import KINDS, DetectorSet  # noqa: E402
 from grokwatch.runs import read_all_metrics  # noqa: E402
 from grokwatch.columns import complete_row  # noqa: E402
 
@@ -64,19 +64,21 @@ def synthetic(seed: int, scale: float, verbose: bool) -> dict:
 
     n = lambda k: max(1, int(k * scale))  # noqa: E731
     curves = make_set(seed, n_grok=n(300), n_noise=n(1000), n_drift=n(400), n_spike=n(200),
-                      n_ordinary=n(200), n_overfit=n(100), n_borderline=n(100))
+                      n_ordinary=n(200), n_overfit=n(100), n_borderline=n(100),
+                      n_slowrise=n(100))
     by = {}
     total_rows, total_time = 0, 0.0
     lat, lat_dec, acc_at, late = [], [], [], []
     hint_lead, hint_wrong, hint_fired_grok, n_ctrl = [], 0, 0, 0
     dup = 0
+    phase_ok = phase_n = 0
+    slow_rise, slow_rel = [], []
     for c in curves:
         ev, dt = run_rows(c["rows"], c.get("info"))
         total_rows += len(c["rows"])
         total_time += dt
         lab = c["label"]
-        st = by.setdefault(lab, {"n": 0, "jump": 0, "overfitting": 0, "grokking_likely": 0,
-                                 "divergence": 0})
+        st = by.setdefault(lab, {"n": 0, "jump": 0, **{k: 0 for k in KINDS if k != "generalization_jump"}})
         st["n"] += 1
         kinds = [e["kind"] for e in ev]
         for k in set(kinds) - {"generalization_jump"}:
@@ -94,12 +96,22 @@ def synthetic(seed: int, scale: float, verbose: bool) -> dict:
                 acc_at.append(j.get("test_acc", float("nan")))
                 if c["t90"] is not None and j["step"] > c["t90"]:
                     late.append(c)
+                truth = liu_phase(c["rows"])
+                if truth in ("grokking", "comprehension"):  # else test never reached 90%
+                    phase_n += 1
+                    phase_ok += j.get("phase") == truth
                 hints = [e for e in ev if e["kind"] == "grokking_likely"]
                 if hints:
                     hint_fired_grok += 1
                     hint_lead.append(j["step"] - hints[0]["step"])
             elif verbose:
                 print("  missed:", c["desc"])
+        elif lab == "slowrise":
+            of = [e for e in ev if e["kind"] == "overfitting"]
+            if of:  # how far the true test error had risen above its minimum at the alert
+                frac = (of[0]["step"] - c["t_min"]) / (c["total"] - c["t_min"])
+                slow_rise.append(max(0.0, frac) * c["rise"])
+                slow_rel.append(max(0.0, frac) * c["rise"] / c["best_err"])
         else:
             if jumps and verbose and lab != "borderline":
                 print(f"  false jump on {lab}: {c['desc']} at step {jumps[0]['step']:g}: "
@@ -110,7 +122,8 @@ def synthetic(seed: int, scale: float, verbose: bool) -> dict:
                     hint_wrong += 1
     return {"by": by, "rows": total_rows, "time": total_time, "lat": lat, "lat_dec": lat_dec,
             "acc_at": acc_at, "late": late, "dup": dup, "hint_lead": hint_lead,
-            "hint_wrong": hint_wrong, "hint_fired_grok": hint_fired_grok}
+            "hint_wrong": hint_wrong, "hint_fired_grok": hint_fired_grok, "phase": (phase_ok, phase_n),
+            "slow_rise": slow_rise, "slow_rel": slow_rel}
 
 
 def midpoint(rows):
@@ -126,9 +139,17 @@ def midpoint(rows):
     return None
 
 
-def first_step(rows, acc):
+def liu_phase(rows):
+    """Liu et al. 2022's phase measured on the whole log (grokwatch/detect/phase.py): the
+    steps to 90% train and test accuracy, grokking when more than 10^3 steps apart."""
+    from grokwatch.detect.phase import phase_of
+
+    return phase_of(first_step(rows, 0.9, "train_acc"), first_step(rows, 0.9))
+
+
+def first_step(rows, acc, key="test_acc"):
     for r in rows:
-        if r.get("test_acc", 0) >= acc:
+        if r.get(key, 0) >= acc:
             return r["step"]
     return None
 
@@ -148,6 +169,7 @@ def real(verbose: bool) -> list[dict]:
         loss_rows = [{k: v for k, v in r.items() if not k.endswith(("_acc", "_error"))} for r in rows]
         ev_loss, _ = run_rows(loss_rows, info)
         out.append({"name": d.name, "label": label, "events": ev, "events_loss": ev_loss,
+                    "phase": liu_phase(rows) if label == "grok" else None,
                     "mid": midpoint(rows), "t50": first_step(rows, 0.5), "t90": first_step(rows, 0.9),
                     "mem": next((r["step"] for r in rows if r.get("train_acc", 0) >= 0.99), None),
                     "final_acc": rows[-1].get("test_acc") if rows else None, "kind": (info or {}).get("kind"),
@@ -173,7 +195,7 @@ def main(argv=None) -> int:
                   f"{st['grokking_likely']:6d} {st['divergence']:6d}")
         by = r["by"]
         g = by.get("grok", {"n": 0, "jump": 0})
-        controls = [k for k in by if k not in ("grok", "borderline")]
+        controls = [k for k in by if k not in ("grok", "borderline", "slowrise")]
         fp = sum(by[k]["jump"] for k in controls)
         ctrl_n = sum(by[k]["n"] for k in controls)
         tp = g["jump"] - len(r["late"])
@@ -187,12 +209,19 @@ def main(argv=None) -> int:
             print(f"  borderline linear ramps (5-50x their onset; neither control nor target): "
                   f"{bl['jump']}/{bl['n']} got a jump")
         of = by.get("overfit", {"n": 0, "overfitting": 0})
-        of_false = sum(by[k]["overfitting"] for k in by if k not in ("overfit",))
+        targets = ("overfit", "slowrise")
+        of_false = sum(by[k]["overfitting"] for k in by if k not in targets)
         print(f"overfitting: recall {of['overfitting']}/{of['n']}, fired on others "
-              f"{of_false}/{sum(by[k]['n'] for k in by if k != 'overfit')} "
-              f"(" + ", ".join(f"{k} {by[k]['overfitting']}" for k in by if k != "overfit") + ")")
+              f"{of_false}/{sum(by[k]['n'] for k in by if k not in targets)} "
+              f"(" + ", ".join(f"{k} {by[k]['overfitting']}" for k in by if k not in targets) + ")")
+        sr = by.get("slowrise", {"n": 0, "overfitting": 0})
+        print(f"  slow rises: flagged {sr['overfitting']}/{sr['n']}; true rise above the minimum at the "
+              f"alert: {fmt_q(r['slow_rise'], '{:.3f}')} (error); relative to the minimum "
+              f"{fmt_q(r['slow_rel'], '{:.2f}')}")
         print(f"grokking_likely: on {r['hint_fired_grok']}/{g['jump']} caught grok curves, lead over "
               f"the jump alert {fmt_q(r['hint_lead'])} steps; on controls {r['hint_wrong']}/{ctrl_n}")
+        print(f"  phase of the jump alert = Liu et al.'s phase measured on the whole curve: "
+              f"{r['phase'][0]}/{r['phase'][1]} caught grok curves that reach 90% test accuracy")
         us = 1e6 * r["time"] / max(1, r["rows"])
         print(f"cost: {us:.2f} us/row (process CPU time) over {r['rows']} rows (all rules, DetectorSet.feed)")
         ok &= fp == 0 and us <= 20
@@ -220,6 +249,8 @@ def main(argv=None) -> int:
             jtxt = (f"jump@{j['step']:g} acc {j.get('test_acc', float('nan')):.2f} "
                     f"lat {j['step'] - x['mid']:+.0f}" if j and x["mid"] is not None else
                     (f"jump@{j['step']:g}" if j else "no jump"))
+            if j is not None:
+                jtxt += f" {j.get('phase', '?')}"
             print(f"  {x['name']:26s} {x['label']:8s} mem {x['mem']} mid {x['mid']} t50 {x['t50']} "
                   f"t90 {x['t90']} final {x['final_acc'] if x['final_acc'] is None else round(x['final_acc'], 3)}"
                   f" | {jtxt} (x{len(jumps)}) | loss-only: "
@@ -259,6 +290,18 @@ def main(argv=None) -> int:
             if got != x["expect_overfitting"]:
                 print(f"  overfitting on {x['name']}: expected {x['expect_overfitting']}, got {got}")
         print(f"  overfitting as expected on {of_ok}/{of_n} labelled runs")
+        ph_ok = ph_n = gen_ok = 0
+        for x in res:
+            jumps = [e for e in x["events"] if e["kind"] == "generalization_jump"]
+            gens = [e for e in x["events"] if e["kind"] == "generalized"]
+            if x["phase"] is None or not jumps:
+                continue
+            ph_n += 1
+            ph_ok += jumps[0].get("phase") == x["phase"]
+            gen_ok += bool(gens) and gens[0].get("phase") == x["phase"]
+        print(f"  phase (Liu et al. 2022, measured on the whole log) given by the jump alert on "
+              f"{ph_ok}/{ph_n} caught runs, by the generalized milestone on {gen_ok}/{ph_n}; "
+              + ", ".join(f"{p} {sum(1 for x in res if x['phase'] == p)}" for p in ("grokking", "comprehension")))
         ok &= caught == n_grok and late == 0 and false == 0
     print("targets met" if ok else "TARGETS NOT MET")
     return 0 if ok else 1

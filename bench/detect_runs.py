@@ -111,6 +111,13 @@ def generate(name: str) -> str:
                                    "total_steps") if k in config}
     (out / "config.json").write_text(json.dumps(keep, indent=1, sort_keys=True) + "\n")
     lab = {"label": label, "note": note}
+    if label == "grok":
+        from detect_eval import liu_phase  # Liu et al.'s phase, measured on the whole log
+
+        from grokwatch.columns import complete_row
+        from grokwatch.runs import read_all_metrics
+
+        lab["phase"] = liu_phase([complete_row(r) for r in read_all_metrics(out / "metrics.csv")])
     if name in OVERFITS:
         lab["overfitting"] = OVERFITS[name]
     (out / "label.json").write_text(json.dumps(lab) + "\n")

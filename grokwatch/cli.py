@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,36 @@ def die(message: str, code: int = 2) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every command: one clear line and exit 2 for what the system refuses (a read-only or full
+    disk, a missing directory), a quiet exit when stdout is a pipe that was closed (`| head`);
+    never a traceback for those."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return closed_stdout()
+    except OSError as exc:  # the last resort: commands say something better where they can
+        return die(os_error_line(exc))
+
+
+def closed_stdout(code: int = 0) -> int:
+    """stdout was a pipe whose reader went away (`grokwatch status | head`): stop printing,
+    quietly. Pointing the descriptor at /dev/null keeps the interpreter's last flush from
+    failing (and printing a traceback) at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return code
+
+
+def os_error_line(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     from .runs import protect_new_files
 
@@ -110,7 +141,12 @@ def _dispatch(cmd: str, argv: list[str]) -> int:
     if cmd == "view":
         from .tui.app import run_view
 
-        return run_view(argv)
+        try:
+            return run_view(argv)
+        except RuntimeError as exc:  # pathlib's resolve() of a symlink loop (Python < 3.13)
+            if "symlink loop" not in str(exc).lower():
+                raise
+            return die(f"cannot open {str(exc).split('from', 1)[-1].strip()}: it is a symlink loop")
     runs_dir = _runs_dir(project_dir)
     if cmd == "status":
         return cmd_status(argv, runs_dir)
@@ -216,13 +252,16 @@ def cmd_export(argv: list[str], runs_dir: Path) -> int:
     problem = _check_ids(runs_dir, args.runs)
     if problem:
         return die(problem)
-    from .export import export_csv, export_summary
+    from .export import ExportError, export_csv, export_summary
 
     out = Path(args.output) if args.output else None
-    if args.summary:
-        n = export_summary(runs_dir, args.runs or None, out)
-    else:
-        n = export_csv(runs_dir, args.runs or None, out, long=args.long)
+    try:
+        if args.summary:
+            n = export_summary(runs_dir, args.runs or None, out)
+        else:
+            n = export_csv(runs_dir, args.runs or None, out, long=args.long)
+    except ExportError as exc:
+        return die(str(exc))
     if args.output:
         print(f"grokwatch: wrote {n} row(s) to {args.output}")
     return 0
@@ -235,11 +274,13 @@ def cmd_stop(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
     problem = _check_ids(runs_dir, args.runs)
     if problem:
         return die(problem)
-    from .runner.control import send_request
     from .runner.lock import runner_holder
 
-    if runner_holder(project_dir):
-        send_request(project_dir, "stop" if args.runs else "shutdown", args.runs or None)
+    holder = runner_holder(project_dir)
+    if holder:
+        problem = _request(project_dir, holder, "stop" if args.runs else "shutdown", args.runs or None)
+        if problem:
+            return die(problem)
         print(f"grokwatch: asked the runner to stop {', '.join(args.runs) if args.runs else 'every run and exit'}")
         return 0
     # No runner: stop orphaned workers directly (local processes, or Slurm jobs); they
@@ -273,6 +314,25 @@ def cmd_stop(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
     return 0
 
 
+def _request(project_dir: Path, holder: dict | None, action: str, runs: list[str] | None) -> str | None:
+    """Hand the runner a control request; the line to show when it cannot be written (a
+    read-only or full .grokwatch/), None when it was."""
+    from .runner.control import send_request
+
+    try:
+        send_request(project_dir, action, runs, to=holder)  # addressed to that runner (None: the next)
+    except OSError as exc:
+        who = (f"the runner (pid {holder.get('pid')} on {holder.get('host')}) is running, but "
+               if holder else "")
+        hint = (f"; or stop it and its runs with `kill {holder.get('pid')}` (they checkpoint)"
+                if holder and action in ("stop", "shutdown") and isinstance(holder.get("pid"), int)
+                else "")
+        return (f"{who}its control requests cannot be written ({os_error_line(exc)}); nothing was "
+                f"{'stopped' if action in ('stop', 'shutdown') else 'queued'}. Make .grokwatch/ "
+                f"writable and try again{hint}")
+    return None
+
+
 def cmd_retry(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
     p = argparse.ArgumentParser(prog="grokwatch retry")
     p.add_argument("runs", nargs="+")
@@ -289,11 +349,12 @@ def cmd_retry(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
         state = (read_json(runs_dir / rid / "status.json", {}) or {}).get("state")
         if state not in RETRYABLE_STATES:
             return die(f"{rid} is {state}; only {', '.join(RETRYABLE_STATES)} runs can be retried")
-    from .runner.control import send_request
     from .runner.launch import ensure_runner
     from .runner.lock import runner_holder
 
-    send_request(project_dir, "retry", args.runs)
+    problem = _request(project_dir, runner_holder(project_dir), "retry", args.runs)
+    if problem:
+        return die(problem)
     if not runner_holder(project_dir):
         info = read_json(runs_dir / args.runs[0] / "config.json", {}) or {}
         config = project_dir / "experiments.toml"

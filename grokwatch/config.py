@@ -7,6 +7,7 @@ Every problem becomes one `ConfigError` paragraph that names the file, the exper
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -20,9 +21,12 @@ else:  # pragma: no cover
 
 from .experiments import KIND_MODULES, get_spec
 from .experiments.spec import ParamError, did_you_mean
-from .runs import make_run_id
+from .runs import assign_run_ids, make_run_id
 
-NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+# A name is a directory name and a command-line word: matched in full (no trailing newline), not
+# starting with '-' or '.', short enough that name + sweep point + seed + hash fit one file name.
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+MAX_NAME = 200
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+(,\d+)*)$")
 
 
@@ -41,6 +45,7 @@ class Settings:
     threads_per_run: int | str = "auto"
     checkpoint_every_s: float = 60.0
     executor: str = "local"
+    pack: int | str = "auto"  # "auto" | "off" | N runs per pack (grokwatch.packing)
 
 
 @dataclass
@@ -75,6 +80,7 @@ class Experiment:
     sweep: dict[str, list[Any]]
     preset: str | None = None
     description: str = ""
+    pack: int | str | None = None  # None: the [grokwatch] setting
 
 
 @dataclass
@@ -113,6 +119,7 @@ class Config:
 _SETTINGS_KEYS = {
     "runs_dir": (str,), "devices": (str,), "max_parallel": (int, str),
     "threads_per_run": (int, str), "checkpoint_every_s": (int, float), "executor": (str,),
+    "pack": (int, str),
 }
 _ALERT_KEYS = {"bell": (bool,), "command": (str,), "command_timeout_s": (int, float)}
 _SLURM_KEYS = {
@@ -121,7 +128,8 @@ _SLURM_KEYS = {
     "setup": (list,), "max_jobs": (int,), "signal_before_s": (int,), "python": (str,),
 }
 _TOP_KEYS = {"grokwatch", "alerts", "slurm", "experiment"}
-_EXPERIMENT_KEYS = {"name", "kind", "seeds", "seed", "params", "sweep", "preset", "description"}
+_EXPERIMENT_KEYS = {"name", "kind", "seeds", "seed", "params", "sweep", "preset", "description",
+                    "pack"}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean (true/false)",
                list: "a list", dict: "a table"}
 
@@ -257,6 +265,7 @@ def parse_config(data: dict, path: Path, text: str = "", project_dir: str | Path
     config = Config(path=path.resolve(), settings=settings, alerts=alerts, slurm=slurm,
                     experiments=experiments,
                     project_dir=Path(project_dir or Path.cwd()).resolve())
+    _check_runs_dir(L, config)
     expand_runs(config, loader=L)  # validates every sweep point
     return config
 
@@ -294,7 +303,43 @@ def _parse_settings(L: _Loader, table: Any) -> Settings:
                      f"{did_you_mean(s.executor, names)}", key="executor", table="grokwatch")
     if not s.runs_dir.strip():
         raise L.fail("must not be empty", key="runs_dir", table="grokwatch")
+    if "\0" in s.runs_dir:
+        raise L.fail("must not contain a NUL character", key="runs_dir", table="grokwatch")
+    s.pack = _parse_pack(L, s.pack, None, "grokwatch")
     return s
+
+
+def _check_runs_dir(L: _Loader, config: Config) -> None:
+    """runs_dir must be a directory grokwatch can own: not the file-system root, not a file."""
+    where = config.runs_dir
+    try:
+        resolved = where.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise L.fail(f"{where} cannot be resolved ({exc})", key="runs_dir", table="grokwatch") from None
+    if resolved == Path(resolved.anchor):
+        raise L.fail(f"{where} is the root of the file system; name a directory of its own, such as "
+                     f"\"runs\"", key="runs_dir", table="grokwatch")
+    if resolved.exists() and not resolved.is_dir():
+        raise L.fail(f"{where} exists and is not a directory; name a directory (it is created when "
+                     f"missing)", key="runs_dir", table="grokwatch")
+
+
+def _shown(value: Any) -> str:
+    """A value for an error line: repr (so a newline shows as \\n), cut to a readable length."""
+    text = repr(value)
+    if len(text) <= 80:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return text[:60] + "..." + size
+
+
+def _parse_pack(L: _Loader, value: Any, experiment: str | None, table: str | None) -> int | str:
+    from .packing import parse_pack
+
+    try:
+        return parse_pack(value)
+    except ValueError as err:
+        raise L.fail(str(err), experiment, "pack", table=table) from None
 
 
 _SLURM_TIME_RE = re.compile(r"^(\d+-)?\d+(:\d{2}){0,2}$")
@@ -322,12 +367,15 @@ def _parse_experiment(L: _Loader, raw: Any, index: int) -> Experiment:
     if not isinstance(raw, dict):
         raise L.fail(f"experiment #{index + 1} must be a table", key="experiment")
     name = raw.get("name")
-    label = name if isinstance(name, str) else f"#{index + 1}"
     if name is None:
         raise L.fail(f"experiment #{index + 1} has no name; add name = \"...\"", key="name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise L.fail(f"experiment names use letters, digits, '.', '_' and '-' only, not {name!r}",
-                     label if isinstance(name, str) else None, "name")
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise L.fail(f"experiment names use letters, digits, '.', '_' and '-' only, and start with "
+                     f"a letter, digit or '_', not {_shown(name)}",
+                     None, "name")
+    if len(name) > MAX_NAME:
+        raise L.fail(f"experiment names are at most {MAX_NAME} characters (each run's directory "
+                     f"name holds it), not {len(name)}", None, "name")
     kind = raw.get("kind")
     if kind is None:
         raise L.fail(f"has no kind; add kind = one of {', '.join(KIND_MODULES)}", name, "kind")
@@ -369,8 +417,9 @@ def _parse_experiment(L: _Loader, raw: Any, index: int) -> Experiment:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise L.fail("must be a string", name, "description")
+    pack = _parse_pack(L, raw["pack"], name, None) if "pack" in raw else None
     return Experiment(name=name, kind=kind, seeds=list(seeds), params=params, sweep=dict(sweep),
-                      preset=preset, description=description)
+                      preset=preset, description=description, pack=pack)
 
 
 def expand_runs(config: Config, loader: _Loader | None = None) -> list[RunSpec]:
@@ -394,7 +443,34 @@ def expand_runs(config: Config, loader: _Loader | None = None) -> list[RunSpec]:
                 runs.append(RunSpec(run_id=run_id, experiment=exp.name, kind=exp.kind, seed=seed,
                                     params=resolved, sweep=point_dict, preset=exp.preset,
                                     order=len(runs)))
+        if exp.kind == "command":
+            from .experiments.command import shared_metrics_file
+
+            mine = [(r.run_id, r.seed, r.params) for r in runs if r.experiment == exp.name]
+            problem = shared_metrics_file(mine) if len(mine) > 1 else None
+            if problem:
+                raise L.fail(problem, exp.name, "metrics_file")
+    _disambiguate(runs, config.runs_dir)
     return runs
+
+
+def _disambiguate(runs: list[RunSpec], runs_dir: Path) -> None:
+    """Ids that would share a directory on a case-insensitive file system get the experiment
+    name into their hash; every id of an existing run directory stays as it is."""
+    try:
+        existing = os.listdir(runs_dir)
+    except OSError:
+        existing = []
+    plain = {r.run_id for r in runs}
+    folded = {x.casefold() for x in plain}
+    others = {n.casefold() for n in existing if n not in plain}
+    if len(folded) == len(runs) and not others:
+        return  # the common case: nothing collides, and no other directory could be a run's
+    ids = assign_run_ids([(r.run_id, lambda r=r: make_run_id(r.experiment, r.sweep, r.seed, r.params,
+                                                             {"kind": r.kind}, salt=r.experiment))
+                          for r in runs], existing)
+    for r, run_id in zip(runs, ids):
+        r.run_id = run_id
 
 
 def demo_config_path() -> Path:

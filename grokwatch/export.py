@@ -3,13 +3,77 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import os
+import stat
 import sys
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import Iterable, Iterator, TextIO
 
 from .runs import MetricsTail, RunPaths, format_value, list_run_dirs, read_json
+
+
+class ExportError(Exception):
+    """The output cannot be written; str() is the one line to show."""
+
+
+@contextlib.contextmanager
+def open_output(out: Path | TextIO | None) -> Iterator[TextIO]:
+    """Where the CSV goes. A file is written to a temporary sibling and renamed over the target
+    at the end, so a failure (a full disk) leaves no half export and an earlier file intact; a
+    device or a pipe (`/dev/stdout`, a FIFO) is written directly; None is stdout."""
+    if out is None:
+        yield sys.stdout
+        return
+    if not isinstance(out, (str, Path)):
+        yield out
+        return
+    target = Path(out)
+    if target.is_symlink():  # write the file it points at, not over the link
+        target = Path(os.path.realpath(target))
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise ExportError(_why(target, exc)) from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise ExportError(f"{target} is a directory; give a file name, e.g. -o {target / 'all.csv'}")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        try:
+            f = open(target, "w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise ExportError(_why(target, exc)) from None
+        try:
+            with f:
+                yield f
+        except OSError as exc:
+            raise ExportError(_why(target, exc)) from None
+        return
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        f = open(tmp, "w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise ExportError(_why(target, exc)) from None
+    try:
+        with f:
+            yield f
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise ExportError(_why(target, exc)) from None
+        raise
+
+
+def _why(target: Path, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, FileNotFoundError) and not target.parent.is_dir():
+        reason = f"the directory {target.parent} does not exist"
+    return f"cannot write {target}: {reason}"
 
 
 def _selected(runs_dir: Path, run_ids: Iterable[str] | None) -> list[RunPaths]:
@@ -39,15 +103,8 @@ def export_csv(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | N
     if "step" in metric_cols:
         metric_cols.remove("step")
         metric_cols.insert(0, "step")
-    close = False
-    if out is None:
-        f: TextIO = sys.stdout
-    elif isinstance(out, (str, Path)):
-        f, close = open(out, "w", newline="", encoding="utf-8"), True
-    else:
-        f = out
     n = 0
-    try:
+    with open_output(out) as f:
         w = csv.writer(f, lineterminator="\n")
         lead = ["run_id", "experiment", "kind", "seed", *sweep_keys]
         w.writerow(lead + (["step", "metric", "value"] if long else metric_cols))
@@ -67,9 +124,6 @@ def export_csv(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | N
                 else:
                     w.writerow(prefix + [_num(vals[idx[c]]) if c in idx else "" for c in metric_cols])
                     n += 1
-    finally:
-        if close:
-            f.close()
     return n
 
 
@@ -78,21 +132,11 @@ def export_summary(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO
     from .summaries import summary_table
 
     cols, rows = summary_table([p.dir for p in _selected(runs_dir, run_ids)])
-    close = False
-    if out is None:
-        f: TextIO = sys.stdout
-    elif isinstance(out, (str, Path)):
-        f, close = open(out, "w", newline="", encoding="utf-8"), True
-    else:
-        f = out
-    try:
+    with open_output(out) as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(cols)
         for row in rows:
             w.writerow([_cell(row.get(c)) for c in cols])
-    finally:
-        if close:
-            f.close()
     return len(rows)
 
 

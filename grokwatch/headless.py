@@ -7,6 +7,7 @@ its progress from the run files instead of starting a second one. No Textual imp
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -53,6 +54,7 @@ class Follower:
         self.runs_dir = runs_dir
         self.run_ids = list(run_ids)
         self.out = out
+        self.out_closed = False
         self.progress_every_s = progress_every_s
         self.offsets: dict[str, int] = {}
         self.tails: dict[str, MetricsTail] = {}
@@ -77,7 +79,15 @@ class Follower:
             self.offsets.setdefault(run_id, 0)
 
     def print(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        """One line of output. When stdout is a pipe whose reader went away (`| head`), the runs
+        keep going and the exit code still says how they ended: only the printing stops."""
+        if self.out_closed:
+            return
+        try:
+            print(line, file=self.out, flush=True)
+        except BrokenPipeError:
+            self.out_closed = True
+            _silence(self.out)
 
     def tick(self) -> None:
         if self.project_events is not None:
@@ -126,6 +136,17 @@ class Follower:
 
 RUN_EVENT_MARKS = {"failed": "x", "diverged": "x", "lost": "x", "stopped": "-", "done": "+",
                    "started": ">"}  # a run's own events; the detectors' kinds mark as their table says
+
+
+def _silence(out: TextIO) -> None:
+    """Point a closed pipe's descriptor at /dev/null, so later writes and the interpreter's last
+    flush neither fail nor print a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def format_event(e: dict[str, Any]) -> str:
@@ -232,9 +253,13 @@ def _print_end(f: Follower, states: dict[str, str], runs_dir: Path, export_to: P
             + "".join(f", {rid} {s}" for rid, s in states.items() if s != "done"))
     f.print(f"grokwatch: CSV logs in {runs_dir}/<run>/metrics.csv; one file: grokwatch export -o all.csv")
     if export_to is not None:
-        from .export import export_csv
+        from .export import ExportError, export_csv
 
-        n = export_csv(runs_dir, None, export_to)
+        try:
+            n = export_csv(runs_dir, None, export_to)
+        except ExportError as exc:  # the runs are on record; only the one-file copy failed
+            print(f"grokwatch: {exc}", file=sys.stderr)
+            return
         f.print(f"grokwatch: exported {n} row(s) to {export_to}")
 
 

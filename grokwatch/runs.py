@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .columns import BASE_COLUMNS, canonical_columns, split_header
+from .columns import BASE_COLUMNS, ERROR_OF, canonical_columns, error_from_accuracy, split_header
 from .tail import MetricsTail, parse_float, parse_row, read_all_metrics  # noqa: F401 (re-exported)
 
 TERMINAL_STATES = ("done", "failed", "diverged", "stopped", "lost")
@@ -51,15 +51,63 @@ def params_hash(params: dict[str, Any], extra: dict[str, Any] | None = None) -> 
     return hashlib.sha1(blob.encode()).hexdigest()[:6]
 
 
+NAME_MAX = 255      # bytes in one path component on Linux, macOS and Windows file systems
+MAX_RUN_ID = NAME_MAX
+
+
 def make_run_id(name: str, sweep: dict[str, Any], seed: int, params: dict[str, Any],
-                extra: dict[str, Any] | None = None) -> str:
+                extra: dict[str, Any] | None = None, salt: str | None = None) -> str:
     """`name[-key=value...]-s<seed>-<hash>`: readable, file-system safe, stable, and new
-    whenever the resolved parameters change."""
-    parts = [name]
-    parts += [f"{_UNSAFE.sub('-', k)}={_fmt_value(v)}" for k, v in sweep.items()]
-    parts.append(f"s{seed}")
-    parts.append(params_hash(params, {"seed": seed, **(extra or {})}))
-    return "-".join(parts)
+    whenever the resolved parameters change.
+
+    `salt` (the experiment name, given only where the plain id would collide with another one on a
+    case-insensitive file system: see `assign_run_ids`) goes into the hash. An id longer than one
+    file name allows has its sweep part cut, with a digest of the whole of it kept, so it is still
+    unique and the same every time. Ids that fit are exactly those of earlier versions."""
+    extra = {"seed": seed, **(extra or {})}
+    if salt is not None:
+        extra["name"] = salt
+    sweep_part = "-".join(f"{_UNSAFE.sub('-', k)}={_fmt_value(v)}" for k, v in sweep.items())
+    tail = f"s{seed}-{params_hash(params, extra)}"
+    run_id = "-".join(x for x in (name, sweep_part, tail) if x)
+    if len(run_id.encode()) <= MAX_RUN_ID:
+        return run_id
+    digest = hashlib.sha1(sweep_part.encode()).hexdigest()[:8]
+    room = MAX_RUN_ID - len(f"{name}--~{digest}-{tail}".encode())
+    return f"{name}-{sweep_part[:max(0, room)]}~{digest}-{tail}"
+
+
+def assign_run_ids(candidates: list[tuple[str, Any]], existing: Iterable[str]) -> list[str]:
+    """One id per run, none two of them equal ignoring case (a case-insensitive file system,
+    macOS's or Windows', would put them in one directory).
+
+    `candidates`: per run, (its plain id, a function giving its salted id). `existing`: the names
+    in the runs directory. An id whose directory exists under exactly that name keeps it, so every
+    run made by an earlier version keeps its id and its state; then, in order, a run takes its
+    plain id unless that collides (ignoring case) with an id already taken or a directory of
+    another run, and its salted id otherwise."""
+    existing = set(existing)
+    out: list[str | None] = [None] * len(candidates)
+    taken = {n.casefold() for n in existing}
+    for i, (plain, salted) in enumerate(candidates):
+        if plain in existing:
+            out[i] = plain
+    for i, (plain, salted) in enumerate(candidates):
+        if out[i] is not None:
+            continue
+        alt = salted()
+        if alt in existing:
+            out[i] = alt
+        elif plain.casefold() not in taken:
+            out[i] = plain
+        else:
+            out[i] = alt
+            k = 1
+            while out[i].casefold() in taken:  # (a hash collision too: practically never)
+                out[i] = f"{alt}-{k}"
+                k += 1
+        taken.add(out[i].casefold())
+    return [x for x in out if x is not None]
 
 
 # ----------------------------------------------------------------------------- files
@@ -145,12 +193,11 @@ _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
     """True for ENOSPC/EDQUOT, and for a writer that hides the errno (torch.save raises a bare
-    RuntimeError "file write failed") when the file system under `where` has no space left."""
+    RuntimeError, "unexpected pos ...") when the file system under `where` has no space left."""
     for e in _chain(exc):
         if isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS:
             return True
-    if where is not None and (isinstance(exc, OSError)
-                              or (isinstance(exc, RuntimeError) and "writ" in str(exc))):
+    if where is not None and isinstance(exc, (OSError, RuntimeError)):
         try:
             st = os.statvfs(where)
         except OSError:
@@ -343,6 +390,40 @@ class MetricsWriter:
         if getattr(self, "_f", None) is not None:
             self._f.close()
             self._f = open(self.path, "a", encoding="utf-8")
+
+    def rewrite(self, fixes: dict[float, dict[str, float]]) -> int:
+        """Correct values of rows already written, by step (a command's metrics_file turned out
+        to be in percent), in one atomic rewrite: readers see the old file or the new one. An
+        error column follows a corrected accuracy (error = 1 - acc) unless the fix gives it.
+        Returns the number of rows changed."""
+        self._f.flush()
+        new = list(dict.fromkeys(c for fix in fixes.values() for c in fix if c not in self.columns))
+        if new:
+            self._widen(new)
+        idx = {c: i for i, c in enumerate(self.columns)}
+        step_at, width, changed = idx.get("step"), len(self.columns), 0
+        lines = [",".join(self.columns)]
+        with open(self.path, encoding="utf-8") as f:
+            f.readline()
+            for line in f:
+                if not line.endswith("\n"):
+                    continue
+                fields = line.rstrip("\n").split(",")
+                fix = fixes.get(parse_float(fields[step_at])) \
+                    if step_at is not None and len(fields) == width else None
+                if fix:
+                    full = dict(fix)
+                    for acc, err in ERROR_OF.items():
+                        if acc in fix and err not in fix and err in idx:
+                            full[err] = error_from_accuracy(fix[acc])
+                    for c, v in full.items():
+                        fields[idx[c]] = format_value(v)
+                    changed += 1
+                lines.append(",".join(fields))
+        atomic_write_text(self.path, "\n".join(lines) + "\n")
+        self._f.close()
+        self._f = open(self.path, "a", encoding="utf-8")
+        return changed
 
     def write(self, row: dict[str, Any]) -> bool:
         """Write one row; False (and nothing written) if its step was already logged."""

@@ -252,7 +252,7 @@ class LineTail:
 
     def _too_long(self, line: bytes) -> None:
         if self._raw_header is None and not self.unreadable:
-            self.unreadable = (f"no line break in its first {len(line) / (1 << 20):.0f} MiB "
+            self.unreadable = (f"no line break in its first {MAX_LINE >> 20} MiB "
                                f"(starts {shown_line(line, 40)!r}): not a CSV log")
         else:
             self._bad(line)
@@ -333,6 +333,26 @@ class CsvLineTail(LineTail):
         self.rescaled = True
         return True
 
+    def scan_units(self, chunk: int = 1 << 20) -> bool:
+        """A first pass over a finished file: True if any accuracy column exceeds 1 (it stops
+        at the first such value). Reads only; the tail starts from the top again after it."""
+        found = False
+        try:
+            while not found:
+                data = self._read_lines(chunk, final=self.remaining() <= chunk)
+                if data is None or self.hdr is None or not self.hdr.auto_accuracy:
+                    break
+                cols, width = self.hdr.auto_accuracy, len(self.hdr.names)
+                for line in data.split(b"\n"):
+                    fields = line.split(b",")
+                    if len(fields) == width and any(
+                            self.units.exceeds(parse_float(fields[i].decode("latin-1"))) for i in cols):
+                        found = True
+                        break
+        finally:
+            self.reset()
+        return found
+
     def _start_over(self) -> None:
         percent = self.units.percent  # a decision about the file, kept across its re-reads
         super()._start_over()
@@ -373,7 +393,7 @@ class MetricsTail(CsvLineTail):
         header, hdr, units = self.header or [], self.hdr, self.units
         width, step = len(header), self._step
         parsed: list[list[float | None]] = []
-        for line in data.decode("utf-8", "replace").splitlines():
+        for line in data.decode("utf-8", "backslashreplace").splitlines():
             if not line.strip():
                 continue
             fields = line.split(",")
@@ -405,3 +425,86 @@ class MetricsTail(CsvLineTail):
 def read_all_metrics(path: Path, column_map: dict | None = None) -> list[dict[str, float]]:
     """Every row of a metrics CSV at once (small files; streams are `MetricsTail.read(n)`)."""
     return MetricsTail(path, column_map).read(final=True)
+
+
+class CsvLog:
+    """A finished CSV log read as a stream of canonical rows: `grokwatch detect`, and any
+    reader that hands rows to the same detector path. Units are decided over the whole file
+    first (a first pass that stops at the first accuracy above 1), then rows come in chunks of
+    `chunk` bytes, so memory stays flat whatever the file's size.
+
+        log = open_log(path, column_map, percent)   # header, units, the first chunk read
+        for row in log: ...                         # {canonical name: value}, fractions
+        log.bad_lines, log.first_bad, log.note()    # after the loop: what could not be read
+    """
+
+    def __init__(self, path: str | Path, column_map: dict | None = None,
+                 percent: bool | None = None, chunk: int = 1 << 20):
+        self.path = Path(path)
+        self.chunk = chunk
+        self.tail = MetricsTail(self.path, column_map, percent)
+        if not percent:
+            self.tail.units.percent = self.tail.scan_units(chunk)
+        self._first = self._next_rows()  # reads the header (and the first rows)
+        t = self.tail
+        while t.header is None and not t.unreadable and (t.remaining() or t.partial):
+            self._first = self._next_rows()
+
+    def _next_rows(self) -> list[dict[str, float]]:
+        t = self.tail
+        return t.read(self.chunk, final=t.remaining() <= self.chunk)
+
+    @property
+    def header(self) -> list[str] | None:
+        return self.tail.header
+
+    @property
+    def raw_header(self) -> list[str] | None:
+        return self.tail.raw_header
+
+    @property
+    def bad_lines(self) -> int:
+        return self.tail.bad_lines
+
+    @property
+    def first_bad(self) -> str | None:
+        return self.tail.first_bad
+
+    @property
+    def unreadable(self) -> str | None:
+        return self.tail.unreadable
+
+    def note(self) -> str | None:
+        """The units line (accuracy read as percent), or None."""
+        return self.tail.units.note()
+
+    def __iter__(self):
+        rows, self._first = self._first, []
+        t = self.tail
+        while True:
+            yield from rows
+            if t.remaining() == 0 and not t.partial:
+                return
+            rows = self._next_rows()
+
+
+def open_log(path: str | Path, column_map: dict | None = None, percent: bool | None = None) -> CsvLog:
+    """A CSV log opened for streaming (see `CsvLog`); raises OSError if it cannot be read."""
+    with open(path, "rb"):
+        pass
+    return CsvLog(path, column_map, percent)
+
+
+def csv_problem(path: str | Path) -> str | None:
+    """Why a file named on the command line cannot be a CSV log, from its first MiB (a file
+    with no line break, such as a binary one), or None where it may be one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(MAX_LINE)
+            more = bool(f.read(1))
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    if more and b"\n" not in head:
+        return (f"no line break in its first {MAX_LINE >> 20} MiB (starts {shown_line(head, 40)!r}): "
+                f"not a CSV log")
+    return None

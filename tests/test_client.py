@@ -340,3 +340,22 @@ def test_import_grokwatch_client_leaves_the_run_directory_code_alone():
                          env=cli_env(), cwd=REPO, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['grokwatch', 'grokwatch.client', 'grokwatch.merge']"
+
+
+def test_local_run_errors_follow_complete_row(tmp_path):
+    """The client's own run directory derives error from accuracy inline (bench/client.py);
+    it gives what `columns.complete_row`, the one rule, gives."""
+    from grokwatch.columns import complete_row
+    from grokwatch.local_run import LocalSink
+
+    sink = LocalSink("errors", None, None, tmp_path, t0=0.0)
+    sink.open()
+    rows = [{"train_acc": 0.25, "test_acc": 1.0}, {"train_acc": 1.5, "test_acc": float("nan")},
+            {"test_acc": 0.5, "test_error": 0.4}, {"train_loss": 1.0}, {"train_acc": 0, "test_acc": -1}]
+    for step, row in enumerate(rows):
+        ours = dict(row)
+        sink._emit(step, ours)
+        theirs = complete_row(dict(row))
+        theirs["step"] = step
+        assert repr(ours) == repr(theirs)  # repr: NaN equals NaN, 0 and 0.0 differ
+    sink.close()

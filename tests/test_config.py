@@ -62,6 +62,23 @@ BAD = {
     "slurm_time": ('[slurm]\ntime = "soon"\n', ["time", "soon"]),
     "experiment_not_array": ('[experiment]\nname = "a"\n', ["experiment", "[[experiment]]"]),
     "non_utf8": (b'[grokwatch]\nruns_dir = "r\xff\xfe"\n', ["UTF-8", "line 2"]),
+    # names are directory names and command-line words: matched in full, not too long
+    "name_newline": ('[[experiment]]\nname = "dd\\n"\nkind = "grokking"\n', ["'dd\\n'", "letters"]),
+    "name_leading_dash": ('[[experiment]]\nname = "-x"\nkind = "grokking"\n', ["'-x'", "start with"]),
+    "name_too_long": (f'[[experiment]]\nname = "{"n" * 250}"\nkind = "grokking"\n',
+                      ["at most 200 characters", "250"]),
+    "runs_dir_root": ('[grokwatch]\nruns_dir = "/"\n', ["runs_dir", "root of the file system"]),
+    "runs_dir_up_to_root": ('[grokwatch]\nruns_dir = "../../../../../../../../../../.."\n',
+                            ["runs_dir", "root of the file system"]),
+    "runs_dir_a_file": ('[grokwatch]\nruns_dir = "bad.toml"\n', ["runs_dir", "not a directory"]),
+    # several runs of a command experiment writing one metrics_file would clobber each other's log
+    "shared_metrics_file": ('[[experiment]]\nname = "mine"\nkind = "command"\nseeds = [0, 1]\n'
+                            'command = ["python", "train.py"]\nmetrics_file = "log.csv"\n',
+                            ["'mine'", "metrics_file", "'log.csv'", "{run_dir}", "overwrite"]),
+    "shared_metrics_file_sweep": ('[[experiment]]\nname = "mine"\nkind = "command"\nseeds = [0]\n'
+                                  'command = ["python", "train.py", "--lr", "{lr}"]\n'
+                                  'metrics_file = "/tmp/logs/{seed}.csv"\n[experiment.sweep]\n'
+                                  'lr = [0.1, 0.2]\n', ["'mine'", "same file", "{run_dir}"]),
 }
 
 
@@ -101,7 +118,8 @@ def test_bad_file_gives_one_clear_paragraph(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", ["syntax", "unknown_param", "sweep_unknown_param", "non_utf8", "bad_device",
-                                  "duplicate_name", "unknown_kind"])
+                                  "duplicate_name", "unknown_kind", "name_newline", "name_too_long",
+                                  "runs_dir_root", "shared_metrics_file"])
 def test_headless_exits_2_and_starts_nothing(tmp_path, name):
     text, _ = BAD[name]
     path = tmp_path / "experiments.toml"
@@ -140,3 +158,24 @@ def test_init_writes_the_commented_demo_queue_and_the_repo_file_matches(tmp_path
         assert f"{key} =" in text, key
     assert grokwatch("init", cwd=tmp_path).returncode == 2  # never overwrites by surprise
     assert (REPO / "experiments.toml").read_text() == text, "regenerate: grokwatch init --force at the repo root"
+
+
+@pytest.mark.parametrize("where", [
+    'metrics_file = "{run_dir}/log.csv"',
+    'metrics_file = "log-{seed}-{lr}.csv"',
+    'cwd = "{run_dir}"\nmetrics_file = "log.csv"',
+    'metrics_file = "logs/{run_id}.csv"',
+])
+def test_a_metrics_file_of_each_runs_own_is_accepted(tmp_path, where):
+    path = tmp_path / "experiments.toml"
+    path.write_text('[[experiment]]\nname = "mine"\nkind = "command"\nseeds = [0, 1]\n'
+                    'command = ["python", "train.py", "--lr", "{lr}"]\n' + where +
+                    '\n[experiment.sweep]\nlr = [0.1, 0.2]\n')
+    assert len(expand_runs(load_config(path, tmp_path))) == 4
+
+
+def test_a_single_run_may_name_any_metrics_file(tmp_path):
+    path = tmp_path / "experiments.toml"
+    path.write_text('[[experiment]]\nname = "mine"\nkind = "command"\n'
+                    'command = ["python", "train.py"]\nmetrics_file = "log.csv"\n')
+    assert len(expand_runs(load_config(path, tmp_path))) == 1

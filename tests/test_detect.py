@@ -418,7 +418,8 @@ def test_detect_keras_style_csv_with_epochs(tmp_path, capsys):
     assert main_detect([str(f)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     out = [x for x in out if "grokking_likely" not in x]
-    assert len(out) == 1 and "generalization_jump" in out[0] and out[0].startswith("log epoch ")
+    assert len(out) == 2 and "generalization_jump" in out[0] and out[0].startswith("log epoch ")
+    assert ": generalized: Test accuracy reached" in out[1] and "epochs after train did" in out[1]
 
 
 def test_messages_say_epochs_where_the_step_column_was_an_epoch_column(tmp_path, capsys):
@@ -495,7 +496,9 @@ def test_detect_json_lines_like_events_jsonl(tmp_path, capsys):
     assert main_detect([str(run / "metrics.csv"), "--json"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     events = [json.loads(x) for x in lines]
-    assert [e["kind"] for e in events if e["kind"] != "grokking_likely"] == ["generalization_jump"]
+    assert [e["kind"] for e in events if e["kind"] != "grokking_likely"] == ["generalization_jump",
+                                                                             "generalized"]
+    assert [e["alert"] for e in events if e["kind"] != "grokking_likely"] == [True, False]
     e = [e for e in events if e["kind"] == "generalization_jump"][0]
     for key in ("time", "run_id", "step", "kind", "message"):
         assert key in e

@@ -118,3 +118,27 @@ def test_snapshot_start_screen(snap_compare, tmp_path):
 
 def test_snapshot_help(snap_compare, project):
     assert snap_compare(_app(project), terminal_size=(100, 34), run_before=select(GROK, "question_mark"))
+
+
+@pytest.fixture
+def phase_project(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("snap") / "proj"
+    base.mkdir()
+    tuifix.make_phase_project(base)
+    return base
+
+
+def test_snapshot_phase_diagram(snap_compare, phase_project):
+    assert snap_compare(_app(phase_project), terminal_size=(130, 44),
+                        run_before=select("pd-weight_decay=0.3-train_fraction=0.5-lr=0.001-s0-03510", "p"))
+
+
+def test_snapshot_phase_diagram_phases(snap_compare, phase_project):
+    assert snap_compare(_app(phase_project), terminal_size=(130, 44),
+                        run_before=select("pd-weight_decay=0.3-train_fraction=0.5-lr=0.001-s0-03510",
+                                          "p", "v", "v"))
+
+
+def test_snapshot_seeds_as_one(snap_compare, project):
+    assert snap_compare(_app(project), terminal_size=(130, 40),
+                        run_before=select("dd-n_features=100-s0-c01000", "g"))

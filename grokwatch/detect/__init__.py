@@ -24,11 +24,17 @@ from .kinds import KINDS, AlertKind, is_alert_kind, kind_of, register
 from .protocol import Reading, RunContext
 from .signals import STEP_UNITS, Signals, test_value, train_value
 
-__all__ = ["KINDS", "AlertKind", "is_alert_kind", "kind_of", "register", "DetectorSet",
+__all__ = ["ALERT_KINDS", "KINDS", "AlertKind", "is_alert_kind", "kind_of", "register", "DetectorSet",
            "DetectInputError", "detect_rows", "detect_file", "main_detect", "step_unit",
            "DivergenceRule", "rule_classes"]
 
 _RULES: dict[tuple[str, ...], tuple[type, ...]] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ALERT_KINDS":  # the table's kind names, in order (registered ones included)
+        return tuple(KINDS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def rule_classes() -> tuple[type, ...]:
@@ -115,6 +121,13 @@ class DetectorSet:
         """This run's instance of rule `cls` (None before it is built)."""
         return next((r for r in self.rules if type(r) is cls), None)
 
+    @property
+    def jump(self) -> Any:
+        """The JumpRule (its public view: `memorized_at`, ...), None until the curves are known."""
+        from .jump import JumpRule
+
+        return self.rule(JumpRule)
+
     def feed(self, row: dict[str, float]) -> list[dict]:
         step = row.get("step")
         if step is None or step != step or step in (math.inf, -math.inf):
@@ -150,7 +163,7 @@ class DetectorSet:
 
 
 _STEP_FIELDS = ("step", "memorized_at", "departed_at", "over_steps", "delay", "min_step",
-                "peak_step")
+                "peak_step", "train_level_at", "test_level_at", "level_gap")
 
 
 def _add_context(ev: dict, row: dict) -> None:

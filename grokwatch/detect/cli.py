@@ -1,9 +1,13 @@
-"""`grokwatch detect FILE.csv [--json]`: the alert detectors over any CSV log.
+"""`grokwatch detect FILE.csv [--json] [--map SRC=DST] [--percent]`: the alert detectors over
+any CSV log.
 
-The file is read by `runs.MetricsTail` (the one tolerant reader: columns mapped through
-`grokwatch.columns`, so `epoch`, `val_acc` or `valid/loss` work); a `config.json` beside it
-(a grokwatch run directory) gives the run's test-set size and parameters. A path to a run
-directory reads its `metrics.csv`.
+The file is streamed through `tail.open_log` (the one tolerant reader: columns mapped through
+`grokwatch.columns`, so `epoch`, `val_acc` or `valid/loss` work; `--map` wins over the built-in
+names): a first pass decides its units (any accuracy above 1: every accuracy column is percent),
+then rows go to the detectors chunk by chunk, so memory stays flat in the file's size. A
+`config.json` beside it (a grokwatch run directory) gives the run's test-set size and
+parameters. A path to a run directory reads its `metrics.csv`. Rows that cannot be read are
+counted and said in one warning line (stderr), with the first quoted.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..columns import CORE_METRICS, complete_row
-from ..runs import MetricsTail, read_json
+from ..columns import CORE_METRICS, ColumnMapError, complete_row, parse_map_args
+from ..runs import read_json
+from ..tail import CsvLog, open_log, shown_line
 from .kinds import KINDS, is_alert_kind
 
 
@@ -37,27 +42,23 @@ def _resolve(path: str | Path) -> Path:
     return p
 
 
-def _read(path: Path) -> tuple[list[str] | None, list[str] | None, list[dict[str, float]]]:
-    tail = MetricsTail(path)
+def _open(path: Path, column_map: dict | None = None, percent: bool | None = None) -> CsvLog:
     try:
-        rows = tail.read()
+        log = open_log(path, column_map, percent)
     except OSError as exc:
         raise DetectInputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    return tail.raw_header, tail.header, rows
+    if log.header is None and log.unreadable:
+        raise DetectInputError(f"{path}: {log.unreadable}")
+    return log
 
 
 SHOWN_COLUMNS = 8  # header names quoted in the error
 
 
 def _shown_name(name: str) -> str:
-    """A header name as the error quotes it: control characters escaped (one line, no
-    terminal codes), a blank name as ""."""
-    if not name:
-        return '""'
-    if name.isprintable():
-        return name
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-                   for ch in name)
+    """A header name as the error quotes it: control characters and binary escaped (one line,
+    no terminal codes), cut short, a blank name as ""."""
+    return shown_line(name, 40) if name else '""'
 
 
 def _check_columns(path: Path, raw: list[str], header: list[str]) -> None:
@@ -97,26 +98,47 @@ def run_info_for(path: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-def detect_file(path: str | Path) -> list[dict]:
+def detect_file(path: str | Path, column_map: dict | None = None,
+                percent: bool | None = None) -> list[dict]:
     """Events over the CSV at `path`. Raises DetectInputError for a missing file or one whose
     header has no usable columns; an empty, header-only, short or truncated file gives []."""
-    return _detect(_resolve(path))[0]
+    return _detect(_resolve(path), column_map, percent)[0]
 
 
-def _detect(p: Path) -> tuple[list[dict], str]:
-    """(events, step unit) for the CSV at `p`."""
+def _detect(p: Path, column_map: dict | None = None,
+            percent: bool | None = None) -> tuple[list[dict], str, CsvLog]:
+    """(events, step unit, the log as read) for the CSV at `p`."""
+    log = _open(p, column_map, percent)
+    if log.header is None:
+        return [], "step", log  # empty, or not even a complete header line
+    return detect_log(log, run_info_for(p), p), step_unit(log.raw_header, log.header), log
+
+
+def detect_log(log: Any, info: dict | None = None, where: Path | str = "") -> list[dict]:
+    """Every event over a log opened for streaming: `tail.open_log`, or any reader's object with
+    `raw_header`, `header` (canonical names) and rows (fractions) when iterated. Checks its
+    columns first (DetectInputError names what is missing)."""
     from . import DetectorSet
 
-    raw, header, rows = _read(p)
-    if header is None:
-        return [], "step"  # empty, or not even a complete header line
-    _check_columns(p, raw or [], header)
-    unit = step_unit(raw, header)
-    ds = DetectorSet(run_info_for(p), step_unit=unit)
+    raw, header = log.raw_header or [], log.header or []
+    _check_columns(Path(where or "log"), raw, header)
+    ds = DetectorSet(info, step_unit=step_unit(raw, header))
     out: list[dict] = []
-    for row in rows:
+    for row in log:
         out.extend(ds.feed(complete_row(row)))
-    return out, unit
+    return out
+
+
+def warnings_for(log: Any, path: Path | str) -> list[str]:
+    """The lines `detect` says about how a log was read: its units, rows it could not read."""
+    out = []
+    note = log.note()
+    if note:
+        out.append(f"{path}: {note}")
+    if log.bad_lines:
+        out.append(f"warning: {path}: {log.bad_lines} row(s) could not be read and were skipped; "
+                   f"the first: {log.first_bad!r}")
+    return out
 
 
 def _run_id(path: Path, info: dict | None) -> str:
@@ -144,7 +166,8 @@ def _event_time(ev: dict, started: float | None) -> float:
 
 
 def main_detect(argv: list[str]) -> int:
-    """`grokwatch detect FILE.csv [--json]`; 2 with one clear line on unusable input."""
+    """`grokwatch detect FILE.csv [--json] [--map SRC=DST] [--percent]`; 2 with one clear line
+    on unusable input."""
     ap = argparse.ArgumentParser(
         prog="grokwatch detect",
         description=f"Run the alert detectors ({', '.join(KINDS)}) over a CSV log and print "
@@ -153,10 +176,20 @@ def main_detect(argv: list[str]) -> int:
                                  "train/test/val loss, error or accuracy columns), or a run directory")
     ap.add_argument("--json", action="store_true",
                     help="one JSON object per line, as in events.jsonl")
+    ap.add_argument("--map", action="append", metavar="SRC=DST", default=[],
+                    help="read column SRC as DST (repeatable; wins over the built-in names; "
+                         "DST%% for a column in percent), e.g. --map full_train_acc=train_acc")
+    ap.add_argument("--percent", action="store_true",
+                    help="every accuracy column is in percent (by default: when any exceeds 1)")
     args = ap.parse_args(argv)
     try:
+        column_map = parse_map_args(args.map)
+    except ColumnMapError as exc:
+        print(f"grokwatch detect: {exc}", file=sys.stderr)
+        return 2
+    try:
         p = _resolve(args.file)
-        events, unit = _detect(p)
+        events, unit, log = _detect(p, column_map or None, True if args.percent else None)
     except DetectInputError as exc:
         print(f"grokwatch detect: {exc}", file=sys.stderr)
         return 2
@@ -166,6 +199,8 @@ def main_detect(argv: list[str]) -> int:
     status = read_json(p.parent / "status.json") if p.name == "metrics.csv" else None
     if isinstance(status, dict) and isinstance(status.get("started"), (int, float)):
         started = float(status["started"])
+    for line in warnings_for(log, p):
+        print(f"grokwatch detect: {line}", file=sys.stderr)
     for ev in events:
         if args.json:
             obj = {"time": _event_time(ev, started), "run_id": run_id, "step": _jsonable(ev["step"]),

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from .phase import DELAY, PhaseClock, phase_of
 from .protocol import NO_EVENTS, Reading, RunContext
 from .signals import INF, LOG10, Noise, at, count, fall_below, fmt_step, med3, pct, ring_median, unit_of
 
@@ -81,7 +82,8 @@ class JumpRule:
     before), `fall_now` (this row's fall below the test baseline: a fraction of it, or
     decades; None without a test value), `waiting` (memorised with test error still near its
     baseline then, and no jump since it was last armed), `baseline_error` (the test error's
-    baseline, bounded curves only). Everything else is private.
+    baseline, bounded curves only), `clock` (a `phase.PhaseClock`: the steps train and test
+    first reached 90% accuracy, or fell a decade). Everything else is private.
     """
 
     needs_curves = True
@@ -122,6 +124,7 @@ class JumpRule:
         self.back_since: float | None = None
         self.back_rows = 0
         self.fall_now: float | None = None  # public: this row's fall below the baseline
+        self.clock = PhaseClock()  # public: when train and test reached Liu et al.'s 90% level
 
     # -- the public view ------------------------------------------------------------------
 
@@ -135,6 +138,7 @@ class JumpRule:
         step, y = r.step, r.test
         if r.train is not None and self.memorized_at is None:
             self._watch_train(step, r.train, r.train_bounded)
+        self.clock.update(step, y, self.bounded, r.train, r.train_bounded)
         if y is None:
             self.fall_now = None
             return NO_EVENTS
@@ -391,17 +395,51 @@ class JumpRule:
         if delay is not None and delay > 0:
             when += f", {count(unit, delay)} before"
         between = f"between {unit}s {fmt_step(ta)} and {fmt_step(step)}"
+        verdict = self._phase(ev, step, ta, u, b)
         if self.bounded:
             ev.update(baseline_error=round(b, 6), error_now=round(y, 6), fall=round(b - y, 6),
                       fall_fraction=round(u, 4))
             ev["message"] = (
                 f"Test accuracy jumped from {pct(1 - b)} to {pct(1 - y)} {between} ({when}): "
-                f"sudden generalisation, grokking.")
+                f"sudden generalisation{verdict}")
         else:
             factor = 10.0 ** (b - y)
             ev.update(baseline_loss=round(10.0 ** b, 6), loss_now=round(10.0 ** y, 6),
                       fall_decades=round(b - y, 3), fall_factor=round(factor, 2))
             ev["message"] = (
                 f"Test {self.what} fell {factor:.1f}x, from {10.0 ** b:.3g} to {10.0 ** y:.3g}, "
-                f"{between} ({when}): sudden generalisation, grokking.")
+                f"{between} ({when}): sudden generalisation{verdict}")
         return ev
+
+    def _phase(self, ev: dict, step: float, ta: float, u: float, b: float) -> str:
+        """Liu et al.'s phase (`phase.py`) into the event; the message's verdict. The step the
+        test reaches 90% (a decade, for losses) is measured where it already has, else
+        estimated: the fall so far, continued at its average speed since it left the baseline."""
+        clock = self.clock
+        t_tr, t_te = clock.train_at, clock.test_at
+        basis = "measured"
+        if t_te is None:
+            basis = "estimated"
+            level = clock.test_level(self.bounded)
+            if level is None:
+                t_te = step
+            else:
+                need = fall_below(b, level, self.bounded)
+                if need <= u or step <= ta:
+                    t_te = step
+                else:
+                    t_te = float(round(step + (need - u) * (step - ta) / u))
+        phase = phase_of(t_tr, t_te)
+        gap = t_te - t_tr if t_tr is not None else None
+        ev.update(phase=phase, phase_basis=basis, train_level_at=t_tr, test_level_at=t_te,
+                  level_gap=gap)
+        unit = self.unit
+        level_words = "90%" if self.bounded else "a tenth of where it started"
+        reach = "reached" if basis == "measured" else "is on course to reach"
+        if gap is None:
+            return ", comprehension (train had not reached 90% first)."
+        words = (f"test {reach} {level_words} {count(unit, gap)} after train did; Liu et al. "
+                 f"2022 call a gap over {count(unit, DELAY)}")
+        if phase == "grokking":
+            return f": grokking ({words} grokking)."
+        return f", comprehension rather than grokking ({words} grokking)."

@@ -33,6 +33,8 @@ KINDS: dict[str, AlertKind] = {k.name: k for k in (
               "an early hint that a jump may follow"),
     AlertKind("overfitting", "alarm", True, "↗over", "!", ".overfit:OverfitRule",
               "test error turned up and keeps rising while train error keeps falling"),
+    AlertKind("generalized", "milestone", False, "✓gen", "++", ".milestone:GeneralizedRule",
+              "test accuracy reached 95% (no accuracy: test loss 20x below its start); not an alert"),
 )}
 
 

@@ -148,10 +148,14 @@ def _check_env(value: Any) -> str | None:
 
 
 def _check_column_map(value: Any) -> str | None:
-    for k, v in value.items():
-        if not isinstance(v, str) or not v.strip():
-            return (f"maps a column of your CSV or record to a grokwatch name, e.g. "
-                    f"column_map = {{ \"acc_valid\" = \"test_acc\" }}; {k!r} maps to {v!r}")
+    from ..columns import ColumnMapError, parse_column_map
+
+    try:
+        parse_column_map(value)
+    except ColumnMapError as exc:
+        return (f"maps a column of your CSV or record to a grokwatch name, e.g. "
+                f"column_map = {{ \"acc_valid\" = \"test_acc\" }} (\"test_acc%\" for a column in "
+                f"percent, or {{ name = \"test_acc\", scale = 0.01 }}); {exc}")
     return None
 
 
@@ -206,6 +210,38 @@ def _validate(params: dict[str, Any]) -> None:
                              f"use it there or remove it")
 
 
+def shared_metrics_file(runs: list[tuple[str, int, dict[str, Any]]]) -> str | None:
+    """The problem, when several runs of one experiment (each given as (run_id, seed, params))
+    would write one `metrics_file`: they would clobber each other's log. A path is the run's own
+    when its cwd or metrics_file holds {run_dir}, {run_id}, {seed} or a parameter that differs
+    between the runs. Checked once per experiment, at config load."""
+    seen: dict[str, str] = {}
+    for run_id, seed, params in runs:
+        if not params.get("metrics_file"):
+            return None
+        values = dict(user_params(params))
+        values.update({"seed": seed, "run_id": run_id, "run_dir": f"<runs_dir>/{run_id}",
+                       "device": "{device}", "threads": "{threads}", "experiment": ""})
+        total = _describe(params).get("total_steps")
+        if total is not None:
+            values["total_steps"] = total
+        try:
+            mf = substitute(params["metrics_file"], values)
+            cwd = substitute(params.get("cwd") or "", values)
+        except KeyError:  # an unknown placeholder: _validate says so
+            return None
+        path = mf if os.path.isabs(os.path.expanduser(mf)) else os.path.join(cwd, mf)
+        path = os.path.normpath(os.path.expanduser(path))
+        if path in seen:
+            return (f"metrics_file {params['metrics_file']!r} is the same file for runs "
+                    f"{seen[path]} and {run_id}, which would overwrite each other's log; put the "
+                    f"run's own directory in it, e.g. metrics_file = \"{{run_dir}}/"
+                    f"{os.path.basename(mf) or 'metrics.csv'}\" (and have the command write there: "
+                    f"pass \"{{run_dir}}\" in command)")
+        seen[path] = run_id
+    return None
+
+
 def _describe(params: dict[str, Any]) -> dict[str, Any]:
     total = params.get("total_steps")
     if isinstance(total, str):
@@ -229,7 +265,8 @@ SPEC = KindSpec(
                      check=_check_env),
         "metrics_file": Param("", str, "a CSV the command writes (relative to cwd), tailed into "
                               "metrics.csv"),
-        "column_map": Param({}, dict, "source column or metric name -> grokwatch name",
+        "column_map": Param({}, dict, "source column or metric name -> grokwatch name (\"test_acc%\": "
+                            "the metrics_file column is in percent; or { name = ..., scale = ... })",
                             check=_check_column_map),
         "stdout_prefix": Param(DEFAULT_PREFIX, str, "stdout lines starting with this hold a JSON "
                                "metrics record (\"\" turns this off)"),
@@ -318,6 +355,8 @@ class _Command:
             mf = Path(substitute(p["metrics_file"], self.values)).expanduser()
             self.metrics_path = mf if mf.is_absolute() else self.cwd / mf
         self.rows = 0
+        self.bad_told = 0  # unreadable rows of the metrics_file already reported
+        self.percent_told = False
 
     # --- output
 
@@ -540,12 +579,50 @@ class _Command:
         rows = tail.read(final=final)  # final: a last line without its newline counts
         if tail.replaced:  # rewritten from the top: rows already taken come again
             tail.replaced = False
+            if tail.rescaled:  # ... now in percent: metrics.csv holds fractions, always
+                tail.rescaled = False
+                self._rescale(rows)
+        if tail.percent and not self.percent_told:
+            self.percent_told = True
+            self._warn(f"metrics_file {self.metrics_path}: {tail.units.note()}")
+        if tail.bad_lines > self.bad_told:
+            self._unreadable(tail)
         for row in rows:
             step = row.get("step")
             last = self.merger.last_step
             if step is not None and last is not None and step <= last:
                 continue  # taken before the file was rewritten from its top
             self.merger.add(row, mapped=True, source="metrics_file")
+
+    def _rescale(self, rows: list[dict[str, float]]) -> None:
+        """The file turned out to be in percent after rows were taken as fractions: correct the
+        accuracy columns (and the errors they gave) of every row already in metrics.csv."""
+        tail = self.metrics_tail
+        self.merger.flush()  # rows still waiting hold the old reading too: write them, then fix
+        last = self.merger.last_step
+        cols = [tail.header[i] for i in tail.hdr.auto_accuracy] if tail.hdr else []
+        fixes: dict[float, dict[str, float]] = {}
+        for row in rows:
+            step = row.get("step")
+            if step is not None and last is not None and step <= last:
+                fix = {c: row[c] for c in cols if c in row}
+                if fix:
+                    fixes.setdefault(step, {}).update(fix)
+        n = self.ctx.rewrite_metrics(fixes) if fixes else 0
+        self._warn(f"metrics_file {self.metrics_path}: accuracy is in percent (a value above 1 "
+                   f"appeared); the {n} row(s) already in metrics.csv were rewritten as fractions")
+
+    def _unreadable(self, tail: Any) -> None:
+        """Rows of the metrics_file that cannot be read: counted, the first quoted, in
+        worker.log and status.json (never dropped in silence)."""
+        for _ in range(tail.bad_lines - self.bad_told):
+            self.merger.warn("unreadable", f"metrics_file {self.metrics_path}: a row that cannot be "
+                             f"read was skipped (the first: {tail.first_bad!r})", key=tail.first_bad)
+        self.bad_told = tail.bad_lines
+        if self.ctx.on_status is not None:
+            self.ctx.on_status({"step": self.ctx.step, "total_steps": self.ctx.total_steps,
+                                "unreadable_rows": tail.bad_lines,
+                                "first_unreadable_row": tail.first_bad})
 
     # --- end
 

@@ -364,14 +364,19 @@ class Trainer:
         """Load with `weights_only=True`: a checkpoint is data, never code (a planted pickle is
         refused, not run). Numpy arrays, which checkpoints of earlier versions hold for numpy's
         RNG state, are allowed through torch's documented allowlist."""
-        import torch
+        self.load_state_dict(load_state(path))
 
-        # Load on the CPU: RNG states must stay CPU byte tensors; load_state_dict moves the rest.
-        with torch.serialization.safe_globals(_numpy_array_globals()):
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or "model" not in state or "step" not in state:
-            raise ValueError("it is not a grokking checkpoint (no model state and step)")
-        self.load_state_dict(state)
+
+def load_state(path) -> dict[str, Any]:
+    """A grokking checkpoint (a single worker's or a pack member's) as data: `weights_only=True`,
+    on the CPU (RNG states must stay CPU byte tensors; load_state_dict moves the rest)."""
+    import torch
+
+    with torch.serialization.safe_globals(_numpy_array_globals()):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or "model" not in state or "step" not in state:
+        raise ValueError("it is not a grokking checkpoint (no model state and step)")
+    return state
 
 
 def _numpy_array_globals() -> list[Any]:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..config import Config, ConfigError, RunSpec, expand_runs, load_config
-from ..detect.kinds import is_alert_kind
+from ..detect.kinds import is_alert_kind, kind_of
 from ..experiments import get_spec
 from ..paths import ProjectPaths
 from ..runs import (EXIT_REQUEUE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
@@ -67,6 +67,7 @@ class ActiveRun:
     detectors: Any = None
     seen_alerts: set = field(default_factory=set)
     latest: dict[str, float] = field(default_factory=dict)
+    unreadable_told: int = 0  # rows of metrics.csv that could not be read, as last reported
     started_event: bool = False
     stop_requested_at: float | None = None
     retry_when_ended: bool = False  # a retry came while a stop was under way: apply it after
@@ -722,9 +723,11 @@ class Runner:
         if run.tail is None:
             return
         rows = run.tail.read()
-        if run.tail.replaced:  # the worker widened the header: rows come again from the top
-            run.tail.replaced = False
+        if run.tail.replaced:  # widened or rewritten, or the units flipped to percent (tail.rescaled):
+            run.tail.replaced = False  # rows come again from the top, to fresh detectors
             run.detectors = _make_detectors(run.info)
+        if run.tail.bad_lines and run.tail.bad_lines >= 2 * run.unreadable_told:
+            self._unreadable(run)
         for row in rows:
             run.latest = row
             for alert in run.detectors.feed(row):
@@ -736,14 +739,22 @@ class Runner:
                             alert.get("message", alert["kind"]), alert=is_alert_kind(alert["kind"]),
                             **{k: v for k, v in alert.items() if k not in ("kind", "step", "message")})
 
+    def _unreadable(self, run: ActiveRun) -> None:
+        """Rows of metrics.csv that cannot be read are said (1, 2, 4, 8... of them), never dropped
+        in silence: an event, which headless prints and the dashboard lists."""
+        n = run.unreadable_told = run.tail.bad_lines
+        self._event(run.paths, "unreadable_rows", run.latest.get("step", 0),
+                    f"{run.run_id}: {n} row(s) of metrics.csv could not be read; the first: "
+                    f"{run.tail.first_bad!r}", count=n, first=run.tail.first_bad)
+
     # ------------------------------------------------------------------ events
 
     def _event(self, paths: RunPaths, kind: str, step: Any, message: str, alert: bool = False,
                **extra: Any) -> None:
         event = {"time": time.time(), "run_id": paths.run_id, "step": step, "kind": kind,
                  "message": message, **extra}
-        if alert:
-            event["alert"] = True
+        if alert or kind_of(kind) is not None:
+            event["alert"] = bool(alert)  # a detector's milestone says "alert": false
         self.disk.append_line(paths.events, dumps_event(event))
         log.info("event %s %s: %s", paths.run_id, kind, message)
         if self.on_event is not None:

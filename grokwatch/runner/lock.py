@@ -169,8 +169,8 @@ class RunnerLock:
                     fcntl.flock(dir_fd, fcntl.LOCK_UN)
             finally:
                 os.close(dir_fd)
-        try:  # an older grokwatch's runner holds only the file
-            fd = os.open(self.path, os.O_RDWR)
+        try:  # an older grokwatch's runner holds only the file (read-only: works on a read-only .grokwatch/)
+            fd = os.open(self.path, os.O_RDONLY)
         except OSError:
             return False
         try:

@@ -162,8 +162,10 @@ def run_app(config_path: Path, project_dir: Path, explicit: bool) -> int:
     return app.return_code or 0
 
 
-def view_context(paths: list[Path]) -> Context:
-    """Run directories, directories of runs, or CSV files (a user's own: columns mapped)."""
+def view_context(paths: list[Path], column_map: dict | None = None,
+                 percent: bool | None = None) -> Context:
+    """Run directories, directories of runs, or CSV files (a user's own: columns mapped;
+    `column_map` and `percent` as `--map` and `--percent` give them)."""
     runs_dirs, run_dirs, files = [], [], []
     for p in paths:
         if p.is_file():
@@ -172,7 +174,8 @@ def view_context(paths: list[Path]) -> Context:
             run_dirs.append(p)
         else:
             runs_dirs.append(p)
-    store = RunStore(runs_dirs=runs_dirs, run_dirs=run_dirs, files=files, detect_files=True)
+    store = RunStore(runs_dirs=runs_dirs, run_dirs=run_dirs, files=files, detect_files=True,
+                     column_map=column_map, percent=percent)
     return Context(mode="view", store=store)
 
 
@@ -181,12 +184,30 @@ def run_view(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="grokwatch view",
                                 description="The dashboard over run directories or CSV files.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="run directory, runs directory or CSV file")
+    p.add_argument("--map", action="append", metavar="SRC=DST", default=[],
+                   help="read column SRC as DST (repeatable; wins over the built-in names; DST%% "
+                        "for a column in percent), e.g. --map full_train_acc=train_acc")
+    p.add_argument("--percent", action="store_true",
+                   help="every accuracy column is in percent (by default: when any exceeds 1)")
     args = p.parse_args(argv)
+    from ..columns import ColumnMapError, parse_map_args
+    from ..tail import csv_problem
+
+    try:
+        column_map = parse_map_args(args.map) or None
+    except ColumnMapError as exc:
+        print(f"grokwatch view: {exc}", file=sys.stderr)
+        return 2
     paths = [Path(x).resolve() for x in args.paths]
     missing = [str(x) for x in paths if not x.exists()]
     if missing:
         print(f"grokwatch: no such file or directory: {', '.join(missing)}", file=sys.stderr)
         return 2
-    app = GrokwatchApp(view_context(paths))
+    for x in paths:
+        problem = csv_problem(x) if x.is_file() else None
+        if problem:
+            print(f"grokwatch view: {x}: {problem}", file=sys.stderr)
+            return 2
+    app = GrokwatchApp(view_context(paths, column_map, True if args.percent else None))
     app.run()
     return app.return_code or 0

@@ -19,6 +19,7 @@ class ChartOut:
     title: str = ""
     note: str = ""
     logx: bool = False
+    again: bool = False  # the picture is not complete yet (more to compute): build again soon
 
 
 @dataclass
@@ -28,6 +29,7 @@ class ChartCache:
     sig: bytes = b""
     ansi: str = ""
     hits: int = 0
+    summaries: dict = field(default_factory=dict)  # phase view: run key -> (signature, RunSummary)
 
 
 @dataclass

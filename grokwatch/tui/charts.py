@@ -216,6 +216,73 @@ def _snap_extent(x0: float, x1: float, dots: int) -> tuple[float, float]:
     return x0, max(x1, math.ceil(x1 / q) * q)
 
 
+def seed_group(run: RunData, all_runs: list[RunData]) -> list[RunData]:
+    """The run and the runs that differ from it only in seed (itself first)."""
+    from .data.groups import group_key
+
+    g = group_key(run)
+    return [run] + [r for r in all_runs if r is not run and r.key != run.key and group_key(r) == g]
+
+
+def seed_band(runs: list[RunData], metric: str, logx: bool, ncols: int, x0: float, x1: float) -> Reduced:
+    """Over seeds, per chart column: the mean of the seeds' curves (`mean`), and their min and
+    max (`lo`, `hi`: the band). A column counts the seeds that reached it."""
+    span = (x1 - x0) or 1.0
+    means = np.full((len(runs), ncols), np.nan)
+    xs = np.full((len(runs), ncols), np.nan)
+    for i, r in enumerate(runs):
+        red = r.summary.reduce(metric, logx, ncols, x0, x1)
+        if not len(red):
+            continue
+        col = np.clip(((red.x - x0) / span * ncols).astype(np.int64), 0, ncols - 1)
+        means[i, col] = red.mean
+        xs[i, col] = red.x
+    have = ~np.isnan(means).all(axis=0)
+    if not have.any():
+        e = np.zeros(0)
+        return Reduced(e, e, e, e)
+    m, x = means[:, have], xs[:, have]
+    return Reduced(np.nanmean(x, axis=0), np.nanmin(m, axis=0), np.nanmax(m, axis=0), np.nanmean(m, axis=0))
+
+
+def _band(f, b: Reduced, c, color: bool, logy: bool, floor: float, mk: str = "braille") -> None:
+    """A seed band: the min–max envelope faint, the mean over seeds bright."""
+    _draw(f, b, dim(c) if color else c, "braille" if color else "·", logy, floor)
+    _draw_mean(f, b.x, b.mean, c, mk, logy, floor)
+
+
+def group_chart(runs: list[RunData], view: View, width: int, height: int, color: bool = True,
+                cache: ChartCache | None = None) -> ChartOut:
+    """A seed group as one run: train and test, each the mean over seeds with a min–max band."""
+    from .data.groups import group_label
+
+    lead = runs[0]
+    logx = auto_logx(lead) if view.logx is None else view.logx
+    m = view.metric
+    ncols = _plot_dims(width)
+    x0, x1 = _snap_extent(0.0, max(r.summary.x_extent(logx)[1] for r in runs), ncols)
+    bands = [seed_band(runs, f"{split}_{m}", logx, ncols, x0, x1) for split in ("train", "test")]
+    title = f"{group_label(lead.key, len(runs))} · {METRIC_NAMES[m]} vs step · mean of {len(runs)} seeds"
+    if not any(len(b) for b in bands):
+        return ChartOut("", [], title, note=f"no {METRIC_NAMES[m]} values yet", logx=logx)
+    floor = _floor([b.lo for b in bands])
+    f = _Figure(width, height, cache)
+    colors = (TRAIN, TEST) if color else ("default", "default")
+    for b, c, mk in zip(bands, colors, ("braille", "braille") if color else ("•", "braille")):
+        _band(f, b, c, color, view.logy, floor, mk)
+    y0, y1 = _yrange([b.lo for b in bands] + [b.hi for b in bands], view.logy, m, floor)
+    _axis_labels(f, x0, x1, logx, y0, y1, view.logy)
+    if not view.logy:
+        f.ylim(y0, y1)
+    legend = [(f"train {METRIC_NAMES[m]}", TRAIN if color else None),
+              (f"test {METRIC_NAMES[m]}", TEST if color else None),
+              ("line: mean over seeds, band: min–max", None)]
+    if not color:
+        legend = [("• train " + METRIC_NAMES[m], None), ("⣿ test " + METRIC_NAMES[m], None),
+                  ("line: mean over seeds, ·: min–max", None)]
+    return ChartOut(f.build(), legend, title, logx=logx)
+
+
 def run_chart(run: RunData, view: View, width: int, height: int, color: bool = True,
               cache: ChartCache | None = None) -> ChartOut:
     """Train and test curves of one run against step."""
@@ -255,7 +322,7 @@ def run_chart(run: RunData, view: View, width: int, height: int, color: bool = T
 
 
 def compare_chart(runs: list[RunData], view: View, width: int, height: int, color: bool = True,
-                  cache: ChartCache | None = None) -> ChartOut:
+                  cache: ChartCache | None = None, all_runs: list[RunData] | None = None) -> ChartOut:
     """Several runs overlaid: test curves bright, train curves dim, one colour per run."""
     m = view.metric
     logx = (any(auto_logx(r) for r in runs)) if view.logx is None else view.logx
@@ -263,7 +330,16 @@ def compare_chart(runs: list[RunData], view: View, width: int, height: int, colo
     x0, x1 = _snap_extent(0.0, max((r.summary.x_extent(logx)[1] for r in runs), default=1.0), ncols)
     f = _Figure(width, height, cache)
     reds = []
-    for r in runs:
+    groups = [seed_group(r, all_runs) if view.seeds and all_runs else [r] for r in runs]
+    if view.seeds:
+        x1 = _snap_extent(0.0, max((g.summary.x_extent(logx)[1] for grp in groups for g in grp),
+                                   default=1.0), ncols)[1]
+    for grp in groups:
+        if len(grp) > 1:
+            reds.append((seed_band(grp, f"train_{m}", logx, ncols, x0, x1),
+                         seed_band(grp, f"test_{m}", logx, ncols, x0, x1)))
+            continue
+        r = grp[0]
         reds.append((r.summary.reduce(f"train_{m}", logx, ncols, x0, x1),
                      r.summary.reduce(f"test_{m}", logx, ncols, x0, x1)))
     allseries = [x.lo for pair in reds for x in pair] + [x.hi for pair in reds for x in pair]
@@ -273,6 +349,14 @@ def compare_chart(runs: list[RunData], view: View, width: int, height: int, colo
     for k, (r, (tr, te)) in enumerate(zip(runs, reds)):
         c = PALETTE[k % len(PALETTE)] if color else "default"
         mk = "braille" if color else markers[k % len(markers)]
+        if len(groups[k]) > 1:  # a seed group: its mean bright (test) or dim (train), the band faint
+            from .data.groups import group_label
+
+            _draw_mean(f, tr.x, tr.mean, dim(c) if color else c, mk, view.logy, floor)
+            _band(f, te, c, color, view.logy, floor, mk)
+            name = group_label(r.key, len(groups[k]))
+            legend.append((name if color else f"{mk if mk != 'braille' else '⣿'} {name}", c if color else None))
+            continue
         if view.smooth:
             _draw_mean(f, tr.x, ema(tr.mean), dim(c) if color else c, mk, view.logy, floor)
             _draw_mean(f, te.x, ema(te.mean), c, mk, view.logy, floor)
@@ -431,13 +515,23 @@ def sweep_chart(runs: list[RunData], experiment: str, view: View, width: int, he
 
 
 def draw_run(job: ChartJob) -> ChartOut:
+    if job.view.seeds:
+        group = seed_group(job.runs[0], job.all_runs)
+        if len(group) > 1:
+            return group_chart(group, job.view, job.width, job.height, job.color, job.cache)
     return run_chart(job.runs[0], job.view, job.width, job.height, job.color, job.cache)
 
 
 def draw_compare(job: ChartJob) -> ChartOut:
-    return compare_chart(job.runs, job.view, job.width, job.height, job.color, job.cache)
+    return compare_chart(job.runs, job.view, job.width, job.height, job.color, job.cache, job.all_runs)
 
 
 def draw_sweep(job: ChartJob) -> ChartOut:
     return sweep_chart(job.all_runs, job.runs[0].experiment, job.view, job.width, job.height, job.color,
                        job.cache)
+
+
+def draw_phase(job: ChartJob) -> ChartOut:
+    from .phase import phase_chart
+
+    return phase_chart(job.all_runs, job.runs[0], job.view, job.width, job.height, job.color, job.cache)

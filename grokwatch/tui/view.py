@@ -30,7 +30,10 @@ MODES: dict[str, ViewMode] = {m.name: m for m in (
     ViewMode("run", "draw_run", "current"),
     ViewMode("compare", "draw_compare", "marked"),
     ViewMode("sweep", "draw_sweep", "experiment"),
+    ViewMode("phase", "draw_phase", "experiment"),
 )}
+PHASE_VALUES = ("generalization_step", "grokking_delay", "phase", "final_test_error", "best_test_error",
+                "memorization_step")  # what the phase diagram shows, in the order `v` cycles them
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class View:
     smooth: bool = False
     sweep_key: str | None = None
     best: bool = False  # sweep: best instead of final values
+    phase_value: str = PHASE_VALUES[0]  # phase: the summary shown
+    phase_fix: int = 0  # phase: which combination of the other swept keys is held fixed
+    seeds: bool = False  # seed groups as one: a table row and a curve (mean, min–max band) each
 
     def with_(self, **kw: Any) -> "View":
         return replace(self, **kw)

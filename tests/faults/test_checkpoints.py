@@ -76,6 +76,7 @@ def test_checkpoint_json_naming_a_missing_file_is_a_clear_failure(tmp_path):
     assert "missing" in status["error"]
 
 
+@pytest.mark.slow
 def test_weights_only_checkpoint_keeps_every_rng_state(tmp_path):
     """The checkpoint holds tensors and plain data only, and still restores the numpy and
     python RNG streams exactly; a checkpoint of an earlier version (numpy's and python's own

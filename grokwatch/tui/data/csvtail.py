@@ -152,7 +152,7 @@ def parse_block(data: bytes, plan: Plan) -> tuple[np.ndarray, int, str | None]:
             return table, 0, None
     # Slow path: line by line (a half-written line, a stray header, text in a number column).
     rows, bad, first = [], 0, None
-    for line in data.decode("utf-8", "replace").splitlines():
+    for line in data.decode("utf-8", "backslashreplace").splitlines():
         if not line.strip():
             continue
         fields = line.split(",")

@@ -168,6 +168,26 @@ class RunData:
             return None
         return max(0.0, (self.total - self.step) / r)
 
+    @property
+    def data_notes(self) -> list[str]:
+        """What the detail pane says about reading this run's metrics: rows that could not be
+        read (with the first, quoted), accuracy read as percent, a file that is not a CSV."""
+        notes = []
+        tail = self.tail
+        if tail is not None and tail.unreadable:
+            notes.append(f"{self.csv.name}: {tail.unreadable}")
+        if tail is not None and tail.bad_lines:
+            notes.append(f"{tail.bad_lines} row(s) of {self.csv.name} could not be read; "
+                         f"the first: {tail.first_bad!r}")
+        own = self.status.get("unreadable_rows")
+        if isinstance(own, int) and own > 0:  # a command run's own metrics_file (the worker counts)
+            notes.append(f"{own} row(s) of the command's metrics_file could not be read; the first: "
+                         f"{self.status.get('first_unreadable_row')!r}")
+        note = tail.units.note() if tail is not None else None
+        if note:
+            notes.append(note)
+        return notes
+
     def add_samples(self, block: "Block") -> None:
         if block.times is None or len(block) == 0:
             return

@@ -16,7 +16,8 @@ from textual.worker import Worker, WorkerState
 
 from ...runs import RETRYABLE_STATES
 from .. import keys
-from ..view import METRIC_CYCLE, View, auto_logx, sweep_keys
+from ..view import METRIC_CYCLE, PHASE_VALUES, View, auto_logx, sweep_keys
+from ..data.groups import fold, members
 from ..data.order import group, initial_focus
 from ..data.poller import Poller, RunnerGone
 from ..data.store import RunData, RunStore
@@ -219,7 +220,7 @@ class DashboardScreen(Screen):
         out = self.poller.drain()
         table = self.query_one(RunTable)
         with self.app.batch_update():
-            table.sync(self.store.runs, self.store.order, out.dirty, width=self.size.width)
+            self._sync(out.dirty, width=self.size.width)
             if out.first or not self.first_paint_done:
                 if self.poller.focus:
                     table.select_key(self.poller.focus)
@@ -239,6 +240,18 @@ class DashboardScreen(Screen):
             detail = self.query_one(DetailPane)
             if detail.has_class("-shown") and cur in out.dirty:
                 detail.show_run(self.store.runs.get(cur))
+
+    def _sync(self, dirty: set[str] | None = None, width: int | None = None) -> None:
+        """The table from the store; with `g`, one row per seed group (its first run's key)."""
+        table = self.query_one(RunTable)
+        if not self.view.seeds:
+            table.sync(self.store.runs, self.store.order, dirty, width=width)
+            return
+        rows, order, led = fold(self.store.runs, self.store.order)
+        if dirty is not None:
+            lead_of = {k: lead for lead, ks in led.items() for k in ks}
+            dirty = {lead_of.get(k, k) for k in dirty}
+        table.sync(rows, order, dirty, width=width)
 
     def _follow_live(self, table: RunTable) -> None:
         """Until the user moves the cursor, the selection goes to a run that starts running (a
@@ -278,7 +291,7 @@ class DashboardScreen(Screen):
                 self.notify(f"{n} alert(s) while you were away — a: alert list", title="missed alerts",
                             severity="warning", timeout=12)
                 lst.set_class(True, "-shown")
-                table.sync(self.store.runs, self.store.order, {str(a.get("run_id")) for a in out.missed})
+                self._sync({str(a.get("run_id")) for a in out.missed})
         if out.alerts:
             n = lst.add(out.alerts)
             if n:
@@ -290,7 +303,7 @@ class DashboardScreen(Screen):
                     self.app.bell()
                 ids = {str(a.get("run_id")) for a in out.alerts}
                 table.unseen.update(ids)
-                table.sync(self.store.runs, self.store.order, ids)
+                self._sync(ids)
 
     def _refresh_status(self) -> None:
         counts: dict[str, int] = {}
@@ -316,14 +329,22 @@ class DashboardScreen(Screen):
         key = self.query_one(RunTable).current_key
         return self.store.runs.get(key) if key else None
 
-    def _chart_keys(self) -> list[str]:
+    def _chart_runs(self) -> list[str]:
+        """The runs the chart is about: the marked ones (compare), else the highlighted one."""
         if self.view.spec.draws == "marked":
             return [k for k in self.compare_keys if k in self.store.runs]
         key = self.query_one(RunTable).current_key
         return [key] if key else []
 
+    def _chart_keys(self) -> list[str]:
+        """Every run whose news redraws the chart (with `g`, the seed groups of the chart's runs)."""
+        keys = self._chart_runs()
+        if self.view.seeds:
+            keys = keys + [r.key for k in keys for r in members(self.store.runs, k)[1:]]
+        return keys
+
     def _chart_job(self) -> ChartJob | None:
-        runs = [self.store.runs[k] for k in self._chart_keys()]
+        runs = [self.store.runs[k] for k in self._chart_runs()]
         return ChartJob(self.view, runs, list(self.store.runs.values()), 0, 0, True)
 
     def _set_view(self, **kw) -> None:
@@ -348,7 +369,7 @@ class DashboardScreen(Screen):
 
     def on_resize(self) -> None:
         table = self.query_one(RunTable)
-        table.sync(self.store.runs, self.store.order, set(), width=self.size.width)
+        self._sync(set(), width=self.size.width)
 
     # ---------------------------------------------------------------- keys: looking
 
@@ -361,7 +382,7 @@ class DashboardScreen(Screen):
     def _filter_changed(self, msg: Input.Changed) -> None:
         table = self.query_one(RunTable)
         table.filter = msg.value
-        table.sync(self.store.runs, self.store.order, set(), width=self.size.width)
+        self._sync(set(), width=self.size.width)
         self.query_one(ChartPanel).mark_dirty(now=True)
 
     @on(Input.Submitted, "#filter")
@@ -380,7 +401,7 @@ class DashboardScreen(Screen):
         if self.view.spec.draws == "marked":
             self.compare_keys = self._compare_targets()
             self.query_one(ChartPanel).mark_dirty(now=True)
-        table.sync(self.store.runs, self.store.order, {key})
+        self._sync({key})
 
     def on_data_table_row_selected(self, event) -> None:  # enter on the table
         event.stop()
@@ -396,7 +417,7 @@ class DashboardScreen(Screen):
             if cur is not None:
                 table = self.query_one(RunTable)
                 table.unseen.discard(cur.key)
-                table.sync(self.store.runs, self.store.order, {cur.key})
+                self._sync({cur.key})
         self.query_one(ChartPanel).mark_dirty(now=True)
 
     def _effective_logx(self) -> bool:
@@ -419,7 +440,7 @@ class DashboardScreen(Screen):
         self._set_view(metric=metric)
         table = self.query_one(RunTable)
         table.metric = metric
-        table.sync(self.store.runs, self.store.order, set(self.store.order))
+        self._sync(set(self.store.order))
         self.notify(f"metric: {dict(error='error', loss='loss', acc='accuracy')[metric]}", timeout=2)
 
     def action_smooth(self) -> None:
@@ -461,6 +482,37 @@ class DashboardScreen(Screen):
         else:
             self._set_view(mode="run", sweep_key=None, logx=None)
 
+    def action_phase(self) -> None:
+        if self.view.mode == "phase":
+            self._set_view(mode="run", logx=None)
+            return
+        cur = self._current()
+        if cur is None:
+            return
+        n = len(sweep_keys(list(self.store.runs.values()), cur.experiment))
+        if n < 2:
+            self.notify(f"{cur.experiment} sweeps {n} key(s): a phase diagram needs two (w: sweep view)",
+                        timeout=4)
+            return
+        self._set_view(mode="phase", phase_fix=0)
+
+    def action_phase_value(self) -> None:
+        if self.view.mode != "phase":
+            self.notify("v: in the phase diagram (p)", timeout=3)
+            return
+        i = PHASE_VALUES.index(self.view.phase_value) if self.view.phase_value in PHASE_VALUES else -1
+        self._set_view(phase_value=PHASE_VALUES[(i + 1) % len(PHASE_VALUES)])
+
+    def action_phase_fix(self) -> None:
+        if self.view.mode != "phase":
+            self.notify("f: in the phase diagram (p), where more than two keys are swept", timeout=3)
+            return
+        self._set_view(phase_fix=self.view.phase_fix + 1)
+
+    def action_seeds(self) -> None:
+        self._set_view(seeds=not self.view.seeds)
+        self._sync(set(self.store.order), width=self.size.width)  # the rows say `×3`, the chart title too
+
     def action_best(self) -> None:
         self._set_view(best=not self.view.best)
         if self.view.mode == "sweep":
@@ -483,7 +535,7 @@ class DashboardScreen(Screen):
             self.query_one("#filter", Input).value = ""
         table.select_key(msg.run_id)
         table.unseen.discard(msg.run_id)
-        table.sync(self.store.runs, self.store.order, {msg.run_id})
+        self._sync({msg.run_id})
         table.focus()
 
     def action_back(self) -> None:
@@ -518,6 +570,8 @@ class DashboardScreen(Screen):
         table = self.query_one(RunTable)
         keys = [k for k in self.store.order if k in table.selected] or (
             [table.current_key] if table.current_key else [])
+        if self.view.seeds:  # a folded row stands for its whole seed group
+            keys = list(dict.fromkeys(r.key for k in keys for r in members(self.store.runs, k)))
         return [self.store.runs[k] for k in keys if k in self.store.runs and self.store.runs[k].state in states]
 
     def _can_act(self) -> bool:

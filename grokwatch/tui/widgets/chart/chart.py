@@ -118,12 +118,16 @@ class ChartPanel(Vertical):
 
     def _same(self, out: ChartOut) -> None:
         self.building = False
+        if out.again:
+            self.dirty = True
         self.unchanged += 1
         self.last_out = out
         self.post_message(self.Drawn())
 
     def _show(self, out: ChartOut, text: Text) -> None:
         self.building = False
+        if out.again:
+            self.dirty = True  # built again on the next tick
         self.builds += 1
         self.last_out = out
         self.query_one("#chart-title", Static).update(Text(out.title or "", style="bold"))

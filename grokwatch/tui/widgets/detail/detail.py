@@ -47,6 +47,8 @@ def render_detail(run: RunData | None) -> Text:
             t.append("\n")
         if st.get("error"):
             t.append(f"error: {st.get('error')}\n", style="bold red")
+    for note in run.data_notes:  # unreadable rows, units (tui.data.store)
+        t.append(note + "\n", style="yellow")
     latest = {k: v for k, v in run.latest.items() if k != "step"}
     if latest:
         t.append("\nlatest\n", style="bold underline")

@@ -29,12 +29,22 @@ NARROW = [("sel", ""), ("run", "run"), ("state", "state"), ("step", "step"), ("b
 
 
 def badge(run: RunData) -> str:
-    if not run.alerts:
+    """The latest alert's badge (or a later milestone's: `generalized`), +N for the others."""
+    shown = list(run.alerts)
+    if run.events:
+        milestones = [e for e in run.events if (k := kind_of(e.get("kind"))) is not None and not k.alert]
+        shown = sorted(shown + milestones, key=_step_of)
+    if not shown:
         return ""
-    last = run.alerts[-1].get("kind", "")
+    last = shown[-1].get("kind", "")
     k = kind_of(last)
     b = k.badge if k is not None else "!" + str(last)[:5]
-    return b + (f"+{len(run.alerts) - 1}" if len(run.alerts) > 1 else "")
+    return b + (f"+{len(shown) - 1}" if len(shown) > 1 else "")
+
+
+def _step_of(e: dict) -> float:
+    s = e.get("step")
+    return float(s) if isinstance(s, (int, float)) else 0.0
 
 
 def _sig(v: object) -> str:
@@ -110,7 +120,8 @@ class RunTable(DataTable):
         frac = (step / total) if step is not None and total else None
         state = run.state
         rw = self._run_w
-        name = run.key if len(run.key) <= rw else run.key[:rw // 2 - 1] + "…" + run.key[-(rw - rw // 2):]
+        label = getattr(run, "label", None) or run.key  # a folded seed group: `dd-n=10-s* ×3`
+        name = label if len(label) <= rw else label[:rw // 2 - 1] + "…" + label[-(rw - rw // 2):]
         c: dict[str, object] = {
             "sel": Text("●" if run.key in self.selected else " ", style=st + Style(color="cyan")),
             "run": Text(name, style=st),
