@@ -189,10 +189,11 @@ def main(argv=None) -> int:
     if not args.real_only:
         r = synthetic(args.seed, args.scale, args.verbose)
         print(f"== synthetic curves (seed {args.seed})")
-        print(f"{'label':10s} {'curves':>6s} {'jump':>6s} {'overfit':>8s} {'hint':>6s} {'diverg':>6s}")
+        print(f"{'label':10s} {'curves':>6s} {'jump':>6s} {'overfit':>8s} {'hint':>6s} {'diverg':>6s} "
+              f"{'stall':>6s} {'gen95':>6s}")
         for lab, st in r["by"].items():
             print(f"{lab:10s} {st['n']:6d} {st['jump']:6d} {st['overfitting']:8d} "
-                  f"{st['grokking_likely']:6d} {st['divergence']:6d}")
+                  f"{st['grokking_likely']:6d} {st['divergence']:6d} {st['stalled']:6d} {st['generalized']:6d}")
         by = r["by"]
         g = by.get("grok", {"n": 0, "jump": 0})
         controls = [k for k in by if k not in ("grok", "borderline", "slowrise")]
@@ -224,7 +225,7 @@ def main(argv=None) -> int:
               f"{r['phase'][0]}/{r['phase'][1]} caught grok curves that reach 90% test accuracy")
         us = 1e6 * r["time"] / max(1, r["rows"])
         print(f"cost: {us:.2f} us/row (process CPU time) over {r['rows']} rows (all rules, DetectorSet.feed)")
-        ok &= fp == 0 and us <= 20
+        ok &= fp == 0 and us <= 20 and by.get("grok", {}).get("stalled", 0) == 0
     if not args.synthetic_only:
         res = real(args.verbose)
         print(f"== real runs ({len(res)}, tests/fixtures/detect/real)")
@@ -290,6 +291,14 @@ def main(argv=None) -> int:
             if got != x["expect_overfitting"]:
                 print(f"  overfitting on {x['name']}: expected {x['expect_overfitting']}, got {got}")
         print(f"  overfitting as expected on {of_ok}/{of_n} labelled runs")
+        never = [x for x in res if x["label"] == "control" and x["kind"] == "grokking" and x["mem"] is not None]
+        st_never = [x for x in never if any(e["kind"] == "stalled" for e in x["events"])]
+        st_grok = [x for x in res if x["label"] == "grok" and any(e["kind"] == "stalled" for e in x["events"])]
+        after = [next(e["step"] for e in x["events"] if e["kind"] == "stalled") / x["mem"] for x in st_never]
+        print(f"  stalled: on {len(st_never)}/{len(never)} memorised never-grok controls "
+              f"(at {fmt_q(after, '{:.1f}')} x the memorisation step), on {len(st_grok)}/{n_grok} "
+              f"grokking runs (must be 0)")
+        ok &= not st_grok
         ph_ok = ph_n = gen_ok = 0
         for x in res:
             jumps = [e for e in x["events"] if e["kind"] == "generalization_jump"]

@@ -241,7 +241,8 @@ def _check_ids(runs_dir: Path, ids: list[str]) -> str | None:
 
 def cmd_export(argv: list[str], runs_dir: Path) -> int:
     p = argparse.ArgumentParser(prog="grokwatch export")
-    p.add_argument("runs", nargs="*")
+    p.add_argument("runs", nargs="*", help="run ids (default: all), or paths to other tools' logs "
+                                           "(TensorBoard, W&B, HF Trainer, MLflow, CSV)")
     p.add_argument("-o", "--output")
     p.add_argument("--long", action="store_true", help="one row per run, step and metric")
     p.add_argument("--summary", action="store_true",
@@ -249,18 +250,26 @@ def cmd_export(argv: list[str], runs_dir: Path) -> int:
     args = p.parse_args(argv)
     if args.long and args.summary:
         return die("give --long or --summary, not both")
-    problem = _check_ids(runs_dir, args.runs)
+    # a path that is not a run id is another tool's logs (TensorBoard, W&B, ...: grokwatch.readers)
+    paths = [r for r in args.runs if not (runs_dir / r / "config.json").exists() and Path(r).exists()]
+    ids = [r for r in args.runs if r not in paths]
+    if paths and args.summary:
+        return die("--summary takes run ids; export other tools' logs without it")
+    problem = _check_ids(runs_dir, ids) if ids or not paths else None
     if problem:
         return die(problem)
-    from .export import ExportError, export_csv, export_summary
+    from .export import ExportError, export_csv, export_summary, foreign_runs
+    from .readers import ReaderError
 
     out = Path(args.output) if args.output else None
     try:
         if args.summary:
             n = export_summary(runs_dir, args.runs or None, out)
         else:
-            n = export_csv(runs_dir, args.runs or None, out, long=args.long)
-    except ExportError as exc:
+            foreign = foreign_runs(paths) if paths else None
+            n = export_csv(runs_dir, ids if paths else (ids or None), out, long=args.long,
+                           foreign=foreign)
+    except (ExportError, ReaderError) as exc:
         return die(str(exc))
     if args.output:
         print(f"grokwatch: wrote {n} row(s) to {args.output}")

@@ -112,15 +112,15 @@ class Worker:
         except StopRun as stop:
             self._close_ctx()
             if stop.requeue:
-                self.write_status(state="requeued", exit_code=EXIT_REQUEUE, ended=time.time())
+                self.write_final_status(state="requeued", exit_code=EXIT_REQUEUE, ended=time.time())
                 return EXIT_REQUEUE
-            self.write_status(state="stopped", exit_code=EXIT_STOPPED, ended=time.time())
+            self.write_final_status(state="stopped", exit_code=EXIT_STOPPED, ended=time.time())
             return EXIT_STOPPED
         except Diverged as exc:
             self._close_ctx()
             say(f"grokwatch: run diverged: {exc}")
-            self.write_status(state="diverged", exit_code=EXIT_DIVERGED, error=str(exc),
-                              ended=time.time())
+            self.write_final_status(state="diverged", exit_code=EXIT_DIVERGED, error=str(exc),
+                                    ended=time.time())
             return EXIT_DIVERGED
         except BaseException as exc:  # noqa: BLE001 — any crash of a kind is a failed run
             self._close_ctx()

@@ -141,6 +141,54 @@ def warnings_for(log: Any, path: Path | str) -> list[str]:
     return out
 
 
+def _foreign_sources(path: str, column_map: dict | None = None) -> list | None:
+    """The runs in another tool's logs at `path` (TensorBoard, W&B, HF Trainer, MLflow, a
+    Lightning directory: `grokwatch.readers`), or None where `path` is a CSV or a run
+    directory, read by the CSV path (which names missing columns, quoting the header)."""
+    from ..readers import ReaderError, looks_like_text, open_path
+
+    p = Path(path)
+    if not p.exists() or (p.is_dir() and (p / "metrics.csv").exists()):
+        return None
+    try:
+        sources = open_path(p, column_map)
+    except ReaderError as exc:
+        if p.is_file() and (p.stat().st_size == 0 or looks_like_text(p)):
+            return None  # an empty file has no events; a text file's header is quoted below
+        raise DetectInputError(str(exc)) from None
+    if p.is_file() and all(s.csv is not None for s in sources):
+        return None
+    return sources
+
+
+def _detect_foreign(sources: list, column_map: dict | None, percent: bool | None
+                    ) -> list[tuple[str, str, float | None, list[dict], list[str]]]:
+    """(run id, step unit, start time, events, warning lines) per run, all read before
+    anything is printed; a CSV among them (a Lightning version_N/metrics.csv) goes through
+    the CSV path. Raises DetectInputError (a missing extra, nothing readable)."""
+    from ..readers import ReaderError, SourceLog
+
+    out = []
+    for src in sources:
+        try:
+            if src.csv is not None:
+                events, unit, log = _detect(src.csv, column_map, percent)
+                out.append((src.name, unit, None, events, warnings_for(log, src.csv)))
+                continue
+            log = SourceLog(src, src.read_all(), percent)
+        except ReaderError as exc:
+            raise DetectInputError(str(exc)) from None
+        if log.rows:
+            events = detect_log(log, src.info, src.path)
+            out.append((src.name, step_unit(log.raw_header, log.header), src.started, events,
+                        warnings_for(log, src.name)))
+    if not out:
+        kinds = " and ".join(sorted({s.format for s in sources}))
+        raise DetectInputError(f"{sources[0].path}: found {kinds} but no metric values in it "
+                               "(no scalars logged yet?)")
+    return out
+
+
 def _run_id(path: Path, info: dict | None) -> str:
     if info and isinstance(info.get("run_id"), str):
         return info["run_id"]
@@ -187,12 +235,24 @@ def main_detect(argv: list[str]) -> int:
     except ColumnMapError as exc:
         print(f"grokwatch detect: {exc}", file=sys.stderr)
         return 2
+    percent = True if args.percent else None
     try:
-        p = _resolve(args.file)
-        events, unit, log = _detect(p, column_map or None, True if args.percent else None)
+        foreign = _foreign_sources(args.file, column_map or None)
+        if foreign is not None:
+            runs = _detect_foreign(foreign, column_map or None, percent)
+        else:
+            p = _resolve(args.file)
+            events, unit, log = _detect(p, column_map or None, percent)
     except DetectInputError as exc:
         print(f"grokwatch detect: {exc}", file=sys.stderr)
         return 2
+    if foreign is not None:  # every run of a TensorBoard logdir, an MLflow store, ...
+        for run_id, unit, started, events, warnings in runs:
+            for line in warnings:
+                print(f"grokwatch detect: {line}", file=sys.stderr)
+            _print_events(events, run_id, unit, started, args.json)
+        sys.stdout.flush()
+        return 0
     info = run_info_for(p)
     run_id = _run_id(p, info)
     started = None
@@ -201,8 +261,15 @@ def main_detect(argv: list[str]) -> int:
         started = float(status["started"])
     for line in warnings_for(log, p):
         print(f"grokwatch detect: {line}", file=sys.stderr)
+    _print_events(events, run_id, unit, started, args.json)
+    sys.stdout.flush()
+    return 0
+
+
+def _print_events(events: list[dict], run_id: str, unit: str, started: float | None,
+                  as_json: bool) -> None:
     for ev in events:
-        if args.json:
+        if as_json:
             obj = {"time": _event_time(ev, started), "run_id": run_id, "step": _jsonable(ev["step"]),
                    "kind": ev["kind"], "message": ev["message"], "alert": is_alert_kind(ev["kind"])}
             for k, v in ev.items():
@@ -212,5 +279,3 @@ def main_detect(argv: list[str]) -> int:
         else:
             step = _jsonable(ev["step"])
             print(f"{run_id} {unit} {step}: {ev['kind']}: {ev['message']}")
-    sys.stdout.flush()
-    return 0

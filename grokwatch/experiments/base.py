@@ -96,10 +96,15 @@ class RunContext:
     def last_logged_step(self) -> float | None:
         return self._writer().last_step
 
-    def rewrite_metrics(self, fixes: dict[float, dict[str, float]]) -> int:
-        """Correct rows already written, by step (`runs.MetricsWriter.rewrite`): a command's
-        metrics_file found to be in percent after its first rows were taken."""
-        return self._writer().rewrite(fixes)
+    @property
+    def metrics_columns(self) -> list[str]:
+        """The columns of metrics.csv so far."""
+        return list(self._writer().columns)
+
+    def rescale_metrics(self, columns: list[str], factor: float) -> int:
+        """Rescale columns of the rows already written (`runs.MetricsWriter.rescale`): a command
+        run whose accuracy turned out to be in percent keeps metrics.csv in fractions."""
+        return self._writer().rescale(columns, factor)
 
     def log(self, step: int, **metrics: float) -> bool:
         """Append one evaluation row; returns False if this step was logged before (resume).

@@ -14,7 +14,6 @@ backend.
 
 from __future__ import annotations
 
-from typing import Any
 
 from . import need, record, train_name
 from .. import client

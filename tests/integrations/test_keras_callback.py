@@ -9,7 +9,7 @@ import pytest
 
 from example_runs import by_step, client_run_dir, csv_rows, needs, run_example
 
-pytestmark = [pytest.mark.slow, needs("keras")]
+pytestmark = [pytest.mark.slow, needs("keras"), needs("torch")]  # the torch backend
 
 NAMES = {"loss": "train_loss", "accuracy": "train_acc", "val_loss": "test_loss",
          "val_accuracy": "test_acc", "epoch": "epoch"}
