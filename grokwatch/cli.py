@@ -20,10 +20,11 @@ grokwatch export [RUN…] [-o FILE] [--long | --summary]
 grokwatch stop [RUN…]           stop runs (checkpoint kept), or all runs and the runner
 grokwatch retry RUN…            queue stopped/failed/diverged/lost runs again
 grokwatch view PATH…            the dashboard over run directories or CSV files, launching nothing
+grokwatch plot [RUN|EXPERIMENT…] [-o FILE.png|.svg|.pdf] [--kind curve|sweep|phase]   figures (grokwatch[plot])
 grokwatch detect FILE.csv [--json]   run the alert detectors over any CSV log
 """
 
-SUBCOMMANDS = ("init", "status", "export", "stop", "retry", "view", "detect")
+SUBCOMMANDS = ("init", "status", "export", "stop", "retry", "view", "detect", "plot")
 
 
 def die(message: str, code: int = 2) -> int:
@@ -152,6 +153,10 @@ def _dispatch(cmd: str, argv: list[str]) -> int:
         return cmd_status(argv, runs_dir)
     if cmd == "export":
         return cmd_export(argv, runs_dir)
+    if cmd == "plot":
+        from .plot import main_plot
+
+        return main_plot(argv, runs_dir)
     if cmd == "stop":
         return cmd_stop(argv, runs_dir, project_dir)
     if cmd == "retry":
