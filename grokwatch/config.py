@@ -295,9 +295,12 @@ def _parse_settings(L: _Loader, table: Any) -> Settings:
         raise L.fail(f"must be > 0 seconds, got {s.checkpoint_every_s}", key="checkpoint_every_s",
                      table="grokwatch")
     s.checkpoint_every_s = float(s.checkpoint_every_s)
-    if s.executor not in ("local", "slurm"):
-        raise L.fail(f"must be \"local\" or \"slurm\", not {s.executor!r}"
-                     f"{did_you_mean(s.executor, ['local', 'slurm'])}", key="executor", table="grokwatch")
+    from .runner.executors import executor_names  # the one registry (imports no backend)
+
+    names = executor_names()
+    if s.executor not in names:
+        raise L.fail(f"must be one of {', '.join(repr(n) for n in names)}, not {s.executor!r}"
+                     f"{did_you_mean(s.executor, names)}", key="executor", table="grokwatch")
     if not s.runs_dir.strip():
         raise L.fail("must not be empty", key="runs_dir", table="grokwatch")
     if "\0" in s.runs_dir:
