@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..columns import CORE_METRICS, ColumnMapError, complete_row, parse_map_args
+from ..columns import CORE_METRICS, add_map_options, complete_row, map_options
 from ..runs import read_json
 from ..tail import CsvLog, open_log, shown_line
 from .kinds import KINDS, is_alert_kind
@@ -221,21 +221,17 @@ def main_detect(argv: list[str]) -> int:
         description=f"Run the alert detectors ({', '.join(KINDS)}) over a CSV log and print "
                     f"the events.")
     ap.add_argument("file", help="a metrics CSV (ours, or any with a step/epoch column and "
-                                 "train/test/val loss, error or accuracy columns), or a run directory")
+                                 "train/test/val loss, error or accuracy columns), a run directory, "
+                                 "or another tool's logs (TensorBoard, W&B offline, HF Trainer, "
+                                 "MLflow, Lightning: each run found)")
     ap.add_argument("--json", action="store_true",
                     help="one JSON object per line, as in events.jsonl")
-    ap.add_argument("--map", action="append", metavar="SRC=DST", default=[],
-                    help="read column SRC as DST (repeatable; wins over the built-in names; "
-                         "DST%% for a column in percent), e.g. --map full_train_acc=train_acc")
-    ap.add_argument("--percent", action="store_true",
-                    help="every accuracy column is in percent (by default: when any exceeds 1)")
+    add_map_options(ap)
     args = ap.parse_args(argv)
-    try:
-        column_map = parse_map_args(args.map)
-    except ColumnMapError as exc:
-        print(f"grokwatch detect: {exc}", file=sys.stderr)
+    options = map_options(args, "grokwatch detect")
+    if options is None:
         return 2
-    percent = True if args.percent else None
+    column_map, percent = options
     try:
         foreign = _foreign_sources(args.file, column_map or None)
         if foreign is not None:

@@ -186,20 +186,15 @@ def run_view(argv: list[str]) -> int:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="run directory, runs directory, CSV file, or another tool's logs "
                         "(TensorBoard, W&B, HF Trainer, MLflow, Lightning)")
-    p.add_argument("--map", action="append", metavar="SRC=DST", default=[],
-                   help="read column SRC as DST (repeatable; wins over the built-in names; DST%% "
-                        "for a column in percent), e.g. --map full_train_acc=train_acc")
-    p.add_argument("--percent", action="store_true",
-                   help="every accuracy column is in percent (by default: when any exceeds 1)")
-    args = p.parse_args(argv)
-    from ..columns import ColumnMapError, parse_map_args
+    from ..columns import add_map_options, map_options
     from ..tail import csv_problem
 
-    try:
-        column_map = parse_map_args(args.map) or None
-    except ColumnMapError as exc:
-        print(f"grokwatch view: {exc}", file=sys.stderr)
+    add_map_options(p)
+    args = p.parse_args(argv)
+    options = map_options(args, "grokwatch view")
+    if options is None:
         return 2
+    column_map, percent = options
     paths = [Path(x).resolve() for x in args.paths]
     missing = [str(x) for x in paths if not x.exists()]
     if missing:
@@ -219,7 +214,7 @@ def run_view(argv: list[str]) -> int:
             if problem:
                 print(f"grokwatch view: {x}: {problem}", file=sys.stderr)
                 return 2
-        app = GrokwatchApp(view_context(paths, column_map, True if args.percent else None))
+        app = GrokwatchApp(view_context(paths, column_map, percent))
         mirror.start()
         app.run()
     finally:
