@@ -137,3 +137,20 @@ def test_mlflow_metric_files_grow(tmp_path):
     assert [r["step"] for r in first] == [float(s) for s in STEPS[:24]]  # 250 waits for more
     assert [r["step"] for r in first + rest] == [float(s) for s in STEPS]
     assert json.dumps(first + rest) == json.dumps(open_path(run)[0].read_all())
+
+
+def test_event_file_with_a_corrupt_record_says_so(tmp_path):
+    """TensorBoard's loader stops at a record that fails its CRC (and tries it again later,
+    as for one being written); at the end of the log the bytes left are counted and quoted."""
+    pytest.importorskip("tensorboard", reason="tensorboard not installed (grokwatch[tensorboard])")
+    (event,) = (FIX / "tensorboard" / "logs" / "grok").iterdir()
+    data = bytearray(event.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / event.name).write_bytes(bytes(data))
+    (src,) = open_path(tmp_path / "run")
+    rows = src.read()
+    assert rows and src.bad_rows == 0  # still being written, perhaps: nothing said yet
+    rows += src.read(final=True)
+    assert src.bad_rows == 1 and "could not be read (a corrupt or truncated record)" in src.first_bad
+    assert 20 < len(rows) < 40
