@@ -14,7 +14,10 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .status import RunStatus
 
 from . import __version__
 from .columns import is_accuracy
@@ -89,7 +92,7 @@ class LocalSink:
         self.dir: Path | None = None
         self.writer: Any = None
         self.merger: RowMerger | None = None
-        self.status: dict[str, Any] = {}
+        self.status: RunStatus = {}  # (grokwatch/status.py)
         self._last_status = 0.0
         self.percent = False  # accuracy in percent: decided once per run (see _units)
         self._accuracy: dict[tuple, list[str]] = {}  # a row's names -> its accuracy columns

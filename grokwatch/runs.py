@@ -147,6 +147,10 @@ class RunPaths:
     def worker_log(self) -> Path:
         return self.dir / "worker.log"
 
+    @property
+    def attempts(self) -> Path:  # the runner's retry and requeue bookkeeping (config.json stays as written)
+        return self.dir / "attempts.json"
+
     def checkpoints(self) -> list[Path]:
         return sorted(p for p in self.dir.glob("checkpoint.*") if not p.name.endswith(".tmp"))
 

@@ -25,6 +25,7 @@ from typing import Any
 from .runs import (EXIT_DIVERGED, EXIT_DONE, EXIT_FAILED, EXIT_REQUEUE, EXIT_STOPPED, NO_SPACE,
                    RunPaths, atomic_write_json, is_disk_full, overwrite_json_in_place,
                    protect_new_files, read_json, tail_lines)
+from .status import RunStatus
 
 LOG_TAIL_LINES = 20
 
@@ -44,7 +45,7 @@ class Worker:
         if not self.config:
             raise SystemExit(f"grokwatch.worker: no readable config.json in {run_dir}")
         previous = read_json(self.paths.status, {}) or {}
-        self.status: dict[str, Any] = {
+        self.status: RunStatus = {
             "run_id": self.config.get("run_id", self.paths.run_id),
             "state": "running",
             "pid": os.getpid(),
@@ -204,4 +205,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _code = main()
+    # Every run file is closed and its state written: skip the interpreter's teardown (tens to
+    # hundreds of ms with numpy or torch loaded), so the runner can refill the slot at once
+    # (bench/engine.py --sweep).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_code)

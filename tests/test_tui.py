@@ -359,7 +359,7 @@ async def test_stop_asks_first_then_sends_request(project, fake_runner):
         await pilot.press("y")
         reqs = _requests(project)
         assert reqs == [{"action": "stop", "runs": ["grok-wd-weight_decay=0.1-s0-bbbbb1"],
-                         "time": reqs[0]["time"]}]
+                         "time": reqs[0]["time"], "runner": None, "sender": reqs[0]["sender"]}]
         d.query_one(RunTable).select_key(GROK)
         await pilot.press("k")  # done: nothing to stop, no question
         assert isinstance(app.screen, DashboardScreen)

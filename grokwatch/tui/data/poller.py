@@ -40,7 +40,6 @@ class RunnerInfo:
     holder: dict[str, Any] | None = None
     status: dict[str, Any] = field(default_factory=dict)
     config_error: str | None = None
-    starting: bool = False
 
 
 @dataclass
