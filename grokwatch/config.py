@@ -75,6 +75,7 @@ class Experiment:
     sweep: dict[str, list[Any]]
     preset: str | None = None
     description: str = ""
+    gpu: bool | None = None  # `gpu = false`: never on a GPU slot (None: as the kind says)
 
 
 @dataclass
@@ -89,6 +90,7 @@ class RunSpec:
     sweep: dict[str, Any]
     preset: str | None
     order: int = 0
+    gpu: bool | None = None  # the experiment's `gpu` (not part of the id: it says where, not what)
 
 
 @dataclass
@@ -121,7 +123,7 @@ _SLURM_KEYS = {
     "setup": (list,), "max_jobs": (int,), "signal_before_s": (int,), "python": (str,),
 }
 _TOP_KEYS = {"grokwatch", "alerts", "slurm", "experiment"}
-_EXPERIMENT_KEYS = {"name", "kind", "seeds", "seed", "params", "sweep", "preset", "description"}
+_EXPERIMENT_KEYS = {"name", "kind", "seeds", "seed", "params", "sweep", "preset", "description", "gpu"}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean (true/false)",
                list: "a list", dict: "a table"}
 
@@ -369,8 +371,11 @@ def _parse_experiment(L: _Loader, raw: Any, index: int) -> Experiment:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise L.fail("must be a string", name, "description")
+    gpu = raw.get("gpu")
+    if gpu is not None and not isinstance(gpu, bool):
+        raise L.fail(f"must be true or false, not {gpu!r}", name, "gpu")
     return Experiment(name=name, kind=kind, seeds=list(seeds), params=params, sweep=dict(sweep),
-                      preset=preset, description=description)
+                      preset=preset, description=description, gpu=gpu)
 
 
 def expand_runs(config: Config, loader: _Loader | None = None) -> list[RunSpec]:
@@ -393,7 +398,7 @@ def expand_runs(config: Config, loader: _Loader | None = None) -> list[RunSpec]:
                 run_id = make_run_id(exp.name, point_dict, seed, resolved, {"kind": exp.kind})
                 runs.append(RunSpec(run_id=run_id, experiment=exp.name, kind=exp.kind, seed=seed,
                                     params=resolved, sweep=point_dict, preset=exp.preset,
-                                    order=len(runs)))
+                                    order=len(runs), gpu=exp.gpu))
     return runs
 
 
