@@ -345,8 +345,8 @@ class Runner:
         self._handle_requests()
         self._maybe_reload()
         self._poll()
+        self._schedule()  # before the other runs' new rows: a freed slot is refilled first
         self._tail_metrics()
-        self._schedule()
         if self._alerts is not None:
             self._alerts.poll()
 
