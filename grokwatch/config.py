@@ -23,9 +23,9 @@ from .experiments import KIND_MODULES, get_spec
 from .experiments.spec import ParamError, did_you_mean
 from .runs import assign_run_ids, make_run_id
 
-# A name is a directory name and a command-line word: matched in full (no trailing newline), not
-# starting with '-' or '.', short enough that name + sweep point + seed + hash fit one file name.
-NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+# A name is part of a directory name: matched in full (no trailing newline), short enough that
+# name + sweep point + seed + hash fit one file name.
+NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 MAX_NAME = 200
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+(,\d+)*)$")
 
@@ -372,8 +372,7 @@ def _parse_experiment(L: _Loader, raw: Any, index: int) -> Experiment:
     if name is None:
         raise L.fail(f"experiment #{index + 1} has no name; add name = \"...\"", key="name")
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise L.fail(f"experiment names use letters, digits, '.', '_' and '-' only, and start with "
-                     f"a letter, digit or '_', not {_shown(name)}",
+        raise L.fail(f"experiment names use letters, digits, '.', '_' and '-' only, not {_shown(name)}",
                      None, "name")
     if len(name) > MAX_NAME:
         raise L.fail(f"experiment names are at most {MAX_NAME} characters (each run's directory "

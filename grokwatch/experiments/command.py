@@ -425,10 +425,11 @@ class _Command:
     def _prepare_metrics_file(self) -> None:
         if self.metrics_path is None:
             return
-        from ..tail import MetricsTail
+        from ..readers.live import LogTail  # a CSV as ever, or TensorBoard, W&B, HF, MLflow...
 
         # units are decided over all of metrics.csv (_units); column_map's `%` and scales apply here
-        tail = MetricsTail(self.metrics_path, self.ctx.params.get("column_map") or None, percent=False)
+        tail = LogTail(self.metrics_path, self.ctx.params.get("column_map") or None, percent=False,
+                       warn=self._warn)
         if tail.size() > 0:
             # Left by an earlier run: read only what is appended from now on (a rewrite or a
             # new file is noticed by the tail and read from its top).

@@ -53,3 +53,22 @@ def by_step(rows: list[dict[str, str]]) -> dict[int, dict[str, float]]:
         out[int(float(r["step"]))] = {k: float(v) for k, v in r.items() if v not in ("", None)}
     return out
 
+
+
+CORE = ("train_loss", "test_loss", "train_acc", "test_acc", "train_error", "test_error")
+
+
+def assert_same_curves(ours: dict[int, dict[str, float]], theirs: list[dict[str, float]],
+                       key: str = "step", names: tuple[str, ...] = CORE) -> int:
+    """grokwatch reading the framework's own log (`grokwatch.readers`) shows the curves the
+    integration wrote: the same core values at the same `key` (step, or epoch for Keras'
+    CSVLogger, which has no step). Returns how many values were compared."""
+    mine = {int(v[key]): v for v in ours.values() if key in v}
+    compared = 0
+    for row in theirs:
+        at = mine[int(row["step"])]
+        for name in names:
+            if name in row:
+                assert at[name] == pytest.approx(row[name], rel=1e-6, abs=1e-12), (row["step"], name)
+                compared += 1
+    return compared

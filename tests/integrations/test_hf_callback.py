@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from example_runs import by_step, client_run_dir, csv_rows, needs, run_example
+from example_runs import assert_same_curves, by_step, client_run_dir, csv_rows, needs, run_example
 
 pytestmark = [pytest.mark.slow, needs("transformers")]
 
@@ -34,3 +34,7 @@ def test_every_logged_value_is_in_the_run(tmp_path):
     assert ours[20]["test_error"] == pytest.approx(1 - ours[20]["test_acc"])
     status = json.loads((d / "status.json").read_text())
     assert status["state"] == "done" and status["total_steps"] == 40 and status["step"] == 40
+    from grokwatch.readers import read_path
+
+    ((_src, rows),) = read_path(tmp_path / "out")  # grokwatch reading trainer_state.json
+    assert assert_same_curves(ours, rows) == 8 + 2 * 2  # train_loss; test_loss and test_acc

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from example_runs import by_step, client_run_dir, csv_rows, needs, run_example
+from example_runs import assert_same_curves, by_step, client_run_dir, csv_rows, needs, run_example
 
 pytestmark = [pytest.mark.slow, needs("keras"), needs("torch")]  # the torch backend
 
@@ -33,3 +33,7 @@ def test_every_epoch_keras_logged_is_in_the_run(tmp_path):
     assert set(ours[2]) == {"step", "time_s", "train_loss", "train_acc", "train_error"}
     status = json.loads((d / "status.json").read_text())
     assert status["state"] == "done" and status["total_steps"] == 3 * STEPS_PER_EPOCH
+    from grokwatch.readers import read_path
+
+    ((_src, rows),) = read_path(tmp_path / "training.log")  # the CSVLogger's file: step = epoch
+    assert assert_same_curves(ours, rows, key="epoch") == 3 * 4  # losses and accuracies

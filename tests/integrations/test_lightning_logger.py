@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from example_runs import by_step, client_run_dir, csv_rows, needs, run_example
+from example_runs import assert_same_curves, by_step, client_run_dir, csv_rows, needs, run_example
 
 pytestmark = [pytest.mark.slow, needs("lightning", "pytorch_lightning")]
 
@@ -40,3 +40,7 @@ def test_every_value_lightning_logged_is_in_the_run(tmp_path):
     config = json.loads((d / "config.json").read_text())
     assert config["params"] == {"p": 23, "lr": 0.003, "weight_decay": 1.0}  # save_hyperparameters
     assert json.loads((d / "status.json").read_text())["state"] == "done"
+    from grokwatch.readers import read_path
+
+    ((_src, rows),) = read_path(tmp_path / "csvlogs")  # grokwatch reading the CSVLogger's files
+    assert assert_same_curves(ours, rows) == 15 + 3 * 3  # train_acc; train_loss, test_loss, test_acc

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO
-from example_runs import by_step, client_run_dir, csv_rows, needs, run_example
+from example_runs import assert_same_curves, by_step, client_run_dir, csv_rows, needs, run_example
 
 pytestmark = [pytest.mark.slow, needs("torch")]
 
@@ -51,6 +51,12 @@ def test_one_import_line_apart_the_same_scalars(tmp_path):
         assert sorted(theirs[key]) == sorted(ours), key
         for step, value in theirs[key].items():
             assert ours[step][name] == pytest.approx(value, rel=1e-6), (key, step)  # float32 there
+    from grokwatch.readers import read_path
+
+    # grokwatch reading the event files: add_scalars' series are runs of their own there (as in
+    # TensorBoard); the root run has the losses
+    root = [rows for src, rows in read_path(tmp_path / "tb") if src.name == "tb"]
+    assert assert_same_curves(ours, root[0], names=("train_loss", "test_loss")) == 2 * 7
     assert "SummaryWriter.add_histogram is ignored" in proc.stderr
     assert proc.stderr.count("add_histogram") == 1  # said once, though called every step
 
