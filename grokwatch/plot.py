@@ -173,6 +173,7 @@ def curve_figure(groups: list[Group], metric: str = "error"):
 
 def _markers(ax, g: Group) -> None:
     """Vertical lines (first seed's summary) at memorisation, generalisation and first alerts."""
+    from .detect.kinds import is_alert_kind
     from .summaries import alert_kinds
 
     s = g.runs[0].summary.values()
@@ -184,7 +185,7 @@ def _markers(ax, g: Group) -> None:
             ax.text(v, y, f" {label} {v:,.0f}", color=color, fontsize=7, va="top", rotation=90)
     for kind in alert_kinds():
         v = s.get(f"first_{kind}_step")
-        if v and kind != "generalized":
+        if v and is_alert_kind(kind):  # milestones (generalized) are marked above
             ax.axvline(v, color="#d62728", ls="-.", lw=0.8)
             ax.text(v, y, f" {kind}", color="#d62728", fontsize=7, va="top", rotation=90)
 

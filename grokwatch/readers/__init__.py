@@ -138,7 +138,8 @@ def _is_text(head: bytes) -> bool:
 def _file_sources(p: Path, sniff: Sniffer, column_map) -> list[Source]:
     head = sniff(p)
     if is_event_file(head):
-        return [TensorBoardSource(p.parent, p.parent.name, sniff, column_map, files=[p])]
+        return [TensorBoardSource(p.parent, p.parent.name, sniff, column_map, files=[p],
+                                  info=_run_info(p.parent))]
     if is_wandb_log(head):
         return [WandbSource(p, p.parent.name, column_map)]
     if hf.is_trainer_state(head):
@@ -211,9 +212,10 @@ def _dir_sources(d: Path, root: Path, name: str, files: list[Path], sniff: Sniff
         found.append(WandbSource(f, name if len(logs) == 1 else f"{name}/{f.stem}", column_map))
     if logs:
         return False
-    if any(is_event_file(sniff(f)) for f in files):
-        found.append(TensorBoardSource(d, name, sniff, column_map))
     info = None
+    if any(is_event_file(sniff(f)) for f in files):
+        info = _run_info(d)  # Lightning's TensorBoardLogger leaves hparams.yaml beside
+        found.append(TensorBoardSource(d, name, sniff, column_map, info=info))
     for f in files:
         head = sniff(f)
         header = csv_header(head)
