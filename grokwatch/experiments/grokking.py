@@ -131,6 +131,7 @@ SPEC = KindSpec(
     validate=_validate,
     describe=_describe,
     needs_torch=True,
+    uses_gpu=True,
     doc="Modular arithmetic: memorise first, generalise (much) later (Power et al. 2022).",
 )
 

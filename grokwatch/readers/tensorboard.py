@@ -29,8 +29,8 @@ class TensorBoardSource(Source):
     extra = "tensorboard"
 
     def __init__(self, run_dir: Path, name: str, sniff, column_map=None,
-                 files: list[Path] | None = None):
-        super().__init__(run_dir, name, column_map=column_map)
+                 files: list[Path] | None = None, info: dict | None = None):
+        super().__init__(run_dir, name, info, column_map=column_map)
         self._sniff = sniff  # path -> first bytes (the registry's cached reader)
         self._files = files  # given: only these (a file named on the command line)
         self._loaders: dict[str, object] = {}
@@ -52,13 +52,15 @@ class TensorBoardSource(Source):
 
         for f in self.event_files():
             if str(f) not in self._loaders:
-                self._loaders[str(f)] = efl.EventFileLoader(str(f))
-        for f, loader in self._loaders.items():
+                self._loaders[str(f)] = _Loader(efl, f)
+        for loader in self._loaders.values():
             try:
-                events = list(loader.Load())
+                events = list(loader.load())
             except Exception as exc:  # noqa: BLE001 — a corrupt file is counted, the others read
-                self.bad(f"{Path(f).name}: {exc}")
+                self.bad(f"{loader.path.name}: {exc}")
                 continue
+            if final:
+                loader.check_end(self)
             for ev in events:
                 if not ev.HasField("summary"):
                     continue
@@ -71,3 +73,38 @@ class TensorBoardSource(Source):
                         self.bad(f"{v.tag} at step {ev.step}")
                         continue
                     self._steps.add(float(ev.step), v.tag, value, ev.wall_time)
+
+
+class _Loader:
+    """TensorBoard's `RawEventFileLoader` (it keeps the offset, and stops at a record that is
+    truncated or fails its CRC, to try it again on the next call) with its `EventFileLoader`'s
+    migrations, counting the bytes it got through: at the end of a log, bytes left over are a
+    record that could not be read, and are said so instead of dropped in silence."""
+
+    def __init__(self, efl, path: Path):
+        from tensorboard.compat.proto import event_pb2
+
+        self.path = path
+        self.raw = efl.RawEventFileLoader(str(path))
+        self.event_pb2 = event_pb2
+        self.consumed = 0
+        self.metadata: dict = {}
+        self.told_at = -1
+
+    def load(self):
+        from tensorboard import data_compat, dataclass_compat
+
+        for record in self.raw.Load():
+            self.consumed += len(record) + 16  # length (8), its CRC (4), data, data CRC (4)
+            event = data_compat.migrate_event(self.event_pb2.Event.FromString(record))
+            yield from dataclass_compat.migrate_event(event, self.metadata)
+
+    def check_end(self, source: Source) -> None:
+        try:
+            size = os.stat(self.path).st_size
+        except OSError:
+            return
+        if size > self.consumed and self.told_at != self.consumed:
+            self.told_at = self.consumed
+            source.bad(f"{self.path.name}: {size - self.consumed} bytes from offset "
+                       f"{self.consumed} could not be read (a corrupt or truncated record)")
