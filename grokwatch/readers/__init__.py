@@ -38,6 +38,8 @@ FORMATS = ("TensorBoard event files", "W&B runs (run-*.wandb)", "HF Trainer trai
            "MLflow runs (mlruns/ or mlflow.db)", "CSV logs with a step or epoch column "
            "(grokwatch, Keras and Lightning CSVLogger, your own)")
 HEAD = 512            # bytes sniffed of every file
+LINE_HEAD = 1 << 20   # of a text file with no line break in HEAD (a wide CSV header: openai/grok's
+                      # Lightning log names a column per parameter tensor), as far as the tail reads
 JSON_HEAD = 8192      # of a file that starts like JSON ("log_history" comes after the short keys)
 MAX_DEPTH = 8
 MAX_FILES = 20000     # sniffed in one walk; a bigger tree is cut short (and the message says so)
@@ -61,6 +63,12 @@ class Sniffer:
                 head = f.read(HEAD)
                 if head.lstrip()[:1] == b"{":
                     head += f.read(JSON_HEAD - HEAD)
+                elif len(head) == HEAD and b"\n" not in head and b"\x00" not in head:
+                    while b"\n" not in head[-(1 << 16):] and len(head) < LINE_HEAD:
+                        more = f.read(1 << 16)
+                        if not more:
+                            break
+                        head += more
         except OSError:
             head = b""
         self.files += 1
@@ -130,7 +138,8 @@ def _is_text(head: bytes) -> bool:
 def _file_sources(p: Path, sniff: Sniffer, column_map) -> list[Source]:
     head = sniff(p)
     if is_event_file(head):
-        return [TensorBoardSource(p.parent, p.parent.name, sniff, column_map, files=[p])]
+        return [TensorBoardSource(p.parent, p.parent.name, sniff, column_map, files=[p],
+                                  info=_run_info(p.parent))]
     if is_wandb_log(head):
         return [WandbSource(p, p.parent.name, column_map)]
     if hf.is_trainer_state(head):
@@ -203,9 +212,10 @@ def _dir_sources(d: Path, root: Path, name: str, files: list[Path], sniff: Sniff
         found.append(WandbSource(f, name if len(logs) == 1 else f"{name}/{f.stem}", column_map))
     if logs:
         return False
-    if any(is_event_file(sniff(f)) for f in files):
-        found.append(TensorBoardSource(d, name, sniff, column_map))
     info = None
+    if any(is_event_file(sniff(f)) for f in files):
+        info = _run_info(d)  # Lightning's TensorBoardLogger leaves hparams.yaml beside
+        found.append(TensorBoardSource(d, name, sniff, column_map, info=info))
     for f in files:
         head = sniff(f)
         header = csv_header(head)

@@ -29,8 +29,8 @@ class TensorBoardSource(Source):
     extra = "tensorboard"
 
     def __init__(self, run_dir: Path, name: str, sniff, column_map=None,
-                 files: list[Path] | None = None):
-        super().__init__(run_dir, name, column_map=column_map)
+                 files: list[Path] | None = None, info: dict | None = None):
+        super().__init__(run_dir, name, info, column_map=column_map)
         self._sniff = sniff  # path -> first bytes (the registry's cached reader)
         self._files = files  # given: only these (a file named on the command line)
         self._loaders: dict[str, object] = {}

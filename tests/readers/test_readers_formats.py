@@ -147,8 +147,8 @@ def test_mlflow_sqlite_store(tmp_path):
 
 
 def test_lightning_csvlogger_directory_every_row_of_the_file():
-    (src, rows), = read_path(FIX / "lightning")
-    assert src.name == "lightning_logs/version_0" and src.format == "a Lightning CSVLogger log"
+    (src, rows), = read_path(FIX / "lightning" / "lightning_logs")
+    assert src.name == "version_0" and src.format == "a Lightning CSVLogger log"
     assert src.info["params"] == {"lr": 0.05}
     with open(src.csv, newline="") as f:
         lines = list(csv.DictReader(f))
@@ -158,6 +158,26 @@ def test_lightning_csvlogger_directory_every_row_of_the_file():
         if x["val_acc"]:
             assert row["test_acc"] == float(x["val_acc"])
             assert row["test_loss"] == float(x["val_loss"])
+
+
+def test_lightning_tensorboardlogger_matches_its_csvlogger():
+    """One training logged by both of Lightning's loggers: the same curves from either."""
+    needs("tensorboard")
+    runs = by_name(read_path(FIX / "lightning"))
+    assert set(runs) == {"lightning_logs/version_0", "tb_logs/version_0"}
+    tb_src, tb = runs["tb_logs/version_0"]
+    assert tb_src.format == "TensorBoard event files" and tb_src.info["params"] == {"lr": 0.05}
+    _, from_csv = runs["lightning_logs/version_0"]
+    tb_by_step = {r["step"]: r for r in tb}
+    assert set(tb_by_step) == {r["step"] for r in from_csv}
+    compared = 0
+    for r in from_csv:
+        for k, v in r.items():
+            if k in ("step", "time_s"):
+                continue
+            assert tb_by_step[r["step"]][k] == pytest.approx(v, rel=1e-6), (r["step"], k)
+            compared += 1
+    assert compared > 40
 
 
 def test_keras_csvlogger_named_anything():
@@ -177,7 +197,8 @@ def test_a_directory_of_everything_finds_every_run():
     needs("wandb")
     names = {s.name for s in open_path(FIX)}
     assert {"tensorboard/logs/grok", "wandb/my-run", "hf/output", "grok", "memorise",
-            "lightning/lightning_logs/version_0", "keras/training"} <= names
+            "lightning/lightning_logs/version_0", "lightning/tb_logs/version_0",
+            "keras/training"} <= names
 
 
 @pytest.mark.parametrize("content, says", [

@@ -261,7 +261,10 @@ class DashboardScreen(Screen):
         cur = table.current_key
         if cur is None:
             return
-        if self.auto_key is not None and cur != self.auto_key:
+        if self.auto_key is None:  # the first paint had no row highlighted: this one is the start
+            self.auto_key = cur
+            return
+        if cur != self.auto_key:
             self.auto_focus = False  # the user chose a run
             return
         run = self.store.runs.get(cur)
