@@ -33,6 +33,26 @@ def test_engine_modules_never_import_torch_or_textual(module):
     assert "textual" not in mods
 
 
+HEAVY = {"torch", "numpy", "textual", "plotext", "sklearn", "matplotlib", "tensorboard", "wandb",
+         "lightning", "pytorch_lightning", "transformers", "keras", "mlflow"}
+ALL_OF_DETECT = ("import importlib, pkgutil, grokwatch.detect\n"
+                 "for m in pkgutil.iter_modules(grokwatch.detect.__path__):\n"
+                 "    if m.name != '__main__':\n"
+                 "        importlib.import_module('grokwatch.detect.' + m.name)")
+
+
+@pytest.mark.parametrize("code", ["import grokwatch.client", "import grokwatch.merge", "import grokwatch.local_run",
+                                  "import grokwatch.tail", "import grokwatch.summaries", "import grokwatch.readers",
+                                  ALL_OF_DETECT], ids=["client", "merge", "local_run", "tail", "summaries",
+                                                       "readers", "detect.*"])
+def test_standard_library_modules_import_nothing_heavy(code):
+    """What a training script, the runner's per-row path and the readers' sniffing import: the
+    standard library only (a reader imports tensorboard or wandb inside `read()`, when such a log
+    is read). The static half is the second import-linter contract."""
+    mods = modules_after(code)
+    assert not {m.split(".")[0] for m in mods} & HEAVY
+
+
 def test_the_runner_process_never_imports_torch(tmp_path):
     """Run a full (tiny) queue in the foreground runner and look at its sys.modules after."""
     (tmp_path / "e.toml").write_text('[grokwatch]\ndevices="cpu"\n[[experiment]]\nname="g"\nkind="grokking"\n'
