@@ -71,3 +71,42 @@ def test_import_linter_contract_is_kept():
                          env=cli_env(), timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "broken" in out.stdout and "0 broken" in out.stdout
+
+
+def test_no_import_cycles():
+    """No cycle in the package's import graph, deferred imports included (grimp, which
+    import-linter installs, reads every import statement). A module naming its own parent package
+    (`from . import X` in a submodule) is left out: Python has always imported the parent first."""
+    import grimp
+
+    g = grimp.build_graph("grokwatch")
+    edges = {m: {t for t in g.find_modules_directly_imported_by(m)
+                 if t.startswith("grokwatch") and not m.startswith(t + ".")} for m in g.modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for m in sorted(edges):
+        if m not in index:
+            visit(m)
+    assert not cycles, cycles
