@@ -66,6 +66,8 @@ def _formats() -> str:
 
 
 HEAD = 512            # bytes sniffed of every file
+LINE_HEAD = 1 << 20   # of a text file with no line break in HEAD (a wide CSV header: openai/grok's
+                      # Lightning log names a column per parameter tensor), as far as the tail reads
 JSON_HEAD = 8192      # of a file that starts like JSON ("log_history" comes after the short keys)
 MAX_DEPTH = 8
 MAX_FILES = 20000     # sniffed in one walk; a bigger tree is cut short (and the message says so)
@@ -89,6 +91,12 @@ class Sniffer:
                 head = f.read(HEAD)
                 if head.lstrip()[:1] == b"{":
                     head += f.read(JSON_HEAD - HEAD)
+                elif len(head) == HEAD and b"\n" not in head and b"\x00" not in head:
+                    while b"\n" not in head[-(1 << 16):] and len(head) < LINE_HEAD:
+                        more = f.read(1 << 16)
+                        if not more:
+                            break
+                        head += more
         except OSError:
             head = b""
         self.files += 1

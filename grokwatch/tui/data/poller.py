@@ -332,7 +332,8 @@ class Poller:
         from ...runner.lock import runner_holder, state_dir
 
         assert self.project_dir is not None
-        before = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"))
+        before = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"),
+                  self.runner.status.get("disk_full"))
         holder = runner_holder(self.project_dir)
         status = read_json(state_dir(self.project_dir) / "runner.json", {}) or {}
         gone = self._gone(self._last_holder, holder, status)
@@ -351,7 +352,8 @@ class Poller:
             self.runner.config_error = self.local_config_error
         evs, self._project_events_offset = read_events(state_dir(self.project_dir) / "events.jsonl",
                                                        self._project_events_offset)
-        after = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"))
+        after = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"),
+                 self.runner.status.get("disk_full"))
         if gone is not None:
             out.gone.append(gone)
         return before != after or bool(evs) or gone is not None

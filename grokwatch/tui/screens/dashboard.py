@@ -328,7 +328,8 @@ class DashboardScreen(Screen):
         err = info.config_error if self.ctx.mode == "attach" else None
         if self.ctx.mode == "attach" and not info.holder and self.poller.local_config_error:
             err = self.poller.local_config_error
-        self.query_one(ConfigBanner).show_error(err)
+        disk = info.status.get("disk_full") if info.holder and not err else None  # the runner's one line
+        self.query_one(ConfigBanner).show_error(err or disk, heading="The disk is full:\n" if disk else None)
         banner = self.query_one(RunnerBanner)
         if info.holder and banner.until_runner:
             banner.hide()
