@@ -17,12 +17,12 @@ grokwatch --config FILE         another experiments file (both modes)
 grokwatch --demo                the built-in demo queue (both modes)
 grokwatch init                  write a commented default experiments.toml
 grokwatch status [--json]       table of runs
-grokwatch export [RUN…] [-o FILE] [--long | --summary]
+grokwatch export [RUN or PATH…] [-o FILE] [--long | --summary]
 grokwatch stop [RUN…]           stop runs (checkpoint kept), or all runs and the runner
 grokwatch retry RUN…            queue stopped/failed/diverged/lost runs again
-grokwatch view PATH…            the dashboard over run directories or CSV files, launching nothing
+grokwatch view PATH…            the dashboard over run directories, CSV files or other tools' logs
 grokwatch plot [RUN|EXPERIMENT…] [-o FILE.png|.svg|.pdf] [--kind curve|sweep|phase]   figures (grokwatch[plot])
-grokwatch detect FILE.csv [--json]   run the alert detectors over any CSV log
+grokwatch detect PATH [--json]  run the alert detectors over any CSV log or other tool's logs
 """
 
 SUBCOMMANDS = ("init", "status", "export", "stop", "retry", "view", "detect", "plot")

@@ -81,6 +81,7 @@ class Experiment:
     preset: str | None = None
     description: str = ""
     pack: int | str | None = None  # None: the [grokwatch] setting
+    gpu: bool | None = None  # `gpu = false`: never on a GPU slot (None: as the kind says)
 
 
 @dataclass
@@ -95,6 +96,7 @@ class RunSpec:
     sweep: dict[str, Any]
     preset: str | None
     order: int = 0
+    gpu: bool | None = None  # the experiment's `gpu` (not part of the id: it says where, not what)
 
 
 @dataclass
@@ -129,7 +131,7 @@ _SLURM_KEYS = {
 }
 _TOP_KEYS = {"grokwatch", "alerts", "slurm", "experiment"}
 _EXPERIMENT_KEYS = {"name", "kind", "seeds", "seed", "params", "sweep", "preset", "description",
-                    "pack"}
+                    "pack", "gpu"}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean (true/false)",
                list: "a list", dict: "a table"}
 
@@ -417,8 +419,11 @@ def _parse_experiment(L: _Loader, raw: Any, index: int) -> Experiment:
     if not isinstance(description, str):
         raise L.fail("must be a string", name, "description")
     pack = _parse_pack(L, raw["pack"], name, None) if "pack" in raw else None
+    gpu = raw.get("gpu")
+    if gpu is not None and not isinstance(gpu, bool):
+        raise L.fail(f"must be true or false, not {gpu!r}", name, "gpu")
     return Experiment(name=name, kind=kind, seeds=list(seeds), params=params, sweep=dict(sweep),
-                      preset=preset, description=description, pack=pack)
+                      preset=preset, description=description, pack=pack, gpu=gpu)
 
 
 def expand_runs(config: Config, loader: _Loader | None = None) -> list[RunSpec]:
@@ -441,7 +446,7 @@ def expand_runs(config: Config, loader: _Loader | None = None) -> list[RunSpec]:
                 run_id = make_run_id(exp.name, point_dict, seed, resolved, {"kind": exp.kind})
                 runs.append(RunSpec(run_id=run_id, experiment=exp.name, kind=exp.kind, seed=seed,
                                     params=resolved, sweep=point_dict, preset=exp.preset,
-                                    order=len(runs)))
+                                    order=len(runs), gpu=exp.gpu))
         if exp.kind == "command":
             from .experiments.command import shared_metrics_file
 

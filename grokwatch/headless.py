@@ -239,7 +239,7 @@ def _print_summary(f: Follower, specs, runner: Runner) -> None:
             held.append(s.run_id)
     parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     # a cluster: one line, not 64 slots
-    slots = runner.executor.describe() or ", ".join(f"{s.label}x{s.threads}t" for s in runner.slots)
+    slots = runner.describe_slots()
     f.print(f"grokwatch: {len(specs)} run(s) in {runner.config_path.name} ({parts}); slots: {slots}; "
             f"runs in {runner.runs_dir}")
     if held:

@@ -221,7 +221,9 @@ def main_detect(argv: list[str]) -> int:
         description=f"Run the alert detectors ({', '.join(KINDS)}) over a CSV log and print "
                     f"the events.")
     ap.add_argument("file", help="a metrics CSV (ours, or any with a step/epoch column and "
-                                 "train/test/val loss, error or accuracy columns), or a run directory")
+                                 "train/test/val loss, error or accuracy columns), a run directory, "
+                                 "or another tool's logs (TensorBoard, W&B offline, HF Trainer, "
+                                 "MLflow, Lightning: each run found)")
     ap.add_argument("--json", action="store_true",
                     help="one JSON object per line, as in events.jsonl")
     add_map_options(ap)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..columns import error_from_accuracy
+from ..columns import error_from_accuracy, split_header
 from ..detect.divergence import DivergenceRule
 from ..runs import MetricsWriter, RunPaths, atomic_write_json, is_disk_full, read_json
 
@@ -228,7 +228,7 @@ def _last_time(path: Path) -> float | None:
     from ..runs import tail_lines
     try:
         with open(path, encoding="utf-8") as f:
-            header = f.readline().strip().split(",")
+            header = split_header(f.readline())
     except OSError:
         return None
     if "time_s" not in header:

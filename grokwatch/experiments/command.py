@@ -282,6 +282,7 @@ SPEC = KindSpec(
     describe=_describe,
     top_level=_KEYS,
     open_params=True,
+    uses_gpu=True,  # a script may use one; `gpu = false` in its [[experiment]] says it never does
 )
 
 

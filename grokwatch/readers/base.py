@@ -89,7 +89,7 @@ class Source:
         """Count one record that could not be read; the first is kept to be quoted."""
         self.bad_rows += 1
         if self.first_bad is None:
-            self.first_bad = shown(what)
+            self.first_bad = shown(what, 160)
 
     def _load(self, final: bool = False) -> None:
         """Feed what is new in the files to `self._steps` (`final`: a half-written last record

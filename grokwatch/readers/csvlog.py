@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..columns import canonical_columns, has_usable_metrics
+from ..columns import canonical_columns, has_usable_metrics, split_header
 from ..runs import MetricsTail
 from .base import Source
 
@@ -32,7 +32,7 @@ def csv_header(head: bytes) -> list[str] | None:
         line = head.split(b"\n", 1)[0].decode("utf-8").strip("\r\ufeff")
     except UnicodeDecodeError:
         return None
-    fields = [f.strip() for f in line.split(",")]
+    fields = split_header(line)  # (the one header parser: BOM, R's quoted names)
     if len(fields) < 2 or not has_usable_metrics(canonical_columns(fields)):
         return None
     return fields

@@ -109,6 +109,7 @@ class Mirror:
         self.hold_s = hold_s
         self.dir = Path(directory or tempfile.mkdtemp(prefix="grokwatch-view-"))
         self._own_dir = directory is None
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.files: list[Path] = []
         self.mirrors: list[MirrorFile] = []
         self._stop = threading.Event()

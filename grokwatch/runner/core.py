@@ -23,16 +23,16 @@ from typing import Any, Callable
 from .. import __version__
 from ..config import Config, ConfigError, RunSpec, expand_runs, load_config
 from ..detect.kinds import is_alert_kind, kind_of
-from ..experiments import get_spec
+from ..experiments import get_spec, worker_env
 from ..paths import ProjectPaths
-from ..runs import (EXIT_REQUEUE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
+from ..runs import (EXIT_REQUEUE, NO_SPACE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
                     RunPaths, is_disk_full, list_run_dirs, read_events, read_json,
                     tail_lines)
 from ..status import RunStatus, ended_by_runner, queued_status
 from .attempts import Attempts
 from .control import attached_viewers, take_requests
 from .diskguard import DiskGuard, dumps_event
-from .devices import Slot, plan_slots
+from .devices import Slot, plan as plan_slots
 from .executors import Executor, JobRecord, JobState, make_executor
 from .lock import RunnerLock
 
@@ -115,6 +115,7 @@ class Runner:
         self.config_error: str | None = None
         self.executor = executor
         self.slots: list[Slot] = []
+        self.slot_notes: list[str] = []  # why each device got the slots it has
         self.active: dict[str, ActiveRun] = {}
         self.ran: set[str] = set()  # run ids this runner launched (headless exit code)
         self.final_states: dict[str, str] = {}
@@ -138,10 +139,15 @@ class Runner:
         if self.executor is None:
             self.executor = make_executor(config.settings.executor, config)
         s = config.settings
-        self.slots = self.executor.slots() or plan_slots(s.devices, s.max_parallel, s.threads_per_run)
+        own = self.executor.slots()  # a cluster's own (max_jobs); else this machine's devices
+        if own:
+            self.slots, self.slot_notes = own, []
+        else:
+            planned = plan_slots(s.devices, s.max_parallel, s.threads_per_run)
+            self.slots, self.slot_notes = planned.slots, planned.notes
         self._setup_alerts()
         log.info("runner %s on %s: %d slot(s): %s", os.getpid(), self.host, len(self.slots),
-                 ", ".join(f"{x.label}x{x.threads}t" for x in self.slots))
+                 "; ".join(self.slot_notes) or ", ".join(f"{x.label}x{x.threads}t" for x in self.slots))
         try:
             self._adopt_existing()
             self._sync_queue(expand_runs(config))
@@ -150,6 +156,17 @@ class Runner:
                 raise
             self.disk.full(Path(getattr(exc, "filename", None) or self.runs_dir), exc)
         self._write_runner_status()
+
+    def describe_slots(self) -> str:
+        """One line: the executor's own (a cluster), else each device's slot count and threads."""
+        own = self.executor.describe() if self.executor is not None else None
+        if own:
+            return own
+        groups: dict[tuple[str, int], int] = {}
+        for s in self.slots:
+            groups[(s.label, s.threads)] = groups.get((s.label, s.threads), 0) + 1
+        return ", ".join(f"{label} x{n} ({t} thread{'s' if t > 1 else ''} each)" if n > 1
+                         else f"{label}x{t}t" for (label, t), n in groups.items())
 
     @property
     def runs_dir(self) -> Path:
@@ -245,7 +262,7 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 — a describe bug must not stop the queue
                 log.warning("describe(%s) failed: %s", spec.kind, exc)
         assert self.config is not None
-        planned = self._planned_slot(spec.kind)
+        planned = self._planned_slot(kind_spec.uses_gpu if spec.gpu is None else spec.gpu)
         info = {
             "run_id": spec.run_id, "experiment": spec.experiment, "kind": spec.kind,
             "seed": spec.seed, "params": spec.params, "sweep": spec.sweep, "preset": spec.preset,
@@ -262,9 +279,11 @@ class Runner:
         self._write(paths.config, info)
         return info
 
-    def _planned_slot(self, kind: str) -> Slot:
-        """The kind of slot a new run of this kind will get (its device and thread count)."""
-        return self.slots[0]
+    def _planned_slot(self, uses_gpu: bool) -> Slot:
+        """The kind of slot a new run will get (its device and thread count): a GPU slot for a
+        kind that uses one, a CPU slot for the others (so they never wait for a GPU)."""
+        want = "cuda" if uses_gpu else "cpu"
+        return next((s for s in self.slots if s.device == want), self.slots[0])
 
     def _queue_existing(self, paths: RunPaths, info: dict[str, Any], order: int | None = None) -> None:
         run = ActiveRun(paths.run_id, paths, info, state="queued",
@@ -299,8 +318,9 @@ class Runner:
 
     def _on_disk_change(self, trouble: str | None) -> None:
         if trouble is None:
-            self.config_mtime = None  # re-sync the queue: a run directory may be half made
             self._project_event("disk_ok", "space is back: launching runs again")
+            if self.config is not None:  # a run directory may be half made: the queue again
+                self._sync_queue(expand_runs(self.config))
         else:
             self._project_event("disk_full", trouble)
         self._write_runner_status()
@@ -325,8 +345,8 @@ class Runner:
         self._handle_requests()
         self._maybe_reload()
         self._poll()
+        self._schedule()  # before the other runs' new rows: a freed slot is refilled first
         self._tail_metrics()
-        self._schedule()
         if self._alerts is not None:
             self._alerts.poll()
 
@@ -561,7 +581,8 @@ class Runner:
             info.update({"device": slot.device, "threads": slot.threads})
             self._write(run.paths.config, info)
         threads = int(info.get("threads", slot.threads))
-        env = {**slot.env, "GROKWATCH_RUN_DIR": str(run.paths.dir), "GROKWATCH_RUN_ID": run.run_id}
+        env = {**slot.env, "GROKWATCH_RUN_DIR": str(run.paths.dir), "GROKWATCH_RUN_ID": run.run_id,
+               **worker_env()}  # kinds registered in this process (experiments.register_kind)
         for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                   "VECLIB_MAXIMUM_THREADS"):
             env[k] = str(threads)
@@ -641,6 +662,8 @@ class Runner:
         status = read_json(run.paths.status, {}) or {}
         state = status.get("state")
         code = js.exit_code
+        if status.get("reason") == NO_SPACE:  # the worker stopped on a full disk: so does launching
+            self.disk.full(run.paths.dir)
         if state == "requeued" or code == EXIT_REQUEUE:
             step = status.get("step", 0)
             attempts = Attempts.load(run.paths)
@@ -789,6 +812,6 @@ class Runner:
             "runs_dir": str(self.runs_dir) if self.config else None,
             "running": running, "config_error": self.config_error, "counts": counts,
             "disk_full": self.disk.trouble,
-            "slots": [s.label for s in self.slots], "executor": self.executor.name if self.executor else None,
+            "slots": [s.label for s in self.slots], "slot_plan": self.slot_notes, "executor": self.executor.name if self.executor else None,
             "updated": time.time(),
         })

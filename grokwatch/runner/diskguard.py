@@ -84,7 +84,8 @@ class DiskGuard:
         """Enter "disk full" (once per episode: one line)."""
         if self.trouble is not None:
             return
-        self.trouble = (f"{NO_SPACE} under {where.parent if where.suffix else where}: not launching more "
+        place = where if where.is_dir() else where.parent
+        self.trouble = (f"{NO_SPACE} under {place}: not launching more "
                         f"runs; running ones go on (a worker that cannot write stops, checkpointed); "
                         f"free some space and the runner carries on by itself")
         self.since = time.time()

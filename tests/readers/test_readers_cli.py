@@ -54,7 +54,7 @@ def test_detect_json_names_the_run_and_dates_from_the_log(tmp_path):
     assert abs(ev["time"] - src.started) < 60  # the log's wall time, not now
 
 
-@pytest.mark.parametrize("path", ["hf/output", "lightning", "keras/training.log"])
+@pytest.mark.parametrize("path", ["hf/output", "lightning/lightning_logs", "keras/training.log"])
 def test_detect_reads_the_stdlib_formats(path, tmp_path):
     p = grokwatch("detect", "--json", str(FIX / path), cwd=tmp_path)
     assert p.returncode == 0 and p.stderr == "", p.stderr
@@ -164,7 +164,7 @@ async def test_view_shows_the_curves_and_the_jump(fmt, path, key, source):
 
 
 @pytest.mark.parametrize("path, key", [("hf/output", "output"),
-                                       ("lightning", "lightning_logs-version_0"),
+                                       ("lightning/lightning_logs", "version_0"),
                                        ("keras/training.log", "training")])
 async def test_view_of_the_stdlib_formats(path, key):
     runs = await _dashboard([FIX / path], [key])

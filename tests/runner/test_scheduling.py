@@ -164,3 +164,27 @@ def test_records_say_what_kind_of_job_they_are():
     assert JobRecord(executor="slurm", job_id="12_3").job_id == "12_3"
     assert JobRecord(executor="local", job_id="nonsense").job_id == ""
     assert JobRecord(executor="mine", job_kind="cluster", job_id="7").job_id == "7"
+
+
+def test_a_worker_stopped_by_a_full_disk_pauses_launching_until_space_is_back(tmp_path):
+    from grokwatch.runs import NO_SPACE, atomic_write_json
+
+    make_project(tmp_path, slots=1, seeds=(0, 1))
+    ex = FakeExecutor()
+    runner = start_runner(tmp_path, ex)
+    try:
+        first, second = sorted(runner.active, key=lambda r: runner.active[r].order)
+        runner.tick()
+        ex.start_worker(first)
+        ex.end(first, "stopped", 4, step=10)
+        d = tmp_path / "runs" / first
+        atomic_write_json(d / "status.json", {**read_json(d / "status.json"), "reason": NO_SPACE})
+        runner.tick()
+        assert ex.submitted == [first] and runner.disk.trouble  # nothing launched on a full disk
+        assert read_json(tmp_path / ".grokwatch" / "runner.json")["disk_full"]
+        runner.tick()  # this disk has room: the probe finds it, launching goes on
+        assert runner.disk.trouble is None and ex.submitted == [first, second]
+    finally:
+        runner.close()
+    kinds = [json.loads(line)["kind"] for line in (tmp_path / ".grokwatch" / "events.jsonl").read_text().splitlines()]
+    assert kinds[-2:] == ["disk_full", "disk_ok"]

@@ -31,6 +31,7 @@ HEARTBEAT_EVERY_S = 3.0
 POOL_MIN_BYTES = 2 << 20  # files with more than this left to read load in the pool
 THREAD_CHUNK = 256 << 10  # in-thread reads: ~10 ms of parsing at a time
 TICK_WORK_S = 0.3  # in-thread reading stops after this long; the UI hears of it, then more
+BACKLOG_PAUSE_S = 0.1  # between rounds while in-thread reading is left over
 
 
 @dataclass
@@ -157,7 +158,10 @@ class Poller:
                     while busy() and not self._stop.is_set():  # back-pressure
                         time.sleep(0.05)
                     notify()
-                self._wake.wait(max(0.0, TICK_S - (time.monotonic() - t0)))
+                # reading left over (many files on first attach): the next round after a breath,
+                # not a whole tick later (else a backlog is read at TICK_WORK_S/TICK_S of the pace)
+                wait = BACKLOG_PAUSE_S if self.backlog else TICK_S - (time.monotonic() - t0)
+                self._wake.wait(max(0.0, wait))
                 self._wake.clear()
         finally:
             if self._stop.is_set():
@@ -325,12 +329,15 @@ class Poller:
     # ---------------------------------------------------------------- the runner
 
     def _refresh_runner(self, out: Outbox) -> bool:
-        from ...runner.lock import runner_holder, state_dir
+        from ...paths import ProjectPaths
+        from ...runner.lock import runner_holder
 
         assert self.project_dir is not None
-        before = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"))
+        before = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"),
+                  self.runner.status.get("disk_full"))
         holder = runner_holder(self.project_dir)
-        status = read_json(state_dir(self.project_dir) / "runner.json", {}) or {}
+        files = ProjectPaths(Path(self.project_dir))
+        status = read_json(files.runner_status, {}) or {}
         gone = self._gone(self._last_holder, holder, status)
         if holder and holder.get("pid") not in (None, "?"):
             self._last_holder = holder
@@ -345,9 +352,10 @@ class Poller:
                 self.store.set_runs_dir(Path(rd))
         else:
             self.runner.config_error = self.local_config_error
-        evs, self._project_events_offset = read_events(state_dir(self.project_dir) / "events.jsonl",
+        evs, self._project_events_offset = read_events(files.events,
                                                        self._project_events_offset)
-        after = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"))
+        after = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"),
+                 self.runner.status.get("disk_full"))
         if gone is not None:
             out.gone.append(gone)
         return before != after or bool(evs) or gone is not None
