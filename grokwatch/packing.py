@@ -28,7 +28,8 @@ STOP_REQUEST = "stop.request"
 # above it the batched tensors outgrow the caches and the loop of small runs is faster. Measured
 # with `bench/pack.py` (1 thread, the shared 2-core machine, loop/packed CPU time), 16 runs:
 # 1.0 M MACs 1.95x, 1.2 M 1.73x, 2.4 M 1.39x, 17 M 0.87x, 72 M 0.77x; the default preset
-# (286 M) 0.76-0.83x at 4-64 runs; 64 runs of 0.5 M: ~3x. The threshold sits where it still pays.
+# (286 M) 0.70x, 0.48x, 0.43x at 4, 16, 64 runs; 64 runs of 0.5 M: 2.8-3.1x. The threshold sits
+# where packing still pays.
 CPU_PACK_MAX_MACS = 4_000_000
 # `auto` on a GPU: pack up to this many runs (the per-run work of these models is far below
 # what one GPU kernel launch can use). Unmeasured in the session that wrote this: bench/gpu.py
