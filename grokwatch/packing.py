@@ -102,3 +102,28 @@ def pack_size(setting: int | str, device: str, kind: str, params: dict[str, Any]
     if setting == "auto":
         return auto_pack_size(device, params)
     return max(1, int(setting))
+
+
+def group_for_packs(items, setting_of) -> list[list]:
+    """Launch groups, in queue order: `items` are (run, info) with info the run's config.json
+    (kind, experiment, params, device, threads); `setting_of(info)` its `pack` setting. A run
+    joins the open group of its experiment, device, thread count and pack key while that group
+    has room (its pack size); else it opens one. Runs that cannot pack are groups of one."""
+    out: list[list] = []
+    open_groups: dict[tuple, list] = {}
+    for run, info in items:
+        kind, params = info.get("kind"), info.get("params") or {}
+        device = info.get("device") or "cpu"
+        size = pack_size(setting_of(info), device, kind, params)
+        key = pack_key(kind, params) if size > 1 else None
+        if key is None:
+            out.append([run])
+            continue
+        where = (info.get("experiment"), device, info.get("threads"), key)
+        group = open_groups.get(where)
+        if group is not None and len(group) < size:
+            group.append(run)
+        else:
+            group = open_groups[where] = [run]
+            out.append(group)
+    return out
