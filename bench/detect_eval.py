@@ -64,13 +64,15 @@ def synthetic(seed: int, scale: float, verbose: bool) -> dict:
 
     n = lambda k: max(1, int(k * scale))  # noqa: E731
     curves = make_set(seed, n_grok=n(300), n_noise=n(1000), n_drift=n(400), n_spike=n(200),
-                      n_ordinary=n(200), n_overfit=n(100), n_borderline=n(100))
+                      n_ordinary=n(200), n_overfit=n(100), n_borderline=n(100),
+                      n_slowrise=n(100))
     by = {}
     total_rows, total_time = 0, 0.0
     lat, lat_dec, acc_at, late = [], [], [], []
     hint_lead, hint_wrong, hint_fired_grok, n_ctrl = [], 0, 0, 0
     dup = 0
     phase_ok = phase_n = 0
+    slow_rise, slow_rel = [], []
     for c in curves:
         ev, dt = run_rows(c["rows"], c.get("info"))
         total_rows += len(c["rows"])
@@ -104,6 +106,12 @@ def synthetic(seed: int, scale: float, verbose: bool) -> dict:
                     hint_lead.append(j["step"] - hints[0]["step"])
             elif verbose:
                 print("  missed:", c["desc"])
+        elif lab == "slowrise":
+            of = [e for e in ev if e["kind"] == "overfitting"]
+            if of:  # how far the true test error had risen above its minimum at the alert
+                frac = (of[0]["step"] - c["t_min"]) / (c["total"] - c["t_min"])
+                slow_rise.append(max(0.0, frac) * c["rise"])
+                slow_rel.append(max(0.0, frac) * c["rise"] / c["best_err"])
         else:
             if jumps and verbose and lab != "borderline":
                 print(f"  false jump on {lab}: {c['desc']} at step {jumps[0]['step']:g}: "
@@ -114,7 +122,8 @@ def synthetic(seed: int, scale: float, verbose: bool) -> dict:
                     hint_wrong += 1
     return {"by": by, "rows": total_rows, "time": total_time, "lat": lat, "lat_dec": lat_dec,
             "acc_at": acc_at, "late": late, "dup": dup, "hint_lead": hint_lead,
-            "hint_wrong": hint_wrong, "hint_fired_grok": hint_fired_grok, "phase": (phase_ok, phase_n)}
+            "hint_wrong": hint_wrong, "hint_fired_grok": hint_fired_grok, "phase": (phase_ok, phase_n),
+            "slow_rise": slow_rise, "slow_rel": slow_rel}
 
 
 def midpoint(rows):
@@ -180,13 +189,14 @@ def main(argv=None) -> int:
     if not args.real_only:
         r = synthetic(args.seed, args.scale, args.verbose)
         print(f"== synthetic curves (seed {args.seed})")
-        print(f"{'label':10s} {'curves':>6s} {'jump':>6s} {'overfit':>8s} {'hint':>6s} {'diverg':>6s}")
+        print(f"{'label':10s} {'curves':>6s} {'jump':>6s} {'overfit':>8s} {'hint':>6s} {'diverg':>6s} "
+              f"{'stall':>6s} {'gen95':>6s}")
         for lab, st in r["by"].items():
             print(f"{lab:10s} {st['n']:6d} {st['jump']:6d} {st['overfitting']:8d} "
-                  f"{st['grokking_likely']:6d} {st['divergence']:6d}")
+                  f"{st['grokking_likely']:6d} {st['divergence']:6d} {st['stalled']:6d} {st['generalized']:6d}")
         by = r["by"]
         g = by.get("grok", {"n": 0, "jump": 0})
-        controls = [k for k in by if k not in ("grok", "borderline")]
+        controls = [k for k in by if k not in ("grok", "borderline", "slowrise")]
         fp = sum(by[k]["jump"] for k in controls)
         ctrl_n = sum(by[k]["n"] for k in controls)
         tp = g["jump"] - len(r["late"])
@@ -200,17 +210,22 @@ def main(argv=None) -> int:
             print(f"  borderline linear ramps (5-50x their onset; neither control nor target): "
                   f"{bl['jump']}/{bl['n']} got a jump")
         of = by.get("overfit", {"n": 0, "overfitting": 0})
-        of_false = sum(by[k]["overfitting"] for k in by if k not in ("overfit",))
+        targets = ("overfit", "slowrise")
+        of_false = sum(by[k]["overfitting"] for k in by if k not in targets)
         print(f"overfitting: recall {of['overfitting']}/{of['n']}, fired on others "
-              f"{of_false}/{sum(by[k]['n'] for k in by if k != 'overfit')} "
-              f"(" + ", ".join(f"{k} {by[k]['overfitting']}" for k in by if k != "overfit") + ")")
+              f"{of_false}/{sum(by[k]['n'] for k in by if k not in targets)} "
+              f"(" + ", ".join(f"{k} {by[k]['overfitting']}" for k in by if k not in targets) + ")")
+        sr = by.get("slowrise", {"n": 0, "overfitting": 0})
+        print(f"  slow rises: flagged {sr['overfitting']}/{sr['n']}; true rise above the minimum at the "
+              f"alert: {fmt_q(r['slow_rise'], '{:.3f}')} (error); relative to the minimum "
+              f"{fmt_q(r['slow_rel'], '{:.2f}')}")
         print(f"grokking_likely: on {r['hint_fired_grok']}/{g['jump']} caught grok curves, lead over "
               f"the jump alert {fmt_q(r['hint_lead'])} steps; on controls {r['hint_wrong']}/{ctrl_n}")
         print(f"  phase of the jump alert = Liu et al.'s phase measured on the whole curve: "
               f"{r['phase'][0]}/{r['phase'][1]} caught grok curves that reach 90% test accuracy")
         us = 1e6 * r["time"] / max(1, r["rows"])
         print(f"cost: {us:.2f} us/row (process CPU time) over {r['rows']} rows (all rules, DetectorSet.feed)")
-        ok &= fp == 0 and us <= 20
+        ok &= fp == 0 and us <= 20 and by.get("grok", {}).get("stalled", 0) == 0
     if not args.synthetic_only:
         res = real(args.verbose)
         print(f"== real runs ({len(res)}, tests/fixtures/detect/real)")
@@ -276,6 +291,14 @@ def main(argv=None) -> int:
             if got != x["expect_overfitting"]:
                 print(f"  overfitting on {x['name']}: expected {x['expect_overfitting']}, got {got}")
         print(f"  overfitting as expected on {of_ok}/{of_n} labelled runs")
+        never = [x for x in res if x["label"] == "control" and x["kind"] == "grokking" and x["mem"] is not None]
+        st_never = [x for x in never if any(e["kind"] == "stalled" for e in x["events"])]
+        st_grok = [x for x in res if x["label"] == "grok" and any(e["kind"] == "stalled" for e in x["events"])]
+        after = [next(e["step"] for e in x["events"] if e["kind"] == "stalled") / x["mem"] for x in st_never]
+        print(f"  stalled: on {len(st_never)}/{len(never)} memorised never-grok controls "
+              f"(at {fmt_q(after, '{:.1f}')} x the memorisation step), on {len(st_grok)}/{n_grok} "
+              f"grokking runs (must be 0)")
+        ok &= not st_grok
         ph_ok = ph_n = gen_ok = 0
         for x in res:
             jumps = [e for e in x["events"] if e["kind"] == "generalization_jump"]

@@ -52,6 +52,15 @@ RUNS: dict[str, tuple[str, str | None, dict, int, str, str]] = {
     "mlp-tf0.3-wd0-init1-s0": ("grokking", "cpu", {"train_fraction": 0.3, "weight_decay": 0.0,
                                                    "init_scale": 1.0, "steps": 1500}, 0, "control",
                                "30% train, wd 0, init x1: memorises, never generalises"),
+    # Attempts at grokking without weight decay (RESEARCH.md: the MLP at lr 1e-2, 30% train):
+    # here both memorise by step 40 and never generalise (test acc < 1% at 1,500 / 2,500), their
+    # train loss collapsing to exactly 0 (fp32 softmax collapse) by ~1,300: controls.
+    "mlp-tf0.3-wd0-lr1e-2-s0": ("grokking", "cpu", {"train_fraction": 0.3, "weight_decay": 0.0,
+                                                    "init_scale": 1.0, "lr": 1e-2, "steps": 1500},
+                                0, "control", "30% train, wd 0, lr 1e-2, init x1: softmax collapse, never generalises"),
+    "mlp-tf0.3-wd0-lr1e-2-init3-s1": ("grokking", "cpu", {"train_fraction": 0.3, "weight_decay": 0.0,
+                                                          "lr": 1e-2, "steps": 2500},
+                                      1, "control", "30% train, wd 0, lr 1e-2, init x3: never generalises"),
     "transformer-cpu-s0": ("grokking", "cpu-transformer", {}, 0, "grok",
                            "the paper's transformer, x+y, batch 512"),
     # Controls: must give no generalization_jump.

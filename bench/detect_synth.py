@@ -14,6 +14,7 @@ Every curve is a list of metric rows (canonical column names) plus a label:
   ordinary   train and test learn together (test a little behind) to a generalisation gap
   overfit    test error falls, bottoms, then rises while train error keeps falling
   plateau    test error falls and stays flat while train error keeps falling
+  slowrise   overfitting that is slow: test error climbs steadily by 0.015-0.06 after its minimum
 Steps are evaluated like the built-in kinds do (every k steps plus log-spaced points), or
 log-spaced only, or linearly only.
 """
@@ -228,9 +229,28 @@ def overfit_curve(rng, rises: bool) -> dict:
             "desc": f"{'overfit' if rises else 'plateau'} n{n_test} min {t_min:.0f}"}
 
 
+def slow_rise_curve(rng) -> dict:
+    """Overfitting that is slow: after its minimum the test error climbs steadily (linear in
+    steps) by 0.015-0.06 over 5-20x the minimum's step, while train error keeps falling."""
+    n_test = int(rng.choice(TEST_SIZES[2:]))
+    t_min = float(10 ** rng.uniform(1.5, 3.0))
+    total = int(t_min * 10 ** rng.uniform(0.7, 1.3))
+    steps = schedule(rng, total)
+    clean = sig_log(steps, t_min / 3, 0.6)
+    best = rng.uniform(0.85, 0.97)
+    rise = rng.uniform(0.015, 0.06)
+    te_p = 0.1 + (best - 0.1) * clean - rise * np.clip((steps - t_min) / (total - t_min), 0, None)
+    tr_acc = 0.1 + 0.89 * clean + 0.01 * np.clip((steps - t_min) / (total - t_min), 0, 1)
+    acc = binom(rng, te_p, n_test)
+    trl, tel = _losses(rng, steps, tr_acc, acc, 10, t_min)
+    return {"label": "slowrise", "rows": _rows(steps, tr_acc, acc, trl, tel), "info": {"n_test": n_test},
+            "desc": f"slowrise n{n_test} min {t_min:.0f} rise {rise:.3f} over x{total / t_min:.1f}",
+            "t_min": t_min, "rise": rise, "total": total, "best_err": 1 - best}
+
+
 def make_set(seed: int = 0, n_grok: int = 300, n_noise: int = 1000, n_drift: int = 400,
              n_spike: int = 200, n_ordinary: int = 200, n_overfit: int = 100,
-             n_borderline: int = 100) -> list[dict]:
+             n_borderline: int = 100, n_slowrise: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     out = []
     out += [grok_curve(rng) for _ in range(n_grok)]
@@ -241,4 +261,6 @@ def make_set(seed: int = 0, n_grok: int = 300, n_noise: int = 1000, n_drift: int
     out += [overfit_curve(rng, True) for _ in range(n_overfit)]
     out += [overfit_curve(rng, False) for _ in range(n_overfit)]
     out += [_memorised_flat(rng, "borderline") for _ in range(n_borderline)]
+    slow = np.random.default_rng(seed + 1000)  # its own stream: the curves above stay the same
+    out += [slow_rise_curve(slow) for _ in range(n_slowrise)]
     return out

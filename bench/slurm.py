@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from grokwatch.runner.core import Runner  # noqa: E402
-from grokwatch.runner.slurm import SlurmExecutor, slurm_available  # noqa: E402
+from grokwatch.runner.executors.slurm import SlurmExecutor, slurm_available  # noqa: E402
 
 
 def toml(n: int, max_jobs: int) -> str:

@@ -9,6 +9,10 @@
    p95 event-loop stall throughout                                             ≤ 50 ms
    steady state while the runs grow (CPU of the TUI process)                   ≤ 10% of a core
 3. memory: 32 runs x 1,000,000 rows streamed into summaries (TUI process RSS)  ≤ 300 MB
+4. scale (issue 14), `--skip empty,big,memory --scale`: 1,000 short runs x 2,000 rows, two
+   experiments of 500 swept over two keys, 50 of them growing: first paint ≤ 2 s, every summary
+   ≤ 30 s, p95 stall ≤ 50 ms, steady CPU ≤ 10% of a core, the phase diagram over 500 runs redrawn
+   ≤ 100 ms (after its summaries are in), peak RSS ≤ 300 MB
 
 The machine may be shared: each figure is printed with the machine's load average, and the
 stall figure is a percentile, not a maximum.
@@ -49,6 +53,40 @@ def make_metrics(rows: int, seed: int) -> bytes:
     cols = [c.astype(np.float32).astype(float) if k >= 2 else c for k, c in enumerate(cols)]
     lines = [",".join(map(repr, r)) for r in zip(*(c.tolist() for c in cols))]
     return (HEADER + "\n".join(lines) + "\n").encode()
+
+
+def make_scale_runs(root: Path, n_runs: int, rows: int, growing: int) -> Path:
+    """Two experiments swept over weight_decay x train_fraction (x 2 seeds); the first `growing`
+    runs (by name) are running, the rest done."""
+    runs = root / "runs"
+    blobs = [make_metrics(rows, k) for k in range(8)]
+    per = n_runs // 2
+    n_wd = 25
+    n_tf = max(1, per // (n_wd * 2))
+    k = 0
+    for exp in ("scale-a", "scale-b"):
+        for i in range(n_wd):
+            for j in range(n_tf):
+                for seed in (0, 1):
+                    wd, tf = round(0.01 * 1.25 ** i, 6), round(0.1 + 0.05 * j, 3)
+                    rid = f"{exp}-weight_decay={wd:g}-train_fraction={tf:g}-s{seed}-{k:06x}"
+                    d = runs / rid
+                    d.mkdir(parents=True)
+                    (d / "metrics.csv").write_bytes(blobs[k % len(blobs)])
+                    total = rows * 5
+                    running = k < growing
+                    (d / "config.json").write_text(json.dumps({
+                        "run_id": rid, "experiment": exp, "kind": "grokking", "seed": seed,
+                        "params": {"weight_decay": wd, "train_fraction": tf},
+                        "sweep": {"weight_decay": wd, "train_fraction": tf}, "device": "cpu", "threads": 1,
+                        "total_steps": total * 2 if running else total}))
+                    (d / "status.json").write_text(json.dumps({
+                        "state": "running" if running else "done", "step": total,
+                        "total_steps": total * 2 if running else total, "pid": 1}))
+                    (d / "events.jsonl").write_text(json.dumps({"time": time.time(), "run_id": rid, "step": 0,
+                                                                "kind": "started", "message": "started"}) + "\n")
+                    k += 1
+    return runs
 
 
 def make_runs(root: Path, n_runs: int, rows: int) -> Path:
@@ -124,7 +162,8 @@ def child_app(args) -> None:
                 # steady state: a writer appends to every run; measure our CPU
                 await asyncio.sleep(1.0)
                 writer = subprocess.Popen([sys.executable, __file__, "--child", "writer",
-                                           "--runs", args.runs, "--seconds", str(args.steady)])
+                                           "--runs", args.runs, "--seconds", str(args.steady),
+                                           "--grow", str(args.grow)])
                 await asyncio.sleep(1.0)
                 # CPU with the probe paused (its 100 wake-ups a second cost ~1% of a core), then stalls
                 half = (args.steady - 2) / 2
@@ -142,6 +181,8 @@ def child_app(args) -> None:
                 result["chart_builds"] = chart.builds
                 result["chart_skipped"] = chart.unchanged + (chart.cache.hits if chart.cache else 0)
                 result["grown_rows"] = sum(r.summary.rows for r in screen.store.runs.values()) - result["rows_loaded"]
+                if args.phase:
+                    result.update(_phase_figures(screen))
             probe_state["stop"] = True
             await task
             result["rss_mb"] = _peak_rss_mb()
@@ -150,9 +191,41 @@ def child_app(args) -> None:
     print("RESULT " + json.dumps(result))
 
 
+def _phase_figures(screen) -> dict:
+    """The phase diagram over one experiment's runs: time until every summary is in (builds of
+    the view's own budget, back to back), then the redraw with every summary cached."""
+    from grokwatch.tui.chartout import ChartCache
+    from grokwatch.tui.phase import phase_chart
+    from grokwatch.tui.view import View
+
+    runs = list(screen.store.runs.values())
+    exp = sorted({r.experiment for r in runs})[0]
+    cur = next(r for r in runs if r.experiment == exp)
+    n = sum(1 for r in runs if r.experiment == exp)
+    cache = ChartCache()
+    view = View(mode="phase")
+    t0 = time.perf_counter()
+    builds = 0
+    while True:
+        builds += 1
+        out = phase_chart(runs, cur, view, 150, 40, True, cache)
+        if not out.again:
+            break
+    fill = time.perf_counter() - t0
+    times = []
+    for _ in range(7):
+        t = time.perf_counter()
+        phase_chart(runs, cur, view, 150, 40, True, cache)
+        times.append(time.perf_counter() - t)
+    return {"phase_runs": n, "phase_fill_s": fill, "phase_builds": builds,
+            "phase_redraw_ms": sorted(times)[len(times) // 2] * 1000}
+
+
 def child_writer(args) -> None:
-    """Append a row to every run 10 times a second (a fast eval cadence, 32 runs at once)."""
+    """Append a row to every run (or the first --grow) 10 times a second (a fast eval cadence)."""
     runs = sorted(Path(args.runs).iterdir())
+    if args.grow:
+        runs = runs[:args.grow]
     files = [open(r / "metrics.csv", "a") for r in runs]
     steps = {}
     t_end = time.time() + args.seconds
@@ -210,10 +283,33 @@ def _pct(xs: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(len(s) * p / 100))]
 
 
+def scale(args) -> None:
+    root = Path(tempfile.mkdtemp(prefix="gw-scale-"))
+    try:
+        t = time.time()
+        runs = make_scale_runs(root, args.scale_runs, args.scale_rows, growing=50)
+        size = sum(p.stat().st_size for p in runs.glob("*/metrics.csv"))
+        n = len(list(runs.iterdir()))
+        print(f"scale data: {n} runs x {args.scale_rows:,} rows = {size / 1e6:.0f} MB of CSV "
+              f"(made in {time.time() - t:.0f} s), 50 running")
+        os.system("sync")
+        r = run_child("app", runs=runs, steady=args.steady, grow=50, phase="")
+        print(f"scale: first paint {r['first_paint_s']:.2f} s (target ≤ 2 s); every summary "
+              f"{r['all_loaded_s']:.1f} s (≤ 30 s); stall while loading p95 {r['p95_stall_load_ms']:.0f} ms "
+              f"(max {r['max_stall_load_ms']:.0f} ms; ≤ 50 ms)")
+        print(f"scale: steady state, 50 runs growing 10 rows/s each: {r['steady_cpu_pct']:.1f}% of a core "
+              f"(≤ 10%), p95 stall {r['p95_stall_steady_ms']:.0f} ms")
+        print(f"scale: phase diagram over {r['phase_runs']} runs: every summary in {r['phase_fill_s']:.1f} s "
+              f"({r['phase_builds']} builds), redrawn in {r['phase_redraw_ms']:.0f} ms (≤ 100 ms)")
+        print(f"scale: TUI process peak RSS {r['rss_mb']:.0f} MB (≤ 300 MB)")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def run_child(kind: str, **kw) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, "--t0", repr(time.time())]
     for k, v in kw.items():
-        cmd += [f"--{k.replace('_', '-')}", str(v)]
+        cmd += [f"--{k.replace('_', '-')}"] + ([str(v)] if v != "" else [])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -233,6 +329,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--skip", default="", help="comma list of: empty,big,memory")
     ap.add_argument("--data", default="", help="keep the generated runs here (reused when present)")
+    ap.add_argument("--grow", type=int, default=0, help="writer: grow only this many runs (0: all)")
+    ap.add_argument("--phase", action="store_true", help="app: also time the phase diagram")
+    ap.add_argument("--scale", action="store_true", help="issue 14's scale: 1,000 runs x 2,000 rows")
+    ap.add_argument("--scale-runs", type=int, default=1000)
+    ap.add_argument("--scale-rows", type=int, default=2000)
     args = ap.parse_args()
     if args.child == "app":
         return child_app(args)
@@ -273,6 +374,8 @@ def main() -> None:
         finally:
             if not args.data:
                 shutil.rmtree(root, ignore_errors=True)
+    if args.scale:
+        scale(args)
     if "memory" not in skip:
         r = run_child("memory", mem_rows=args.mem_rows)
         print(f"memory: 32 runs x {args.mem_rows:,} rows streamed into summaries: peak RSS "

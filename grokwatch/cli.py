@@ -16,14 +16,15 @@ grokwatch --config FILE         another experiments file (both modes)
 grokwatch --demo                the built-in demo queue (both modes)
 grokwatch init                  write a commented default experiments.toml
 grokwatch status [--json]       table of runs
-grokwatch export [RUN…] [-o FILE] [--long | --summary]
+grokwatch export [RUN or PATH…] [-o FILE] [--long | --summary]
 grokwatch stop [RUN…]           stop runs (checkpoint kept), or all runs and the runner
 grokwatch retry RUN…            queue stopped/failed/diverged/lost runs again
-grokwatch view PATH…            the dashboard over run directories or CSV files, launching nothing
-grokwatch detect FILE.csv [--json]   run the alert detectors over any CSV log
+grokwatch view PATH…            the dashboard over run directories, CSV files or other tools' logs
+grokwatch plot [RUN|EXPERIMENT…] [-o FILE.png|.svg|.pdf] [--kind curve|sweep|phase]   figures (grokwatch[plot])
+grokwatch detect PATH [--json]  run the alert detectors over any CSV log or other tool's logs
 """
 
-SUBCOMMANDS = ("init", "status", "export", "stop", "retry", "view", "detect")
+SUBCOMMANDS = ("init", "status", "export", "stop", "retry", "view", "detect", "plot")
 
 
 def die(message: str, code: int = 2) -> int:
@@ -113,10 +114,10 @@ def _config_path(config: str | None, demo: bool, project_dir: Path, headless: bo
 
 def _runs_dir(project_dir: Path) -> Path:
     """Where runs are: the live runner's, else experiments.toml's runs_dir, else ./runs."""
+    from .paths import ProjectPaths
     from .runs import read_json
-    from .runner.lock import state_dir
 
-    info = read_json(state_dir(project_dir) / "runner.json", {}) or {}
+    info = read_json(ProjectPaths(project_dir).runner_status, {}) or {}
     if info.get("runs_dir"):
         return Path(info["runs_dir"])
     cfg = project_dir / "experiments.toml"
@@ -152,6 +153,10 @@ def _dispatch(cmd: str, argv: list[str]) -> int:
         return cmd_status(argv, runs_dir)
     if cmd == "export":
         return cmd_export(argv, runs_dir)
+    if cmd == "plot":
+        from .plot import main_plot
+
+        return main_plot(argv, runs_dir)
     if cmd == "stop":
         return cmd_stop(argv, runs_dir, project_dir)
     if cmd == "retry":
@@ -241,7 +246,8 @@ def _check_ids(runs_dir: Path, ids: list[str]) -> str | None:
 
 def cmd_export(argv: list[str], runs_dir: Path) -> int:
     p = argparse.ArgumentParser(prog="grokwatch export")
-    p.add_argument("runs", nargs="*")
+    p.add_argument("runs", nargs="*", help="run ids (default: all), or paths to other tools' logs "
+                                           "(TensorBoard, W&B, HF Trainer, MLflow, CSV)")
     p.add_argument("-o", "--output")
     p.add_argument("--long", action="store_true", help="one row per run, step and metric")
     p.add_argument("--summary", action="store_true",
@@ -249,18 +255,26 @@ def cmd_export(argv: list[str], runs_dir: Path) -> int:
     args = p.parse_args(argv)
     if args.long and args.summary:
         return die("give --long or --summary, not both")
-    problem = _check_ids(runs_dir, args.runs)
+    # a path that is not a run id is another tool's logs (TensorBoard, W&B, ...: grokwatch.readers)
+    paths = [r for r in args.runs if not (runs_dir / r / "config.json").exists() and Path(r).exists()]
+    ids = [r for r in args.runs if r not in paths]
+    if paths and args.summary:
+        return die("--summary takes run ids; export other tools' logs without it")
+    problem = _check_ids(runs_dir, ids) if ids or not paths else None
     if problem:
         return die(problem)
-    from .export import ExportError, export_csv, export_summary
+    from .export import ExportError, export_csv, export_summary, foreign_runs
+    from .readers import ReaderError
 
     out = Path(args.output) if args.output else None
     try:
         if args.summary:
             n = export_summary(runs_dir, args.runs or None, out)
         else:
-            n = export_csv(runs_dir, args.runs or None, out, long=args.long)
-    except ExportError as exc:
+            foreign = foreign_runs(paths) if paths else None
+            n = export_csv(runs_dir, ids if paths else (ids or None), out, long=args.long,
+                           foreign=foreign)
+    except (ExportError, ReaderError) as exc:
         return die(str(exc))
     if args.output:
         print(f"grokwatch: wrote {n} row(s) to {args.output}")
@@ -285,29 +299,31 @@ def cmd_stop(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
         return 0
     # No runner: stop orphaned workers directly (local processes, or Slurm jobs); they
     # checkpoint and say `stopped`, and the next runner records the event.
-    from .runner.executors import LocalExecutor
-    from .runs import ACTIVE_STATES, list_run_dirs, read_json
+    from .runner.executors import REGISTRY, Executor, JobRecord, make_executor
+    from .runs import ACTIVE_STATES, RunPaths, list_run_dirs, read_json
 
-    local, slurm = LocalExecutor(), None
+    executors: dict[str, Executor] = {}  # one of each kind named by an executor.json
     targets = args.runs or [p.run_id for p in list_run_dirs(runs_dir)]
     n = 0
-    for rid in targets:
-        record = read_json(runs_dir / rid / "executor.json")
-        state = (read_json(runs_dir / rid / "status.json", {}) or {}).get("state")
-        if not record or state not in ACTIVE_STATES:
-            continue
-        if record.get("executor") == "local" and local.adopt(record):
-            local.cancel(record)
-            n += 1
-        elif record.get("executor") == "slurm":
-            if slurm is None:
-                from .runner.slurm import SlurmExecutor
+    from .runner.core import symlinked
 
-                slurm = SlurmExecutor(None)
-            slurm.cancel(record)
+    for rid in targets:
+        paths = RunPaths(runs_dir / rid)
+        if symlinked(paths):
+            print(f"grokwatch: not stopping {symlinked(paths)}", file=sys.stderr)
+            continue
+        record = JobRecord.load(paths.executor)
+        state = (read_json(paths.status, {}) or {}).get("state")
+        if not record or state not in ACTIVE_STATES or record.executor not in REGISTRY:
+            continue
+        if record.executor not in executors:
+            executors[record.executor] = make_executor(record.executor, None)
+        ex = executors[record.executor]
+        if ex.adopt(record):  # a local pid is signalled only while its start time matches
+            ex.cancel(record)
             n += 1
-    if slurm is not None:
-        slurm.close()  # sends the scancel requests
+    for ex in executors.values():
+        ex.close()  # a cluster sends its cancel requests here
     print(f"grokwatch: no runner is running here; asked {n} orphaned worker(s) to stop")
     return 0
 
@@ -318,7 +334,7 @@ def _request(project_dir: Path, holder: dict | None, action: str, runs: list[str
     from .runner.control import send_request
 
     try:
-        send_request(project_dir, action, runs)
+        send_request(project_dir, action, runs, to=holder)  # addressed to that runner (None: the next)
     except OSError as exc:
         who = (f"the runner (pid {holder.get('pid')} on {holder.get('host')}) is running, but "
                if holder else "")
@@ -338,9 +354,12 @@ def cmd_retry(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
     problem = _check_ids(runs_dir, args.runs)
     if problem:
         return die(problem)
-    from .runs import RETRYABLE_STATES, read_json
+    from .runner.core import symlinked
+    from .runs import RETRYABLE_STATES, RunPaths, read_json
 
     for rid in args.runs:
+        if symlinked(RunPaths(runs_dir / rid)):
+            return die(f"not retrying {symlinked(RunPaths(runs_dir / rid))}")
         state = (read_json(runs_dir / rid / "status.json", {}) or {}).get("state")
         if state not in RETRYABLE_STATES:
             return die(f"{rid} is {state}; only {', '.join(RETRYABLE_STATES)} runs can be retried")

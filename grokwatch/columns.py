@@ -140,6 +140,27 @@ def parse_map_args(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def add_map_options(parser) -> None:
+    """`--map SRC=DST` (repeatable) and `--percent` on an argparse parser (`view`, `detect`)."""
+    parser.add_argument("--map", action="append", metavar="SRC=DST", default=[],
+                        help="read column SRC as DST (repeatable; wins over the built-in names; "
+                             "DST%% for a column in percent), e.g. --map full_train_acc=train_acc")
+    parser.add_argument("--percent", action="store_true",
+                        help="every accuracy column is in percent (by default: when any exceeds 1)")
+
+
+def map_options(args, prog: str) -> tuple[dict[str, str] | None, bool | None] | None:
+    """(column map or None, percent: True, or None to decide by the data) from those options;
+    None after saying, in one line on stderr, what is wrong with a bad `--map`."""
+    try:
+        return parse_map_args(args.map) or None, (True if args.percent else None)
+    except ColumnMapError as exc:
+        import sys
+
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+
+
 # ----------------------------------------------------------------------------- headers
 
 

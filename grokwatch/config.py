@@ -23,9 +23,9 @@ from .experiments import KIND_MODULES, get_spec
 from .experiments.spec import ParamError, did_you_mean
 from .runs import assign_run_ids, make_run_id
 
-# A name is a directory name and a command-line word: matched in full (no trailing newline), not
-# starting with '-' or '.', short enough that name + sweep point + seed + hash fit one file name.
-NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+# A name is part of a directory name: matched in full (no trailing newline), short enough that
+# name + sweep point + seed + hash fit one file name.
+NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 MAX_NAME = 200
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+(,\d+)*)$")
 
@@ -81,6 +81,7 @@ class Experiment:
     preset: str | None = None
     description: str = ""
     pack: int | str | None = None  # None: the [grokwatch] setting
+    gpu: bool | None = None  # `gpu = false`: never on a GPU slot (None: as the kind says)
 
 
 @dataclass
@@ -95,6 +96,7 @@ class RunSpec:
     sweep: dict[str, Any]
     preset: str | None
     order: int = 0
+    gpu: bool | None = None  # the experiment's `gpu` (not part of the id: it says where, not what)
 
 
 @dataclass
@@ -129,7 +131,7 @@ _SLURM_KEYS = {
 }
 _TOP_KEYS = {"grokwatch", "alerts", "slurm", "experiment"}
 _EXPERIMENT_KEYS = {"name", "kind", "seeds", "seed", "params", "sweep", "preset", "description",
-                    "pack"}
+                    "pack", "gpu"}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean (true/false)",
                list: "a list", dict: "a table"}
 
@@ -295,9 +297,12 @@ def _parse_settings(L: _Loader, table: Any) -> Settings:
         raise L.fail(f"must be > 0 seconds, got {s.checkpoint_every_s}", key="checkpoint_every_s",
                      table="grokwatch")
     s.checkpoint_every_s = float(s.checkpoint_every_s)
-    if s.executor not in ("local", "slurm"):
-        raise L.fail(f"must be \"local\" or \"slurm\", not {s.executor!r}"
-                     f"{did_you_mean(s.executor, ['local', 'slurm'])}", key="executor", table="grokwatch")
+    from .runner.executors import executor_names  # the one registry (imports no backend)
+
+    names = executor_names()
+    if s.executor not in names:
+        raise L.fail(f"must be one of {', '.join(repr(n) for n in names)}, not {s.executor!r}"
+                     f"{did_you_mean(s.executor, names)}", key="executor", table="grokwatch")
     if not s.runs_dir.strip():
         raise L.fail("must not be empty", key="runs_dir", table="grokwatch")
     if "\0" in s.runs_dir:
@@ -367,8 +372,7 @@ def _parse_experiment(L: _Loader, raw: Any, index: int) -> Experiment:
     if name is None:
         raise L.fail(f"experiment #{index + 1} has no name; add name = \"...\"", key="name")
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise L.fail(f"experiment names use letters, digits, '.', '_' and '-' only, and start with "
-                     f"a letter, digit or '_', not {_shown(name)}",
+        raise L.fail(f"experiment names use letters, digits, '.', '_' and '-' only, not {_shown(name)}",
                      None, "name")
     if len(name) > MAX_NAME:
         raise L.fail(f"experiment names are at most {MAX_NAME} characters (each run's directory "
@@ -415,8 +419,11 @@ def _parse_experiment(L: _Loader, raw: Any, index: int) -> Experiment:
     if not isinstance(description, str):
         raise L.fail("must be a string", name, "description")
     pack = _parse_pack(L, raw["pack"], name, None) if "pack" in raw else None
+    gpu = raw.get("gpu")
+    if gpu is not None and not isinstance(gpu, bool):
+        raise L.fail(f"must be true or false, not {gpu!r}", name, "gpu")
     return Experiment(name=name, kind=kind, seeds=list(seeds), params=params, sweep=dict(sweep),
-                      preset=preset, description=description, pack=pack)
+                      preset=preset, description=description, pack=pack, gpu=gpu)
 
 
 def expand_runs(config: Config, loader: _Loader | None = None) -> list[RunSpec]:
@@ -439,7 +446,7 @@ def expand_runs(config: Config, loader: _Loader | None = None) -> list[RunSpec]:
                 run_id = make_run_id(exp.name, point_dict, seed, resolved, {"kind": exp.kind})
                 runs.append(RunSpec(run_id=run_id, experiment=exp.name, kind=exp.kind, seed=seed,
                                     params=resolved, sweep=point_dict, preset=exp.preset,
-                                    order=len(runs)))
+                                    order=len(runs), gpu=exp.gpu))
         if exp.kind == "command":
             from .experiments.command import shared_metrics_file
 

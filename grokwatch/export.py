@@ -82,13 +82,30 @@ def _selected(runs_dir: Path, run_ids: Iterable[str] | None) -> list[RunPaths]:
     return [RunPaths(runs_dir / r) for r in run_ids]
 
 
+def foreign_runs(paths: list[str | Path]) -> list[tuple[str, dict, list[str], list[list]]]:
+    """Runs read from other tools' logs (`grokwatch.readers`: TensorBoard, W&B, HF Trainer,
+    MLflow, CSV), as export_csv takes them: accuracy in fractions (the per-file rule).
+    Raises readers.ReaderError (one line) for a path with nothing readable."""
+    from .readers import SourceLog, read_path
+
+    out = []
+    for path in paths:
+        for src, rows in read_path(path):
+            log = SourceLog(src, rows)
+            header = log.header
+            info = {"experiment": src.format, "kind": "", **src.info}
+            out.append((src.name, info, header, [[r.get(c) for c in header] for r in log.rows]))
+    return out
+
+
 def export_csv(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | None,
-               long: bool = False) -> int:
-    """Write the CSV; returns the number of data rows written."""
-    runs = _selected(runs_dir, run_ids)
-    loaded = []
+               long: bool = False, foreign: list | None = None) -> int:
+    """Write the CSV; returns the number of data rows written. `foreign`: runs from
+    `foreign_runs` after (or, with `run_ids == []`, instead of) the runs directory's."""
+    runs = _selected(runs_dir, run_ids) if run_ids != [] else []
+    loaded = list(foreign or [])
     sweep_keys: list[str] = []
-    metric_cols: list[str] = []
+    metric_cols: list[str] = list(dict.fromkeys(c for _r, _i, header, _rows in loaded for c in header))
     for paths in runs:
         info = read_json(paths.config, {}) or {}
         tail = MetricsTail(paths.metrics)

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from .config import ConfigError, expand_runs, load_config
 from .detect.kinds import kind_of
+from .paths import ProjectPaths
 from .runs import TERMINAL_STATES, MetricsTail, RunPaths, read_events, read_json
 from .runner.core import Runner, RunnerBusy
 from .runner.lock import runner_holder
@@ -60,7 +61,7 @@ class Follower:
         self.latest: dict[str, dict[str, float]] = {}
         self.rate: dict[str, tuple[float, float]] = {}  # run -> (step, time_s) a while ago
         self.last_progress = time.monotonic()
-        self.project_events = (project_dir / ".grokwatch" / "events.jsonl") if project_dir else None
+        self.project_events = ProjectPaths(project_dir).events if project_dir else None
         self.project_offset = self._size(self.project_events) if self.project_events else 0
         for rid in self.run_ids:  # only what happens from now on
             self.offsets[rid] = self._size(RunPaths(runs_dir / rid).events)
@@ -214,7 +215,7 @@ def run_headless(config_path: Path, project_dir: Path, out: TextIO = sys.stdout,
             for rid in runner.active:
                 follower.add(rid)
             follower.tick()
-            time.sleep(max(0.0, 0.5 - (time.monotonic() - t0)))
+            runner.wait(max(0.0, 0.5 - (time.monotonic() - t0)))  # a worker's exit wakes it at once
         follower.tick()
     finally:
         runner.close()
@@ -237,8 +238,8 @@ def _print_summary(f: Follower, specs, runner: Runner) -> None:
         if st in ("failed", "diverged", "stopped", "lost"):
             held.append(s.run_id)
     parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    describe = getattr(runner.executor, "describe", None)  # a cluster: one line, not 64 slots
-    slots = describe() if describe else ", ".join(f"{s.label}x{s.threads}t" for s in runner.slots)
+    # a cluster: one line, not 64 slots
+    slots = runner.describe_slots()
     f.print(f"grokwatch: {len(specs)} run(s) in {runner.config_path.name} ({parts}); slots: {slots}; "
             f"runs in {runner.runs_dir}")
     if held:

@@ -14,11 +14,16 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .status import RunStatus
 
 from . import __version__
+from .columns import is_accuracy
 from .merge import RowMerger
 from .runs import MetricsWriter, atomic_write_json
+from .tail import PERCENT_ABOVE
 
 LOCAL_DIR = "grokwatch-logs"
 
@@ -47,7 +52,11 @@ class NumberRowsWriter(MetricsWriter):
             self._note_columns(row, keys)
         # ints and floats only (a RowMerger lets nothing else through): repr is format_value's
         # text, and no number's repr contains "None"
-        self._f.write(",".join(map(repr, map(row.get, self.columns))).replace("None", "") + "\n")
+        try:
+            self._f.write(",".join(map(repr, map(row.get, self.columns))).replace("None", "") + "\n")
+        except OSError:  # a full disk: no half row left behind (as MetricsWriter.write)
+            self._drop_partial_row()
+            raise
         if step is not None:
             self.last_step = step
         return True
@@ -63,7 +72,11 @@ class NumberRowsWriter(MetricsWriter):
         self._known.add(keys)
 
     def flush(self) -> None:
-        self._f.flush()
+        try:
+            self._f.flush()
+        except OSError:
+            self._drop_partial_row()
+            raise
 
 
 class LocalSink:
@@ -79,8 +92,10 @@ class LocalSink:
         self.dir: Path | None = None
         self.writer: Any = None
         self.merger: RowMerger | None = None
-        self.status: dict[str, Any] = {}
+        self.status: RunStatus = {}  # (grokwatch/status.py)
         self._last_status = 0.0
+        self.percent = False  # accuracy in percent: decided once per run (see _units)
+        self._accuracy: dict[tuple, list[str]] = {}  # a row's names -> its accuracy columns
 
     def open(self) -> None:
         script = self.name or _script_name()
@@ -121,14 +136,52 @@ class LocalSink:
         """time_s of a row: seconds from the Run's start to its first record."""
         return round(arrived - self.t0, 3)
 
+    def _units(self, step: int, row: dict[str, float], acc: list[str]) -> None:
+        """The per-file percent rule, as a command run's worker keeps it for its metrics.csv
+        (`experiments/command.py`, `_units`): the first accuracy above 1 makes every accuracy
+        percent, and the rows already written are rewritten as fractions, so this metrics.csv
+        holds fractions too. test_local_run_and_command_run_agree_on_percent holds the two
+        together."""
+        if not self.percent:
+            over = next((k for k in acc if row[k] > PERCENT_ABOVE), None)
+            if over is None:
+                return
+            self.percent = True
+            written = [c for c in self.writer.columns if is_accuracy(c)]
+            n = self.writer.rescale(written, 0.01) if written else 0
+            print(f"grokwatch: accuracy is in percent ({over} = {row[over]:g} at step {step}): "
+                  f"every accuracy is divided by 100 (error = 1 - accuracy); the {n} row(s) "
+                  f"already in metrics.csv were rewritten as fractions", file=sys.stderr, flush=True)
+        for k in acc:
+            row[k] = row[k] * 0.01
+
     def _emit(self, step: int, metrics: dict[str, float]) -> None:
         row = metrics  # the merger hands the row over; no copy
+        keys = tuple(row)
+        acc = self._accuracy.get(keys)
+        if acc is None:
+            acc = [k for k in keys if is_accuracy(k)]
+            if len(self._accuracy) < 4096:
+                self._accuracy[keys] = acc
+        if acc:
+            if self.percent:
+                for k in acc:
+                    row[k] *= 0.01
+            else:
+                for k in acc:
+                    if row[k] > PERCENT_ABOVE:
+                        self._units(step, row, acc)
+                        break
+        # columns.complete_row, inlined for the "local" line of bench/client.py (it costs about
+        # 0.6 us more per row); test_local_run_errors_follow_complete_row holds the two together
         acc = row.get("train_acc")
         if acc is not None and "train_error" not in row:
-            row["train_error"] = 1.0 - acc
+            err = 1.0 - acc
+            row["train_error"] = 0.0 if err < 0.0 else err
         acc = row.get("test_acc")
         if acc is not None and "test_error" not in row:
-            row["test_error"] = 1.0 - acc
+            err = 1.0 - acc
+            row["test_error"] = 0.0 if err < 0.0 else err
         row["step"] = step
         if self.writer.write(row):
             self.status["step"] = step

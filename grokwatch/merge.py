@@ -268,22 +268,21 @@ class RowMerger:
                 break
             force_oldest -= 1
             del pending[step]
-            self.last_step = step
-            self.rows += 1
-            if self.stamp is not None and "time_s" not in values:
-                values["time_s"] = self.stamp(first)
-            self.emit(step, values)
+            self._emit_row(step, values, first)
 
     def _emit_all(self) -> None:
         pending = self.pending
         steps = list(pending) if len(pending) == 1 else sorted(pending)
         for step in steps:
             values, _updated, first = pending.pop(step)
-            self.last_step = step
-            self.rows += 1
-            if self.stamp is not None and "time_s" not in values:
-                values["time_s"] = self.stamp(first)
-            self.emit(step, values)
+            self._emit_row(step, values, first)
+
+    def _emit_row(self, step: int, values: dict[str, float], first: float) -> None:
+        self.last_step = step
+        self.rows += 1
+        if self.stamp is not None and "time_s" not in values:
+            values["time_s"] = self.stamp(first)
+        self.emit(step, values)
 
     def flush(self) -> None:
         """Emit every pending row."""

@@ -147,6 +147,10 @@ class RunPaths:
     def worker_log(self) -> Path:
         return self.dir / "worker.log"
 
+    @property
+    def attempts(self) -> Path:  # the runner's retry and requeue bookkeeping (config.json stays as written)
+        return self.dir / "attempts.json"
+
     def checkpoints(self) -> list[Path]:
         return sorted(p for p in self.dir.glob("checkpoint.*") if not p.name.endswith(".tmp"))
 
@@ -189,12 +193,11 @@ _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
     """True for ENOSPC/EDQUOT, and for a writer that hides the errno (torch.save raises a bare
-    RuntimeError "file write failed") when the file system under `where` has no space left."""
+    RuntimeError, "unexpected pos ...") when the file system under `where` has no space left."""
     for e in _chain(exc):
         if isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS:
             return True
-    if where is not None and (isinstance(exc, OSError)
-                              or (isinstance(exc, RuntimeError) and "writ" in str(exc))):
+    if where is not None and isinstance(exc, (OSError, RuntimeError)):
         try:
             st = os.statvfs(where)
         except OSError:
@@ -388,17 +391,16 @@ class MetricsWriter:
             self._f.close()
             self._f = open(self.path, "a", encoding="utf-8")
 
-    def rewrite(self, fixes: dict[float, dict[str, float]]) -> int:
-        """Correct values of rows already written, by step (a command's metrics_file turned out
-        to be in percent), in one atomic rewrite: readers see the old file or the new one. An
-        error column follows a corrected accuracy (error = 1 - acc) unless the fix gives it.
+    def rescale(self, columns: list[str], factor: float) -> int:
+        """Multiply every value of `columns` by `factor` in the rows already written (a command
+        run's accuracy turned out to be in percent), in one atomic rewrite: readers see the old
+        file or the new one. The error of a rescaled accuracy follows it (error = 1 - acc).
         Returns the number of rows changed."""
         self._f.flush()
-        new = list(dict.fromkeys(c for fix in fixes.values() for c in fix if c not in self.columns))
-        if new:
-            self._widen(new)
         idx = {c: i for i, c in enumerate(self.columns)}
-        step_at, width, changed = idx.get("step"), len(self.columns), 0
+        cols = [idx[c] for c in columns if c in idx]
+        errs = [(idx[a], idx[e]) for a, e in ERROR_OF.items() if a in columns and a in idx and e in idx]
+        width, changed = len(self.columns), 0
         lines = [",".join(self.columns)]
         with open(self.path, encoding="utf-8") as f:
             f.readline()
@@ -406,16 +408,17 @@ class MetricsWriter:
                 if not line.endswith("\n"):
                     continue
                 fields = line.rstrip("\n").split(",")
-                fix = fixes.get(parse_float(fields[step_at])) \
-                    if step_at is not None and len(fields) == width else None
-                if fix:
-                    full = dict(fix)
-                    for acc, err in ERROR_OF.items():
-                        if acc in fix and err not in fix and err in idx:
-                            full[err] = error_from_accuracy(fix[acc])
-                    for c, v in full.items():
-                        fields[idx[c]] = format_value(v)
-                    changed += 1
+                if len(fields) == width:
+                    hit = False
+                    for i in cols:
+                        v = parse_float(fields[i])
+                        if v is not None:
+                            fields[i], hit = format_value(v * factor), True
+                    for a, e in errs:
+                        v = parse_float(fields[a])
+                        if v is not None:
+                            fields[e] = format_value(error_from_accuracy(v))
+                    changed += hit
                 lines.append(",".join(fields))
         atomic_write_text(self.path, "\n".join(lines) + "\n")
         self._f.close()

@@ -1,23 +1,8 @@
-"""Per-run summaries — when a run memorised, when it generalised, how long grokking took, which
-phase it ended in, when each alert first fired, final and best values — the table that sweep
-figures and phase diagrams are drawn from (`grokwatch export --summary`, `grokwatch plot`, the
-dashboard's phase view).
-
-Memorisation and the alerts come from the detectors themselves (a `DetectorSet` fed every row):
-`memorization_step` is the detector's own `memorized_at` (train error ≤ 1% for 3 evaluations in a
-row, the first of them; for logs without error or accuracy, train loss down one decade), and
-`first_<kind>_step` is the first event of each alert kind the detectors raise over the rows.
-
-`generalization_step` is the first evaluation with test accuracy ≥ 95%; runs that log no accuracy
-(regression, loss-only logs) have none — an error or a loss has no level that means "generalised". `phase` follows Liu et al.'s names:
-
-    comprehension  generalised, at most as long again after memorising as memorising took
-                   (generalization_step < 2 × memorization_step), or without memorising
-    grokking       generalised later than that: a delay at least as long as memorisation took
-    memorization   memorised, never generalised (so far)
-    confusion      neither (so far)
-
-Standard library only (the runner and the TUI may import this).
+"""Per-run summary table — the detectors' own summary of each run (grokwatch/detect/summary.py:
+memorisation and generalisation steps, grokking delay, Liu et al.'s phase, the first step of each
+kind of event) plus the final and best train/test values — one tidy row per run, the table that
+sweep figures and phase diagrams are drawn from (`grokwatch export --summary`, `grokwatch plot`,
+the dashboard's phase view). Standard library only (the runner and the TUI may import this).
 """
 
 from __future__ import annotations
@@ -27,23 +12,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-GENERALIZED_ACC = 0.95  # test accuracy that counts as generalised
-GROKKING_RATIO = 2.0  # generalised at >= this x the memorisation step: grokking (else comprehension)
 PHASES = ("comprehension", "grokking", "memorization", "confusion")
 VALUE_METRICS = ("error", "loss")
 
 
+def detector_fields() -> list[str]:
+    """The detectors' summary fields: memorization_step … first_<kind>_step (detect/summary.py)."""
+    from .detect.summary import summary_fields
+
+    return summary_fields()
+
+
 def alert_kinds() -> tuple[str, ...]:
-    """The alert kinds of the detectors' table (milestones are not alerts), in its order."""
+    """The kinds of the detectors' table, in its order (a first_<kind>_step column each)."""
     from .detect import KINDS
 
-    return tuple(k.name for k in KINDS.values() if k.alert)
+    return tuple(KINDS)
 
 
 def summary_columns() -> list[str]:
     """The summary columns, in order (after run_id, experiment, seed and the swept keys)."""
-    cols = ["memorization_step", "generalization_step", "grokking_delay", "phase"]
-    cols += [f"first_{k}_step" for k in alert_kinds()]
+    cols = list(detector_fields())
     for which in ("final", "best"):
         for split in ("train", "test"):
             for m in VALUE_METRICS:
@@ -51,38 +40,33 @@ def summary_columns() -> list[str]:
     return cols
 
 
-def phase_of(memorized: float | None, generalized: float | None) -> str:
-    if generalized is not None:
-        if memorized is not None and generalized >= GROKKING_RATIO * memorized and generalized > memorized:
-            return "grokking"
-        return "comprehension"
-    return "memorization" if memorized is not None else "confusion"
-
-
 @dataclass
 class RunSummary:
-    memorization_step: float | None = None
-    generalization_step: float | None = None
-    phase: str = "confusion"
-    first_alert: dict[str, float] = field(default_factory=dict)  # kind -> first step
+    detected: dict[str, Any] = field(default_factory=dict)  # the detectors' summary (detect/summary.py)
     final: dict[str, float] = field(default_factory=dict)  # e.g. "test_error" -> last value
     best: dict[str, float] = field(default_factory=dict)  # lowest value
     rows: int = 0
     last_step: float | None = None
 
     @property
+    def memorization_step(self) -> float | None:
+        return self.detected.get("memorization_step")
+
+    @property
+    def generalization_step(self) -> float | None:
+        return self.detected.get("generalization_step")
+
+    @property
     def grokking_delay(self) -> float | None:
-        if self.memorization_step is None or self.generalization_step is None:
-            return None
-        return self.generalization_step - self.memorization_step
+        return self.detected.get("grokking_delay")
+
+    @property
+    def phase(self) -> str:
+        return str(self.detected.get("phase") or "confusion")
 
     def values(self) -> dict[str, Any]:
         """The summary columns (None where a value does not exist)."""
-        out: dict[str, Any] = {"memorization_step": self.memorization_step,
-                               "generalization_step": self.generalization_step,
-                               "grokking_delay": self.grokking_delay, "phase": self.phase}
-        for k in alert_kinds():
-            out[f"first_{k}_step"] = self.first_alert.get(k)
+        out: dict[str, Any] = {k: self.detected.get(k) for k in detector_fields()}
         for which, d in (("final", self.final), ("best", self.best)):
             for split in ("train", "test"):
                 for m in VALUE_METRICS:
@@ -94,9 +78,9 @@ def summarize_rows(rows: Iterable[dict[str, float]], info: dict[str, Any] | None
                    step_unit: str = "step") -> RunSummary:
     """One pass over a run's rows (canonical column names), through the run's detectors."""
     from .detect import DetectorSet
+    from .detect.summary import summary_of
 
     ds = DetectorSet(info, step_unit)
-    kinds = set(alert_kinds())
     s = RunSummary()
     names = [f"{sp}_{m}" for sp in ("train", "test") for m in VALUE_METRICS]
     for row in rows:
@@ -105,14 +89,7 @@ def summarize_rows(rows: Iterable[dict[str, float]], info: dict[str, Any] | None
             continue
         s.rows += 1
         s.last_step = step
-        for ev in ds.feed(row):
-            k = ev.get("kind")
-            if k in kinds and k not in s.first_alert:
-                s.first_alert[k] = ev.get("step", step)
-        if s.generalization_step is None:
-            a = row.get("test_acc")
-            if a is not None and a >= GENERALIZED_ACC:
-                s.generalization_step = step
+        ds.feed(row)
         for n in names:
             v = row.get(n)
             if v is None and n.endswith("_error") and f"{n[:-6]}_acc" in row:
@@ -123,9 +100,7 @@ def summarize_rows(rows: Iterable[dict[str, float]], info: dict[str, Any] | None
             b = s.best.get(n)
             if b is None or v < b:
                 s.best[n] = v
-    jump = ds.jump
-    s.memorization_step = jump.memorized_at if jump is not None else None
-    s.phase = phase_of(s.memorization_step, s.generalization_step)
+    s.detected = summary_of(ds)
     return s
 
 

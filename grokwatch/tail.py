@@ -269,11 +269,18 @@ class LineTail:
 
 class Units:
     """The per-file unit rule: if any accuracy column of a file exceeds 1, every accuracy column
-    of that file is percent. `percent=True` forces it (`--percent`); None decides by the data."""
+    of that file is percent. `percent`: None decides by the data; True forces percent
+    (`--percent`); False forces fractions (a caller that applies the rule itself)."""
 
     def __init__(self, percent: bool | None = None):
-        self.forced = bool(percent)
-        self.percent = bool(percent)
+        self.auto = percent is None
+        self.forced = percent is True
+        self.percent = percent is True
+
+    @property
+    def open(self) -> bool:
+        """Still to be decided by the data."""
+        return self.auto and not self.percent
 
     def exceeds(self, value: float | None) -> bool:
         return value is not None and value > PERCENT_ABOVE
@@ -404,7 +411,7 @@ class MetricsTail(CsvLineTail):
             if step is not None and vals[step] is None:  # a stray header, text where the step goes
                 self._bad(line)
                 continue
-            if not units.percent and any(units.exceeds(vals[i]) for i in hdr.auto_accuracy):
+            if units.open and any(units.exceeds(vals[i]) for i in hdr.auto_accuracy):
                 if self._to_percent():
                     return None
             parsed.append(vals)
@@ -443,7 +450,7 @@ class CsvLog:
         self.path = Path(path)
         self.chunk = chunk
         self.tail = MetricsTail(self.path, column_map, percent)
-        if not percent:
+        if percent is None:
             self.tail.units.percent = self.tail.scan_units(chunk)
         self._first = self._next_rows()  # reads the header (and the first rows)
         t = self.tail

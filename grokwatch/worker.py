@@ -25,6 +25,7 @@ from typing import Any
 from .runs import (EXIT_DIVERGED, EXIT_DONE, EXIT_FAILED, EXIT_REQUEUE, EXIT_STOPPED, NO_SPACE,
                    RunPaths, atomic_write_json, is_disk_full, overwrite_json_in_place,
                    protect_new_files, read_json, tail_lines)
+from .status import RunStatus
 
 LOG_TAIL_LINES = 20
 
@@ -44,7 +45,7 @@ class Worker:
         if not self.config:
             raise SystemExit(f"grokwatch.worker: no readable config.json in {run_dir}")
         previous = read_json(self.paths.status, {}) or {}
-        self.status: dict[str, Any] = {
+        self.status: RunStatus = {
             "run_id": self.config.get("run_id", self.paths.run_id),
             "state": "running",
             "pid": os.getpid(),
@@ -111,15 +112,15 @@ class Worker:
         except StopRun as stop:
             self._close_ctx()
             if stop.requeue:
-                self.write_status(state="requeued", exit_code=EXIT_REQUEUE, ended=time.time())
+                self.write_final_status(state="requeued", exit_code=EXIT_REQUEUE, ended=time.time())
                 return EXIT_REQUEUE
-            self.write_status(state="stopped", exit_code=EXIT_STOPPED, ended=time.time())
+            self.write_final_status(state="stopped", exit_code=EXIT_STOPPED, ended=time.time())
             return EXIT_STOPPED
         except Diverged as exc:
             self._close_ctx()
             say(f"grokwatch: run diverged: {exc}")
-            self.write_status(state="diverged", exit_code=EXIT_DIVERGED, error=str(exc),
-                              ended=time.time())
+            self.write_final_status(state="diverged", exit_code=EXIT_DIVERGED, error=str(exc),
+                                    ended=time.time())
             return EXIT_DIVERGED
         except BaseException as exc:  # noqa: BLE001 — any crash of a kind is a failed run
             self._close_ctx()
@@ -204,4 +205,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _code = main()
+    # Every run file is closed and its state written: skip the interpreter's teardown (tens to
+    # hundreds of ms with numpy or torch loaded), so the runner can refill the slot at once
+    # (bench/engine.py --sweep).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_code)

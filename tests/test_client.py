@@ -340,3 +340,54 @@ def test_import_grokwatch_client_leaves_the_run_directory_code_alone():
                          env=cli_env(), cwd=REPO, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['grokwatch', 'grokwatch.client', 'grokwatch.merge']"
+
+
+def test_local_run_errors_follow_complete_row(tmp_path):
+    """The client's own run directory derives error from accuracy inline (bench/client.py);
+    it gives what `columns.complete_row`, the one rule, gives."""
+    from grokwatch.columns import complete_row
+    from grokwatch.local_run import LocalSink
+
+    sink = LocalSink("errors", None, None, tmp_path, t0=0.0)
+    sink.open()
+    rows = [{"train_acc": 0.25, "test_acc": 1.0}, {"train_acc": 1 + 1e-10, "test_acc": float("nan")},
+            {"test_acc": 0.5, "test_error": 0.4}, {"train_loss": 1.0}, {"train_acc": 0, "test_acc": -1}]
+    for step, row in enumerate(rows):
+        ours = dict(row)
+        sink._emit(step, ours)
+        theirs = complete_row(dict(row))
+        theirs["step"] = step
+        assert repr(ours) == repr(theirs)  # repr: NaN equals NaN, 0 and 0.0 differ
+    sink.close()
+
+
+PERCENT_SCRIPT = """
+from grokwatch import log
+for step in range(0, 100, 10):   # accuracy in percent; the first value alone could be a fraction
+    log(step=step, train_loss=1.0, train_acc=min(100.0, 1.0 + step), val_acc=0.5 + step / 10)
+"""
+
+
+def test_local_run_and_command_run_agree_on_percent(tmp_path):
+    """The percent rule, kept by the client's own run directory and by a command run's worker:
+    the same script gives the same metrics.csv values either way, in fractions, errors never
+    negative (and no false alert from a 100 read as 1)."""
+    from conftest import grokwatch
+
+    script = _script(tmp_path, "pct.py", PERCENT_SCRIPT)
+    alone = _python(script, tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    assert "accuracy is in percent (train_acc = 11 at step 10)" in alone.stderr
+    (d,) = list((tmp_path / "grokwatch-logs").iterdir())
+    (tmp_path / "e.toml").write_text('[grokwatch]\ndevices = "cpu"\n[[experiment]]\nname = "pct"\n'
+                                     'kind = "command"\ncommand = ["python", "pct.py"]\n')
+    proc = grokwatch("--headless", "--config", "e.toml", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run,) = [r for r in (tmp_path / "runs").iterdir() if (r / "metrics.csv").is_file()]
+    cols = ("train_acc", "test_acc", "train_error", "test_error")
+    ours = [{c: float(r[c]) for c in cols} | {"step": int(r["step"])} for r in _rows(d / "metrics.csv")]
+    worker = [{c: float(r[c]) for c in cols} | {"step": int(r["step"])} for r in _rows(run / "metrics.csv")]
+    assert ours == worker
+    assert ours[0]["train_acc"] == 0.01 and ours[-1]["train_acc"] == 0.91
+    assert all(0.0 <= r[c] <= 1.0 for r in ours for c in cols)
+    assert grokwatch("detect", str(d), cwd=tmp_path).stdout.strip() == ""  # no false jump

@@ -64,7 +64,7 @@ BAD = {
     "non_utf8": (b'[grokwatch]\nruns_dir = "r\xff\xfe"\n', ["UTF-8", "line 2"]),
     # names are directory names and command-line words: matched in full, not too long
     "name_newline": ('[[experiment]]\nname = "dd\\n"\nkind = "grokking"\n', ["'dd\\n'", "letters"]),
-    "name_leading_dash": ('[[experiment]]\nname = "-x"\nkind = "grokking"\n', ["'-x'", "start with"]),
+    "name_with_a_slash": ('[[experiment]]\nname = "a/../b"\nkind = "grokking"\n', ["'a/../b'", "letters"]),
     "name_too_long": (f'[[experiment]]\nname = "{"n" * 250}"\nkind = "grokking"\n',
                       ["at most 200 characters", "250"]),
     "runs_dir_root": ('[grokwatch]\nruns_dir = "/"\n', ["runs_dir", "root of the file system"]),

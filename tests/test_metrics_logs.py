@@ -121,7 +121,7 @@ def test_lightning_rewrite_with_a_real_csvlogger(tmp_path):
 @pytest.mark.slow  # a real headless run
 def test_a_command_run_ingests_every_row_of_a_lightning_log(tmp_path):
     """Through the real worker: every row Lightning's pattern wrote lands in metrics.csv."""
-    from conftest import grokwatch, run_dirs
+    from conftest import events_of, grokwatch, run_dirs
 
     script = tmp_path / "train.py"
     src = Path(__file__).read_text()
@@ -129,14 +129,40 @@ def test_a_command_run_ingests_every_row_of_a_lightning_log(tmp_path):
     script.write_text("import csv, sys, time\nfrom pathlib import Path\n" + src[start:end] +
                       "for e in _lightning_epochs(LightningCsvWriter(Path(sys.argv[1])), 10, percent=True):\n"
                       "    time.sleep(0.12)\n")
+    (tmp_path / "pct.py").write_text(  # records on stdout, accuracy in percent, above 1 from step 6
+        "import json, time\n"
+        "for s in range(12):\n"
+        "    acc = 0.5 + s / 20 if s < 6 else 8.0 * s\n"
+        "    print('grokwatch:', json.dumps({'step': s, 'train_acc': acc, 'test_acc': acc / 2}), flush=True)\n"
+        "    time.sleep(0.05)\n")
     (tmp_path / "exp.toml").write_text(
-        '[grokwatch]\ndevices = "cpu"\n[[experiment]]\nname = "lt"\nkind = "command"\n'
+        '[grokwatch]\ndevices = "cpu"\nmax_parallel = 2\n[[experiment]]\nname = "lt"\nkind = "command"\n'
         'command = ["python", "train.py", "{run_dir}/lightning.csv"]\n'
-        'metrics_file = "{run_dir}/lightning.csv"\n')
+        'metrics_file = "{run_dir}/lightning.csv"\n'
+        '[[experiment]]\nname = "pct"\nkind = "command"\ncommand = ["python", "pct.py"]\n'
+        '[[experiment]]\nname = "zbad"\nkind = "command"\ncommand = ["python", "bad.py"]\n')
+    (tmp_path / "bad.py").write_text(  # a line no writer of ours would write, planted in metrics.csv
+        "import json, os, time\n"
+        "for s in range(6):\n"
+        "    print('grokwatch:', json.dumps({'step': s, 'train_loss': 1.0 / (s + 1)}), flush=True)\n"
+        "    time.sleep(0.3)\n"
+        "    if s == 2:\n"
+        "        with open(os.path.join(os.environ['GROKWATCH_RUN_DIR'], 'metrics.csv'), 'a') as f:\n"
+        "            f.write('oops\\x1b[2J,not a row\\n')\n")
     proc = grokwatch("--headless", "--config", "exp.toml", "--progress-every", "60", cwd=tmp_path,
                      timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (d,) = run_dirs(tmp_path)
+    d, pct, bad = run_dirs(tmp_path)
+    told = [e for e in events_of(bad) if e["kind"] == "unreadable_rows"]
+    assert told and told[0]["count"] >= 1 and told[0]["first"] == "oops\\x1b[2J,not a row"
+    assert "unreadable_rows" in proc.stdout and "\x1b" not in proc.stdout  # headless says it, escaped
+    with open(pct / "metrics.csv", newline="") as f:
+        prow = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in prow] == list(range(12))
+    assert float(prow[0]["train_acc"]) == pytest.approx(0.005)  # written before the flip, rewritten
+    assert float(prow[0]["train_error"]) == pytest.approx(0.995)
+    assert float(prow[-1]["test_acc"]) == pytest.approx(0.44) and float(prow[-1]["test_error"]) == pytest.approx(0.56)
+    assert all(0.0 <= float(r[c]) <= 1.0 for r in prow for c in ("train_acc", "test_acc", "train_error", "test_error"))
     with open(d / "lightning.csv", newline="") as f:
         steps = {float(r["step"]) for r in csv.DictReader(f)}
     with open(d / "metrics.csv", newline="") as f:
@@ -289,15 +315,20 @@ def test_bom_and_quoted_headers_are_accepted(tmp_path, capsys):
 
 
 def test_a_file_without_a_newline_is_one_line_and_exit_2(tmp_path, capsys):
-    p = tmp_path / "blob.csv"
-    p.write_bytes(b"\x89PNG" + b"x" * (3 << 20))
-    assert main_detect([str(p)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no line break" in err[0] and "\\x89PNG" in err[0]
     from grokwatch.tui.app import run_view
 
-    assert run_view([str(p)]) == 2
-    assert "no line break" in capsys.readouterr().err
+    text = tmp_path / "one-line.csv"
+    text.write_bytes(b"step,loss," + b"x" * (3 << 20))  # text, and no line break at all
+    assert main_detect([str(text)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no line break" in err[0] and "'step,loss,xxx" in err[0]
+    assert run_view([str(text)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    blob = tmp_path / "blob.csv"
+    blob.write_bytes(b"\x89PNG" + b"\x00" * (3 << 20))  # binary: one line too, no bytes quoted raw
+    assert main_detect([str(blob)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "\x00" not in err[0]
 
 
 def test_view_takes_map_and_percent(tmp_path):

@@ -74,9 +74,9 @@ def test_slots_give_cpu_runs_fixed_thread_budgets_and_gpus_one_device_each():
     gpus = [{"index": 0, "memory_used_mb": 10, "busy": False},
             {"index": 1, "memory_used_mb": 30000, "busy": True},
             {"index": 2, "memory_used_mb": 5, "busy": False}]
-    auto = plan_slots("auto", 2, "auto", gpus=gpus, ncpu=16)
+    auto = [s for s in plan_slots("auto", 2, "auto", gpus=gpus, ncpu=16, cuda_visible=None) if s.gpu is not None]
     assert sorted({s.gpu for s in auto}) == [0, 2] and len(auto) == 4  # busy GPU 1 left alone
     assert {s.env["CUDA_VISIBLE_DEVICES"] for s in auto} == {"0", "2"}
-    assert all(s.threads == 4 for s in auto)
-    explicit = plan_slots("cuda:1", "auto", "auto", gpus=gpus, ncpu=16)
-    assert [s.gpu for s in explicit] == [1]
+    assert all(s.threads == 1 for s in auto)  # one core feeds one GPU process (tests/runner/test_devices.py)
+    explicit = plan_slots("cuda:1", "auto", "auto", gpus=gpus, ncpu=16, cuda_visible=None)
+    assert [s.gpu for s in explicit if s.gpu is not None] == [1]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from grokwatch.runner.slurm import SlurmJob
+from grokwatch.runner.executors.slurm import SlurmJob
 from conftest import (events_of, grokwatch, metric_steps, read_json, run_dirs, start_grokwatch, state_of,
                       wait_for)
 
@@ -105,7 +105,7 @@ def job_of(run_dir: Path) -> str:
 def sacct_state(job_id: str) -> tuple[str, str]:
     """(State, ExitCode) of a job from the accounting database, once it has them. (An array task that
     never started is folded into its array's line, "12_[3-5]": asked for by the array's id.)"""
-    from grokwatch.runner.slurm import find_job
+    from grokwatch.runner.executors.slurm import find_job
 
     def ask():
         out = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job_id.split("_")[0],

@@ -11,7 +11,7 @@ import pytest
 
 from grokwatch.config import SlurmSettings, load_config
 from grokwatch.runner.executors import make_executor
-from grokwatch.runner.slurm import (SlurmError, SlurmExecutor, SlurmJob, parse_sacct, parse_squeue)
+from grokwatch.runner.executors.slurm import (SlurmError, SlurmExecutor, SlurmJob, parse_sacct, parse_squeue)
 
 
 class FakeSlurm(SlurmExecutor):
@@ -256,7 +256,7 @@ def test_make_executor_from_the_config(tmp_path):
 
 
 def test_array_tasks_folded_into_their_arrays_line():
-    from grokwatch.runner.slurm import _in_range, find_job
+    from grokwatch.runner.executors.slurm import _in_range, find_job
 
     assert _in_range(3, "2-3") and _in_range(5, "2-3,5,7-9%4") and not _in_range(6, "2-3,5,7-9%4")
     assert _in_range(9, "1-9:2") and not _in_range(8, "1-9:2")

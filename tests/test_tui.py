@@ -133,7 +133,7 @@ async def test_first_paint_shows_runs_chart_and_log_x_for_grokking(project):
         assert "train error" in [label for label, _ in out.legend]
         run = d.store.runs[GROK]
         assert run.loaded and run.summary.rows == 151
-        assert "⚡grok" in str(table.get_cell(GROK, "alerts"))
+        assert str(table.get_cell(GROK, "alerts")) == "✓gen+1"  # the jump, then the generalized milestone
 
 
 async def test_l_y_m_s_toggle_the_chart(project):
@@ -288,7 +288,7 @@ async def test_new_alert_toasts_bells_highlights_and_lists(project):
     bells = []
     app.bell = lambda: bells.append(1)  # headless bell does nothing: spy on it
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        d = await ready(pilot)
+        d = await ready(pilot, GROK)
         lst = d.query_one(AlertList)
         assert len(lst.alerts) == 1 and not lst.alerts[0][1]  # history, not missed
         run_id = "grok-wd-weight_decay=0.1-s0-bbbbb1"
@@ -300,13 +300,25 @@ async def test_new_alert_toasts_bells_highlights_and_lists(project):
         await wait_for(pilot, lambda: len(lst.alerts) == 2)
         assert bells == [1]
         assert run_id in d.query_one(RunTable).unseen
-        assert any("weight norm falling" in n.message for n in app._notifications)
+        from grokwatch.tui.widgets.alerts.alert_line import AlertLine
+
+        line = d.query_one(AlertLine)  # another run's alert: one compact line, no toast over the chart
+        assert "weight norm falling" in line.text and line.has_class("-shown") and run_id in line.text
+        assert not any("weight norm falling" in n.message for n in app._notifications)
         await pilot.press("a")
-        assert lst.has_class("-shown") and lst.has_focus
+        assert lst.has_class("-shown") and lst.has_focus and not line.has_class("-shown")
         lst.highlighted = 0
         await pilot.press("enter")  # jump to the run
         assert d.query_one(RunTable).current_key == run_id
         assert run_id not in d.query_one(RunTable).unseen
+        # the highlighted run's own alert is a toast
+        ev = dict(ev, kind="overfitting", step=840, message="test error turned up")
+        with open(project / "runs" / run_id / "events.jsonl", "a") as f:
+            f.write(json.dumps(ev) + "\n")
+        d.poller.poke()
+        await wait_for(pilot, lambda: len(lst.alerts) == 3)
+        assert any("test error turned up" in n.message for n in app._notifications)
+        assert not line.has_class("-shown")
 
 
 async def test_missed_alerts_on_reattach(project, fake_runner):
@@ -347,7 +359,7 @@ async def test_stop_asks_first_then_sends_request(project, fake_runner):
         await pilot.press("y")
         reqs = _requests(project)
         assert reqs == [{"action": "stop", "runs": ["grok-wd-weight_decay=0.1-s0-bbbbb1"],
-                         "time": reqs[0]["time"]}]
+                         "time": reqs[0]["time"], "runner": None, "sender": reqs[0]["sender"]}]
         d.query_one(RunTable).select_key(GROK)
         await pilot.press("k")  # done: nothing to stop, no question
         assert isinstance(app.screen, DashboardScreen)

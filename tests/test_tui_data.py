@@ -17,14 +17,15 @@ def _vals(n, v=0.5):
 
 def test_summary_is_bounded_and_keeps_spikes():
     s = Summary()
-    size0 = sum(a.nbytes for a in s.lin + s.log)
     n = 300_000
     steps = np.arange(n, dtype=float)
     vals = _vals(n)
     vals[123_457, 1] = 9.0  # one spike in test_error among 300k rows
-    for k in range(0, n, 50_000):
+    s.feed(steps[:50_000], vals[:50_000])
+    size0 = s.nbytes
+    for k in range(50_000, n, 50_000):
         s.feed(steps[k:k + 50_000], vals[k:k + 50_000])
-    assert sum(a.nbytes for a in s.lin + s.log) == size0  # fixed memory
+    assert s.nbytes == size0  # fixed memory
     assert s.rows == n and s.lin_width >= n / LIN_BINS
     for log in (False, True):
         r = s.reduce("test_error", log, 100, *s.x_extent(log))
@@ -41,6 +42,32 @@ def test_summary_handles_missing_and_unsorted_values():
     r = s.reduce("train_error", False, 10, 0, 30)
     assert np.isclose(r.lo.min(), 0.1) and np.isclose(r.hi.max(), 0.2)
     assert s.rows == 4 and s.last_step == 30
+
+
+def test_a_small_summary_keeps_its_rows_and_draws_the_same_picture(monkeypatch):
+    import grokwatch.tui.data.summary as summary
+
+    rng = np.random.default_rng(1)
+    n = summary.RAW_ROWS - 96
+    steps = rng.permutation(np.arange(n) * 7.0)
+    vals = rng.random((n, len(METRICS)))
+    vals[rng.random((n, len(METRICS))) < 0.2] = np.nan
+    small = Summary()
+    for k in range(0, n, 500):
+        small.feed(steps[k:k + 500], vals[k:k + 500])
+    monkeypatch.setattr(summary, "RAW_ROWS", 0)  # the same rows, binned as they arrive
+    binned = Summary()
+    for k in range(0, n, 500):
+        binned.feed(steps[k:k + 500], vals[k:k + 500])
+    assert small.nbytes < 250_000 < 400_000 < binned.nbytes  # rows, not half a megabyte of bins
+    for log in (False, True):
+        for m in METRICS:
+            a = small.reduce(m, log, 90, *small.x_extent(log))
+            b = binned.reduce(m, log, 90, *binned.x_extent(log))
+            assert np.allclose(a.x, b.x) and np.array_equal(a.lo, b.lo) and np.array_equal(a.hi, b.hi)
+            assert np.allclose(a.mean, b.mean)
+    small.feed(np.array([1e6]), np.zeros((1, len(METRICS))))  # past RAW_ROWS: bins from now on
+    assert small.nbytes == binned.nbytes and small.rows == n + 1
 
 
 def test_summary_pickles_for_the_pool():

@@ -163,7 +163,7 @@ class DetectorSet:
 
 
 _STEP_FIELDS = ("step", "memorized_at", "departed_at", "over_steps", "delay", "min_step",
-                "peak_step", "train_level_at", "test_level_at", "level_gap")
+                "peak_step", "train_level_at", "test_level_at", "level_gap", "since_step")
 
 
 def _add_context(ev: dict, row: dict) -> None:

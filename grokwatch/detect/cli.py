@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..columns import CORE_METRICS, ColumnMapError, complete_row, parse_map_args
+from ..columns import CORE_METRICS, add_map_options, complete_row, map_options
 from ..runs import read_json
 from ..tail import CsvLog, open_log, shown_line
 from .kinds import KINDS, is_alert_kind
@@ -141,6 +141,54 @@ def warnings_for(log: Any, path: Path | str) -> list[str]:
     return out
 
 
+def _foreign_sources(path: str, column_map: dict | None = None) -> list | None:
+    """The runs in another tool's logs at `path` (TensorBoard, W&B, HF Trainer, MLflow, a
+    Lightning directory: `grokwatch.readers`), or None where `path` is a CSV or a run
+    directory, read by the CSV path (which names missing columns, quoting the header)."""
+    from ..readers import ReaderError, looks_like_text, open_path
+
+    p = Path(path)
+    if not p.exists() or (p.is_dir() and (p / "metrics.csv").exists()):
+        return None
+    try:
+        sources = open_path(p, column_map)
+    except ReaderError as exc:
+        if p.is_file() and (p.stat().st_size == 0 or looks_like_text(p)):
+            return None  # an empty file has no events; a text file's header is quoted below
+        raise DetectInputError(str(exc)) from None
+    if p.is_file() and all(s.csv is not None for s in sources):
+        return None
+    return sources
+
+
+def _detect_foreign(sources: list, column_map: dict | None, percent: bool | None
+                    ) -> list[tuple[str, str, float | None, list[dict], list[str]]]:
+    """(run id, step unit, start time, events, warning lines) per run, all read before
+    anything is printed; a CSV among them (a Lightning version_N/metrics.csv) goes through
+    the CSV path. Raises DetectInputError (a missing extra, nothing readable)."""
+    from ..readers import ReaderError, SourceLog
+
+    out = []
+    for src in sources:
+        try:
+            if src.csv is not None:
+                events, unit, log = _detect(src.csv, column_map, percent)
+                out.append((src.name, unit, None, events, warnings_for(log, src.csv)))
+                continue
+            log = SourceLog(src, src.read_all(), percent)
+        except ReaderError as exc:
+            raise DetectInputError(str(exc)) from None
+        if log.rows:
+            events = detect_log(log, src.info, src.path)
+            out.append((src.name, step_unit(log.raw_header, log.header), src.started, events,
+                        warnings_for(log, src.name)))
+    if not out:
+        kinds = " and ".join(sorted({s.format for s in sources}))
+        raise DetectInputError(f"{sources[0].path}: found {kinds} but no metric values in it "
+                               "(no scalars logged yet?)")
+    return out
+
+
 def _run_id(path: Path, info: dict | None) -> str:
     if info and isinstance(info.get("run_id"), str):
         return info["run_id"]
@@ -173,26 +221,34 @@ def main_detect(argv: list[str]) -> int:
         description=f"Run the alert detectors ({', '.join(KINDS)}) over a CSV log and print "
                     f"the events.")
     ap.add_argument("file", help="a metrics CSV (ours, or any with a step/epoch column and "
-                                 "train/test/val loss, error or accuracy columns), or a run directory")
+                                 "train/test/val loss, error or accuracy columns), a run directory, "
+                                 "or another tool's logs (TensorBoard, W&B offline, HF Trainer, "
+                                 "MLflow, Lightning: each run found)")
     ap.add_argument("--json", action="store_true",
                     help="one JSON object per line, as in events.jsonl")
-    ap.add_argument("--map", action="append", metavar="SRC=DST", default=[],
-                    help="read column SRC as DST (repeatable; wins over the built-in names; "
-                         "DST%% for a column in percent), e.g. --map full_train_acc=train_acc")
-    ap.add_argument("--percent", action="store_true",
-                    help="every accuracy column is in percent (by default: when any exceeds 1)")
+    add_map_options(ap)
     args = ap.parse_args(argv)
-    try:
-        column_map = parse_map_args(args.map)
-    except ColumnMapError as exc:
-        print(f"grokwatch detect: {exc}", file=sys.stderr)
+    options = map_options(args, "grokwatch detect")
+    if options is None:
         return 2
+    column_map, percent = options
     try:
-        p = _resolve(args.file)
-        events, unit, log = _detect(p, column_map or None, True if args.percent else None)
+        foreign = _foreign_sources(args.file, column_map or None)
+        if foreign is not None:
+            runs = _detect_foreign(foreign, column_map or None, percent)
+        else:
+            p = _resolve(args.file)
+            events, unit, log = _detect(p, column_map or None, percent)
     except DetectInputError as exc:
         print(f"grokwatch detect: {exc}", file=sys.stderr)
         return 2
+    if foreign is not None:  # every run of a TensorBoard logdir, an MLflow store, ...
+        for run_id, unit, started, events, warnings in runs:
+            for line in warnings:
+                print(f"grokwatch detect: {line}", file=sys.stderr)
+            _print_events(events, run_id, unit, started, args.json)
+        sys.stdout.flush()
+        return 0
     info = run_info_for(p)
     run_id = _run_id(p, info)
     started = None
@@ -201,8 +257,15 @@ def main_detect(argv: list[str]) -> int:
         started = float(status["started"])
     for line in warnings_for(log, p):
         print(f"grokwatch detect: {line}", file=sys.stderr)
+    _print_events(events, run_id, unit, started, args.json)
+    sys.stdout.flush()
+    return 0
+
+
+def _print_events(events: list[dict], run_id: str, unit: str, started: float | None,
+                  as_json: bool) -> None:
     for ev in events:
-        if args.json:
+        if as_json:
             obj = {"time": _event_time(ev, started), "run_id": run_id, "step": _jsonable(ev["step"]),
                    "kind": ev["kind"], "message": ev["message"], "alert": is_alert_kind(ev["kind"])}
             for k, v in ev.items():
@@ -212,5 +275,3 @@ def main_detect(argv: list[str]) -> int:
         else:
             step = _jsonable(ev["step"])
             print(f"{run_id} {unit} {step}: {ev['kind']}: {ev['message']}")
-    sys.stdout.flush()
-    return 0

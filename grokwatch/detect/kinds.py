@@ -33,6 +33,9 @@ KINDS: dict[str, AlertKind] = {k.name: k for k in (
               "an early hint that a jump may follow"),
     AlertKind("overfitting", "alarm", True, "↗over", "!", ".overfit:OverfitRule",
               "test error turned up and keeps rising while train error keeps falling"),
+    AlertKind("stalled", "alarm", True, "⏸stall", "!", ".stall:StallRule",
+              "memorised, test at chance, test loss still rising and a stall sign (softmax "
+              "collapse, a growing weight norm): it will not generalise without a change"),
     AlertKind("generalized", "milestone", False, "✓gen", "++", ".milestone:GeneralizedRule",
               "test accuracy reached 95% (no accuracy: test loss 20x below its start); not an alert"),
 )}

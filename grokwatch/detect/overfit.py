@@ -25,6 +25,10 @@ class OverfitRule:
     needs_curves = True
     ROWS = 2
     SPAN = 0.5  # the rise must still hold at (1 + SPAN) x the minimum's step
+    TREND_ROWS = 8  # a slow rise is judged over at least this many rows since the minimum
+    TREND_T = 5.0  # its slope this many standard errors above zero
+    TREND_FLOOR = 0.005  # and a fitted rise of at least this much error (log mode: decades)
+    TREND_FLOOR_LOG = 0.02
 
     def __init__(self, ctx: RunContext) -> None:
         self.what = ctx.what
@@ -44,6 +48,7 @@ class OverfitRule:
         self.z_m: float | None = None
         self.y_max = -INF
         self.run = 0
+        self.trend = _Trend()  # least squares of the raw test curve since the minimum
 
     def update(self, r: Reading) -> Sequence[dict]:
         y = r.test
@@ -58,18 +63,26 @@ class OverfitRule:
             return NO_EVENTS
         if self.start is None:
             self.start = m5
+        step = r.step
         if m5 < self.m:
-            self.m, self.m_at, self.z_m = m5, r.step, zm3
+            self.m, self.m_at, self.z_m = m5, step, zm3
             self.y_max = m5
             self.run = 0
+            self.trend.reset()
+            self.trend.add(0.0, y)
             return NO_EVENTS
+        self.trend.add(step - self.m_at, y)
         if m5 > self.y_max:
             self.y_max = m5
-        if not self._rising(m5, zm3):
+        rising = self._rising(m5, zm3)
+        if not rising:
             self.run = 0
-            return NO_EVENTS
-        self.run += 1
-        step = r.step
+            rising = self._trending(step, m5, zm3)
+            if not rising:
+                return NO_EVENTS
+            self.run = self.ROWS  # a clear trend needs no further rows
+        else:
+            self.run += 1
         if self.run < self.ROWS or (step + 1.0) < (1.0 + self.SPAN) * (self.m_at + 1.0):
             return NO_EVENTS
         self.fired = True
@@ -109,6 +122,28 @@ class OverfitRule:
         margin = max(0.005, 0.1 * z_m) if self.bounded else 0.05
         return zm3 <= z_m - margin
 
+    def _trending(self, step: float, m5: float, zm3: float | None) -> bool:
+        """A slow rise that is statistically clear: over the rows since the minimum (at least
+        TREND_ROWS) the least-squares slope of the test curve is TREND_T standard errors above
+        zero (the error from the fit's residuals, at least the row-to-row noise), the fitted
+        rise is above its floor and the smoothed curve agrees, while train kept falling."""
+        tr = self.trend
+        if tr.n < self.TREND_ROWS or zm3 is None or self.z_m is None:
+            return False
+        sig = self.noise.sigma()
+        fit = tr.fit(sig)
+        if fit is None:
+            return False
+        slope, se = fit
+        rise = slope * (step - self.m_at)
+        floor = max(self.TREND_FLOOR if self.bounded else self.TREND_FLOOR_LOG, 2.0 * sig)
+        if slope <= self.TREND_T * se or rise < floor or m5 - self.m < 0.5 * rise:
+            return False
+        if self.start - self.m < self._threshold():
+            return False  # the test curve never fell: not a minimum
+        margin = max(0.005, 0.1 * self.z_m) if self.bounded else 0.05
+        return zm3 <= self.z_m - margin
+
     def _event(self, step: float, m: float, m3: float, rise: float, zm3: float) -> dict:
         z_m = self.z_m
         ev = {"kind": "overfitting", "step": step, "min_step": self.m_at,
@@ -129,3 +164,39 @@ class OverfitRule:
             msg += " In a double-descent run this may be the bump before the second descent."
         ev["message"] = msg
         return ev
+
+
+class _Trend:
+    """Streaming least squares of y on x (x = steps since the minimum): O(1) per row."""
+
+    __slots__ = ("n", "sx", "sy", "sxx", "sxy", "syy")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.n = 0
+        self.sx = self.sy = self.sxx = self.sxy = self.syy = 0.0
+
+    def add(self, x: float, y: float) -> None:
+        self.n += 1
+        self.sx += x
+        self.sy += y
+        self.sxx += x * x
+        self.sxy += x * y
+        self.syy += y * y
+
+    def fit(self, sigma: float) -> tuple[float, float] | None:
+        """(slope, its standard error), the residual scatter floored at `sigma`; None when the
+        rows do not spread in x."""
+        n = self.n
+        sxx = self.sxx - self.sx * self.sx / n
+        if sxx <= 0.0:
+            return None
+        sxy = self.sxy - self.sx * self.sy / n
+        syy = self.syy - self.sy * self.sy / n
+        slope = sxy / sxx
+        s2 = (syy - slope * sxy) / (n - 2)
+        if s2 < sigma * sigma:
+            s2 = sigma * sigma
+        return slope, math.sqrt(s2 / sxx)

@@ -15,6 +15,7 @@ Standard library only: importing it must not import torch.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -24,9 +25,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..columns import error_from_accuracy
+from ..columns import error_from_accuracy, split_header
 from ..detect.divergence import DivergenceRule
-from ..runs import MetricsWriter, RunPaths, atomic_write_json, read_json
+from ..runs import MetricsWriter, RunPaths, atomic_write_json, is_disk_full, read_json
 
 
 class StopRun(Exception):
@@ -95,10 +96,15 @@ class RunContext:
     def last_logged_step(self) -> float | None:
         return self._writer().last_step
 
-    def rewrite_metrics(self, fixes: dict[float, dict[str, float]]) -> int:
-        """Correct rows already written, by step (`runs.MetricsWriter.rewrite`): a command's
-        metrics_file found to be in percent after its first rows were taken."""
-        return self._writer().rewrite(fixes)
+    @property
+    def metrics_columns(self) -> list[str]:
+        """The columns of metrics.csv so far."""
+        return list(self._writer().columns)
+
+    def rescale_metrics(self, columns: list[str], factor: float) -> int:
+        """Rescale columns of the rows already written (`runs.MetricsWriter.rescale`): a command
+        run whose accuracy turned out to be in percent keeps metrics.csv in fractions."""
+        return self._writer().rescale(columns, factor)
 
     def log(self, step: int, **metrics: float) -> bool:
         """Append one evaluation row; returns False if this step was logged before (resume).
@@ -144,11 +150,14 @@ class RunContext:
         try:
             write(tmp)
             os.replace(tmp, final)
-        except BaseException:  # a full disk, most often: the previous checkpoint stays whole
+        except BaseException as exc:  # a full disk, most often: the previous checkpoint stays whole
+            full = is_disk_full(exc, self.run_dir)  # (asked before the partial file frees space)
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
+            if full and not isinstance(exc, OSError):  # torch.save hides the errno
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(final)) from exc
             raise
         atomic_write_json(self.run_dir / "checkpoint.json",
                           {"step": int(step), "file": final.name, "time": time.time()})
@@ -219,7 +228,7 @@ def _last_time(path: Path) -> float | None:
     from ..runs import tail_lines
     try:
         with open(path, encoding="utf-8") as f:
-            header = f.readline().strip().split(",")
+            header = split_header(f.readline())
     except OSError:
         return None
     if "time_s" not in header:

@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..columns import is_accuracy
+from ..tail import PERCENT_ABOVE
 from .spec import KindSpec, Param, ParamError, did_you_mean
 
 DEFAULT_PREFIX = "grokwatch:"
@@ -280,6 +282,7 @@ SPEC = KindSpec(
     describe=_describe,
     top_level=_KEYS,
     open_params=True,
+    uses_gpu=True,  # a script may use one; `gpu = false` in its [[experiment]] says it never does
 )
 
 
@@ -356,7 +359,7 @@ class _Command:
             self.metrics_path = mf if mf.is_absolute() else self.cwd / mf
         self.rows = 0
         self.bad_told = 0  # unreadable rows of the metrics_file already reported
-        self.percent_told = False
+        self.percent = False  # accuracy in percent: decided once per run (see _units)
 
     # --- output
 
@@ -377,6 +380,7 @@ class _Command:
     def _emit(self, step: int, metrics: dict[str, float]) -> None:
         if "self" in metrics:  # RunContext.log(self, step, **metrics)
             metrics["self_"] = metrics.pop("self")
+        self._units(step, metrics)
         if self.ctx.log(step, **metrics):
             self.rows += 1
 
@@ -421,9 +425,11 @@ class _Command:
     def _prepare_metrics_file(self) -> None:
         if self.metrics_path is None:
             return
-        from ..tail import MetricsTail
+        from ..readers.live import LogTail  # a CSV as ever, or TensorBoard, W&B, HF, MLflow...
 
-        tail = MetricsTail(self.metrics_path, self.ctx.params.get("column_map") or None)
+        # units are decided over all of metrics.csv (_units); column_map's `%` and scales apply here
+        tail = LogTail(self.metrics_path, self.ctx.params.get("column_map") or None, percent=False,
+                       warn=self._warn)
         if tail.size() > 0:
             # Left by an earlier run: read only what is appended from now on (a rewrite or a
             # new file is noticed by the tail and read from its top).
@@ -579,12 +585,6 @@ class _Command:
         rows = tail.read(final=final)  # final: a last line without its newline counts
         if tail.replaced:  # rewritten from the top: rows already taken come again
             tail.replaced = False
-            if tail.rescaled:  # ... now in percent: metrics.csv holds fractions, always
-                tail.rescaled = False
-                self._rescale(rows)
-        if tail.percent and not self.percent_told:
-            self.percent_told = True
-            self._warn(f"metrics_file {self.metrics_path}: {tail.units.note()}")
         if tail.bad_lines > self.bad_told:
             self._unreadable(tail)
         for row in rows:
@@ -594,23 +594,25 @@ class _Command:
                 continue  # taken before the file was rewritten from its top
             self.merger.add(row, mapped=True, source="metrics_file")
 
-    def _rescale(self, rows: list[dict[str, float]]) -> None:
-        """The file turned out to be in percent after rows were taken as fractions: correct the
-        accuracy columns (and the errors they gave) of every row already in metrics.csv."""
-        tail = self.metrics_tail
-        self.merger.flush()  # rows still waiting hold the old reading too: write them, then fix
-        last = self.merger.last_step
-        cols = [tail.header[i] for i in tail.hdr.auto_accuracy] if tail.hdr else []
-        fixes: dict[float, dict[str, float]] = {}
-        for row in rows:
-            step = row.get("step")
-            if step is not None and last is not None and step <= last:
-                fix = {c: row[c] for c in cols if c in row}
-                if fix:
-                    fixes.setdefault(step, {}).update(fix)
-        n = self.ctx.rewrite_metrics(fixes) if fixes else 0
-        self._warn(f"metrics_file {self.metrics_path}: accuracy is in percent (a value above 1 "
-                   f"appeared); the {n} row(s) already in metrics.csv were rewritten as fractions")
+    def _units(self, step: int, metrics: dict[str, float]) -> None:
+        """The per-file percent rule over metrics.csv, whatever the source (log(), stdout, the
+        metrics_file): the first accuracy above 1 makes every accuracy percent; the rows already
+        written are rewritten as fractions, so metrics.csv always holds fractions."""
+        acc = [k for k in metrics if is_accuracy(k) and isinstance(metrics[k], (int, float))]
+        if not acc:
+            return
+        if not self.percent:
+            over = next((k for k in acc if metrics[k] > PERCENT_ABOVE), None)
+            if over is None:
+                return
+            self.percent = True
+            written = [c for c in self.ctx.metrics_columns if is_accuracy(c)]
+            n = self.ctx.rescale_metrics(written, 0.01) if written else 0
+            self._warn(f"accuracy is in percent ({over} = {metrics[over]:g} at step {step}): every "
+                       f"accuracy is divided by 100 (error = 1 - accuracy); the {n} row(s) already "
+                       f"in metrics.csv were rewritten as fractions")
+        for k in acc:
+            metrics[k] = metrics[k] * 0.01
 
     def _unreadable(self, tail: Any) -> None:
         """Rows of the metrics_file that cannot be read: counted, the first quoted, in

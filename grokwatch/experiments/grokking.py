@@ -63,6 +63,9 @@ PARAMS: dict[str, Param] = {
                         "the log-spaced points)", min=0, max=10_000_000),
     "eval_log_points": Param(20, int, "extra log-spaced evaluation steps (dense early)", min=0,
                              max=10_000),
+    "progress_measures": Param(True, bool, "log the progress measures at evaluation steps "
+                               "(softmax_collapse, logit_scale; for x+y and x-y also fourier_sparsity, "
+                               "restricted_loss, excluded_loss: grokwatch/experiments/progress.py)"),
 }
 
 
@@ -128,6 +131,7 @@ SPEC = KindSpec(
     validate=_validate,
     describe=_describe,
     needs_torch=True,
+    uses_gpu=True,
     doc="Modular arithmetic: memorise first, generalise (much) later (Power et al. 2022).",
 )
 
@@ -243,6 +247,8 @@ class Trainer:
         self.perm = None
         self.pos = 0
         self.step = 0
+        self.keep_logits = False  # evaluate() keeps its logits for progress.measures()
+        self.last_logits: tuple[Any, Any] | None = None
 
     # -- one optimizer step ----------------------------------------------------------
 
@@ -296,8 +302,9 @@ class Trainer:
         import torch.nn.functional as F
 
         out = []
+        kept: list[list[Any]] = [[], []]
         with torch.inference_mode():
-            for xs, ys in ((self.train_x, self.train_y), (self.test_x, self.test_y)):
+            for split, (xs, ys) in enumerate(((self.train_x, self.train_y), (self.test_x, self.test_y))):
                 loss_sum = torch.zeros((), device=self.device)
                 correct = torch.zeros((), device=self.device)
                 for i in range(0, len(ys), chunk):
@@ -305,7 +312,11 @@ class Trainer:
                     yb = ys[i:i + chunk]
                     loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
                     correct += (logits.argmax(-1) == yb).sum()
+                    if self.keep_logits:
+                        kept[split].append(logits.float())
                 out += [loss_sum, correct]
+            if self.keep_logits:
+                self.last_logits = (torch.cat(kept[0]), torch.cat(kept[1]))
             norms = torch._foreach_norm([q.detach() for q in self.params_list])
             out.append(torch.linalg.vector_norm(torch.stack(norms)))
             vals = torch.stack(out).double().cpu().tolist()
@@ -393,20 +404,23 @@ def _numpy_array_globals() -> list[Any]:
 def run(ctx: RunContext) -> None:
     import torch
 
+    from . import progress
+
     torch.set_num_threads(max(1, ctx.threads))
     params = ctx.params
     total = params["steps"]
     ctx.set_total_steps(total)
-    ctx.declare_columns(["train_acc", "test_acc", "weight_norm", "lr"])
     trainer = Trainer(params, ctx.seed, ctx.device)
+    evaluate = progress.evaluator(trainer)  # evaluate(), plus the progress measures when on
+    ctx.declare_columns(["train_acc", "test_acc", "weight_norm", "lr", *progress.columns(params)])
     ctx.resume("pt", trainer.load)
     evals = set(eval_schedule(total, params["eval_every"], params["eval_log_points"]))
     if trainer.step == 0 and 0 in evals:
-        ctx.log(0, **trainer.evaluate())
+        ctx.log(0, **evaluate())
     while trainer.step < total:
         trainer.train_step()
         step = trainer.step
         if step in evals:
-            ctx.log(step, **trainer.evaluate())
+            ctx.log(step, **evaluate())
         if ctx.checkpoint_due() and step < total:
             ctx.save_checkpoint(step, trainer.save, "pt")

@@ -104,6 +104,9 @@ class KindSpec:
     # the runner records it in config.json before the worker starts (progress, ETA, noise).
     describe: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     needs_torch: bool = False
+    # Whether a run of this kind trains on a GPU when there is one; kinds that do not go to CPU
+    # slots beside the GPU ones (runner/devices.py). An experiment's `gpu = false` overrides it.
+    uses_gpu: bool = False
     # Keys a user writes at the experiment's top level (e.g. `command = [...]` for the command
     # kind); config moves them into params before resolving.
     top_level: tuple[str, ...] = ()

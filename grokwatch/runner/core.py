@@ -7,8 +7,10 @@ the loop is the same. It never imports torch.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -22,13 +24,17 @@ from .. import __version__
 from ..config import Config, ConfigError, RunSpec, expand_runs, load_config
 from ..detect.kinds import is_alert_kind, kind_of
 from ..experiments import get_spec
-from ..runs import (EXIT_REQUEUE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
-                    RunPaths, append_event, atomic_write_json, list_run_dirs, read_events, read_json,
+from ..paths import ProjectPaths
+from ..runs import (EXIT_REQUEUE, NO_SPACE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
+                    RunPaths, is_disk_full, list_run_dirs, read_events, read_json,
                     tail_lines)
+from ..status import RunStatus, ended_by_runner, queued_status
+from .attempts import Attempts
 from .control import attached_viewers, take_requests
-from .devices import Slot, plan_slots
-from .executors import Executor, JobState, make_executor
-from .lock import RunnerLock, state_dir
+from .diskguard import DiskGuard, dumps_event
+from .devices import Slot, plan as plan_slots
+from .executors import Executor, JobRecord, JobState, make_executor
+from .lock import RunnerLock
 
 log = logging.getLogger("grokwatch.runner")
 
@@ -53,10 +59,10 @@ class ActiveRun:
 
     run_id: str
     paths: RunPaths
-    info: dict[str, Any]  # config.json
+    info: dict[str, Any]  # config.json (written once, when the run was queued)
     state: str = "queued"
     slot: Slot | None = None
-    record: dict[str, Any] | None = None
+    record: JobRecord | None = None
     tail: MetricsTail | None = None
     detectors: Any = None
     seen_alerts: set = field(default_factory=set)
@@ -64,6 +70,7 @@ class ActiveRun:
     unreadable_told: int = 0  # rows of metrics.csv that could not be read, as last reported
     started_event: bool = False
     stop_requested_at: float | None = None
+    retry_when_ended: bool = False  # a retry came while a stop was under way: apply it after
     order: int = 0
 
 
@@ -82,6 +89,16 @@ def _last_lifecycle(paths: RunPaths) -> str | None:
     return next((e["kind"] for e in reversed(events) if e.get("kind") in LIFECYCLE), None)
 
 
+def symlinked(paths: RunPaths) -> str | None:
+    """Why a run directory must not be touched, or None. A run directory that is a symbolic
+    link can point at anyone's files: retry would move them, stop would signal whatever pid its
+    executor.json names. grokwatch makes real directories; a link was planted or copied in."""
+    if paths.dir.is_symlink():
+        return (f"{paths.run_id} is a symbolic link (to {os.readlink(paths.dir)}), not a run directory "
+                f"grokwatch made; replace it with the directory itself to use it")
+    return None
+
+
 class Runner:
     def __init__(self, config_path: Path, project_dir: Path | None = None,
                  executor: Executor | None = None, foreground: bool = False,
@@ -90,12 +107,15 @@ class Runner:
         self.project_dir = Path(project_dir or Path.cwd()).resolve()
         self.foreground = foreground
         self.on_event = on_event
+        self.files = ProjectPaths(self.project_dir)
         self.lock = RunnerLock(self.project_dir)
+        self.disk = DiskGuard(self._written_dirs, self._on_disk_change)
         self.config: Config | None = None
         self.config_mtime: float | None = None
         self.config_error: str | None = None
         self.executor = executor
         self.slots: list[Slot] = []
+        self.slot_notes: list[str] = []  # why each device got the slots it has
         self.active: dict[str, ActiveRun] = {}
         self.ran: set[str] = set()  # run ids this runner launched (headless exit code)
         self.final_states: dict[str, str] = {}
@@ -119,15 +139,34 @@ class Runner:
         if self.executor is None:
             self.executor = make_executor(config.settings.executor, config)
         s = config.settings
-        executor_slots = getattr(self.executor, "slots", None)  # a cluster's own slots (max_jobs)
-        self.slots = (executor_slots() if executor_slots else None) or plan_slots(
-            s.devices, s.max_parallel, s.threads_per_run)
+        own = self.executor.slots()  # a cluster's own (max_jobs); else this machine's devices
+        if own:
+            self.slots, self.slot_notes = own, []
+        else:
+            planned = plan_slots(s.devices, s.max_parallel, s.threads_per_run)
+            self.slots, self.slot_notes = planned.slots, planned.notes
         self._setup_alerts()
         log.info("runner %s on %s: %d slot(s): %s", os.getpid(), self.host, len(self.slots),
-                 ", ".join(f"{x.label}x{x.threads}t" for x in self.slots))
-        self._adopt_existing()
-        self._sync_queue(expand_runs(config))
+                 "; ".join(self.slot_notes) or ", ".join(f"{x.label}x{x.threads}t" for x in self.slots))
+        try:
+            self._adopt_existing()
+            self._sync_queue(expand_runs(config))
+        except OSError as exc:  # a full disk: start anyway; the queue is synced once space is back
+            if not is_disk_full(exc, self.runs_dir):
+                raise
+            self.disk.full(Path(getattr(exc, "filename", None) or self.runs_dir), exc)
         self._write_runner_status()
+
+    def describe_slots(self) -> str:
+        """One line: the executor's own (a cluster), else each device's slot count and threads."""
+        own = self.executor.describe() if self.executor is not None else None
+        if own:
+            return own
+        groups: dict[tuple[str, int], int] = {}
+        for s in self.slots:
+            groups[(s.label, s.threads)] = groups.get((s.label, s.threads), 0) + 1
+        return ", ".join(f"{label} x{n} ({t} thread{'s' if t > 1 else ''} each)" if n > 1
+                         else f"{label}x{t}t" for (label, t), n in groups.items())
 
     @property
     def runs_dir(self) -> Path:
@@ -154,6 +193,9 @@ class Runner:
     def _adopt_existing(self) -> None:
         """Runs left `running` by an earlier runner: adopt the live ones, mark the rest lost."""
         for paths in list_run_dirs(self.runs_dir):
+            if symlinked(paths):  # never adopted, signalled or written: it may point anywhere
+                log.warning("%s; it is left alone", symlinked(paths))
+                continue
             status = read_json(paths.status, {}) or {}
             state = status.get("state")
             if state not in ("running", "starting", "requeued"):
@@ -161,10 +203,10 @@ class Runner:
                     self._reconcile_final_event(paths, state, status)
                 if not (state == "queued" and paths.executor.exists()):
                     continue  # (queued with executor.json: maybe a cluster job still pending)
-            record = read_json(paths.executor)
+            record = JobRecord.load(paths.executor)
             info = read_json(paths.config, {})
             run = ActiveRun(paths.run_id, paths, info, state="running", record=record)
-            alive = record is not None and self._adopt(record)
+            alive = record is not None and self.executor.adopt(record)
             if alive:
                 self._track(run)
                 run.started_event = _last_lifecycle(paths) == "started"
@@ -180,12 +222,6 @@ class Runner:
                 else:
                     self._finish(run, "lost", "the worker vanished while no runner was watching "
                                  "(the machine rebooted, or it was killed)")
-
-    def _adopt(self, record: dict[str, Any]) -> bool:
-        adopt = getattr(self.executor, "adopt", None)
-        if adopt is not None:
-            return bool(adopt(record))
-        return self.executor.poll({"x": record})["x"].phase in ("pending", "running")
 
     def _reconcile_final_event(self, paths: RunPaths, state: str, status: dict) -> None:
         """A worker that ended while no runner watched leaves a state without an event: add it."""
@@ -203,19 +239,20 @@ class Runner:
             if spec.run_id in self.active:
                 continue
             paths = RunPaths(self.runs_dir / spec.run_id)
+            if symlinked(paths):
+                continue  # said once, at start-up (_adopt_existing)
             status = read_json(paths.status, {}) or {}
             state = status.get("state")
             if state in TERMINAL_STATES or state == "running":
                 continue
-            if not paths.config.exists():
-                self._create_run_dir(paths, spec)
-            self._queue_existing(paths, read_json(paths.config, {}), order=spec.order)
+            info = self._create_run_dir(paths, spec) if not paths.config.exists() else read_json(paths.config, {})
+            self._queue_existing(paths, info, order=spec.order)
         for run_id, run in list(self.active.items()):
             if run.state == "queued" and run.info.get("experiment_file") == str(self.config_path) \
-                    and run_id not in wanted and not run.info.get("retried"):
+                    and run_id not in wanted and not Attempts.load(run.paths).retried:
                 self._drop_queued(run)
 
-    def _create_run_dir(self, paths: RunPaths, spec: RunSpec) -> None:
+    def _create_run_dir(self, paths: RunPaths, spec: RunSpec) -> dict[str, Any]:
         paths.dir.mkdir(parents=True, exist_ok=True)
         described = {}
         kind_spec = get_spec(spec.kind)
@@ -225,29 +262,37 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 — a describe bug must not stop the queue
                 log.warning("describe(%s) failed: %s", spec.kind, exc)
         assert self.config is not None
+        planned = self._planned_slot(kind_spec.uses_gpu if spec.gpu is None else spec.gpu)
         info = {
             "run_id": spec.run_id, "experiment": spec.experiment, "kind": spec.kind,
             "seed": spec.seed, "params": spec.params, "sweep": spec.sweep, "preset": spec.preset,
             "experiment_file": str(self.config_path),
             "checkpoint_every_s": self.config.settings.checkpoint_every_s,
+            # the device kind and thread count are fixed here, once: a run and its resumes use them
+            "device": planned.device, "threads": planned.threads,
             "created": time.time(),
             "versions": {"python": sys.version.split()[0], "grokwatch": __version__},
             **{k: v for k, v in described.items() if k in ("n_train", "n_test", "total_steps")},
         }
         # status first: readers take config.json as the mark of a run directory
-        atomic_write_json(paths.status, {"run_id": spec.run_id, "state": "queued", "step": 0,
-                                         "total_steps": info.get("total_steps"),
-                                         "queued": time.time()})
-        atomic_write_json(paths.config, info)
+        self._write(paths.status, queued_status(spec.run_id, total_steps=info.get("total_steps")))
+        self._write(paths.config, info)
+        return info
+
+    def _planned_slot(self, uses_gpu: bool) -> Slot:
+        """The kind of slot a new run will get (its device and thread count): a GPU slot for a
+        kind that uses one, a CPU slot for the others (so they never wait for a GPU)."""
+        want = "cuda" if uses_gpu else "cpu"
+        return next((s for s in self.slots if s.device == want), self.slots[0])
 
     def _queue_existing(self, paths: RunPaths, info: dict[str, Any], order: int | None = None) -> None:
         run = ActiveRun(paths.run_id, paths, info, state="queued",
                         order=self._order if order is None else order)
         self._order += 1
-        status = read_json(paths.status, {}) or {}
+        status: RunStatus = read_json(paths.status, {}) or {}
         if status.get("state") != "queued":
             status.update({"state": "queued", "queued": time.time(), "pid": None})
-            atomic_write_json(paths.status, status)
+            self._write(paths.status, status)
         self.active[run.run_id] = run
 
     def _drop_queued(self, run: ActiveRun) -> None:
@@ -261,12 +306,47 @@ class Runner:
 
     # ------------------------------------------------------------------ the loop
 
+    def _write(self, path: Path, obj: Any) -> None:
+        """Every JSON file the runner writes (atomic; on a full disk: DiskGuard)."""
+        self.disk.write_json(path, obj)
+
+    def _written_dirs(self) -> list[Path]:
+        dirs = [self.files.state_dir]
+        if self.config is not None:
+            dirs.append(self.runs_dir)
+        return dirs
+
+    def _on_disk_change(self, trouble: str | None) -> None:
+        if trouble is None:
+            self._project_event("disk_ok", "space is back: launching runs again")
+            if self.config is not None:  # a run directory may be half made: the queue again
+                self._sync_queue(expand_runs(self.config))
+        else:
+            self._project_event("disk_full", trouble)
+        self._write_runner_status()
+
     def tick(self) -> None:
+        """One round of the loop. A full disk is never fatal: it is noted (DiskGuard), and the
+        round ends; the next one probes for space first."""
+        try:
+            self._tick()
+        except OSError as exc:
+            if not is_disk_full(exc, self.runs_dir if self.config else None):
+                raise
+            self.disk.full(Path(getattr(exc, "filename", None) or self.files.state_dir), exc)
+
+    def _tick(self) -> None:
+        if self.disk.trouble is not None:
+            self.disk.probe()
+        if self.lock.refresh():  # someone deleted .grokwatch/ (or the lock file): say who holds it
+            log.warning("%s was deleted while this runner ran; written again (the project directory's "
+                        "own lock kept any other runner out)", self.lock.path)
+            self._write_runner_status()
         self._handle_requests()
         self._maybe_reload()
         self._poll()
+        self._schedule()  # before the other runs' new rows: a freed slot is refilled first
         self._tail_metrics()
-        self._schedule()
         if self._alerts is not None:
             self._alerts.poll()
 
@@ -278,8 +358,29 @@ class Runner:
             if t0 - last_status > 2.0:
                 self._write_runner_status()
                 last_status = t0
-            time.sleep(max(0.0, TICK_S - (time.monotonic() - t0)))
+            self.wait(max(0.0, TICK_S - (time.monotonic() - t0)))
         self.close()
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until the next tick, or until the executor says a job may have ended (a local
+        worker's exit: SIGCHLD), so a freed slot is refilled at once."""
+        fd = self.executor.wakeup_fd() if self.executor is not None else None
+        if fd is None:
+            time.sleep(timeout)
+            return
+        try:
+            ready, _, _ = select.select([fd], [], [], timeout)
+        except (OSError, ValueError):
+            time.sleep(timeout)
+            return
+        if ready:
+            try:
+                while os.read(fd, 4096):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                pass
 
     def should_exit(self) -> bool:
         if self.active:
@@ -304,7 +405,11 @@ class Runner:
     # ------------------------------------------------------------------ control
 
     def _handle_requests(self) -> None:
-        for req in take_requests(self.project_dir):
+        requests, stale = take_requests(self.project_dir, self.lock.info)
+        for s in stale:  # meant for a runner that is gone: said, never applied
+            log.warning("%s", s.describe())
+            self._project_event("request_dropped", s.describe())
+        for req in requests:
             action, ids = req["action"], req.get("runs")
             log.info("request: %s %s", action, ids or "(all)")
             if action == "reload":
@@ -316,7 +421,19 @@ class Runner:
                 self.shutting_down = True
             elif action == "retry":
                 for run_id in ids or []:
-                    self.retry(run_id)
+                    self._request_retry(run_id)
+
+    def _request_retry(self, run_id: str) -> None:
+        """A retry request: a run still stopping (a stop just before) is retried once it has
+        stopped, so the last request wins; any other refusal is said in one line."""
+        run = self.active.get(run_id)
+        if run is not None and run.stop_requested_at is not None:
+            run.retry_when_ended = True
+            return
+        problem = self.retry(run_id)
+        if problem:
+            log.warning("retry refused: %s", problem)
+            self._project_event("request_refused", f"retry refused: {problem}")
 
     def stop_runs(self, run_ids: list[str] | None) -> None:
         """SIGTERM running runs (they checkpoint). A queued run named by id ends `stopped`; when
@@ -324,6 +441,7 @@ class Runner:
         for run_id, run in list(self.active.items()):
             if run_ids is not None and run_id not in run_ids:
                 continue
+            run.retry_when_ended = False  # a stop after a retry: the stop wins
             if run.state == "queued":
                 del self.active[run_id]
                 if run_ids is not None:
@@ -341,6 +459,9 @@ class Runner:
         state = status.get("state")
         if run_id in self.active:
             return f"{run_id} is already {self.active[run_id].state}"
+        refused = symlinked(paths)
+        if refused:
+            return refused
         if state not in RETRYABLE_STATES:
             return f"{run_id} is {state}; only {', '.join(RETRYABLE_STATES)} runs can be retried"
         info = read_json(paths.config, {})
@@ -348,6 +469,8 @@ class Runner:
         attempt = int(status.get("attempt", 1))
         if not resumable:
             attempt_dir = paths.dir / f"attempt-{attempt}"
+            if attempt_dir.is_symlink():
+                return f"{run_id}: {attempt_dir.name} is a symbolic link; grokwatch moves no files into it"
             attempt_dir.mkdir(exist_ok=True)
             for p in list(paths.dir.iterdir()):
                 if p.name == "config.json" or p.name.startswith("attempt-"):
@@ -355,13 +478,12 @@ class Runner:
                 shutil.move(str(p), attempt_dir / p.name)
             shutil.copy2(paths.config, attempt_dir / "config.json")
             attempt += 1
-        info["retried"] = True
-        atomic_write_json(paths.config, info)
-        atomic_write_json(paths.status, {"run_id": run_id, "state": "queued", "attempt": attempt,
-                                         "step": status.get("step", 0) if resumable else 0,
-                                         "started": status.get("started") if resumable else None,
-                                         "total_steps": info.get("total_steps"),
-                                         "queued": time.time()})
+        attempts = Attempts.load(paths)
+        attempts.retried = True
+        attempts.save(paths, self._write)
+        self._write(paths.status, queued_status(
+            run_id, step=status.get("step", 0) if resumable else 0, total_steps=info.get("total_steps"),
+            attempt=attempt, started=status.get("started") if resumable else None))
         self._event(paths, "retried", status.get("step", 0) if resumable else 0,
                     f"{'resuming' if resumable else 'restarting'} {run_id} "
                     f"({'from its checkpoint' if resumable else f'from step 0, attempt {attempt}'})")
@@ -405,7 +527,7 @@ class Runner:
     # ------------------------------------------------------------------ supervision
 
     def _schedule(self) -> None:
-        if self.shutting_down:
+        if self.shutting_down or self.disk.trouble is not None:
             return
         busy = {run.slot for run in self.active.values() if run.state == "running" and run.slot}
         free = [s for s in self.slots if s not in busy]
@@ -425,27 +547,25 @@ class Runner:
                 continue
             free.remove(slot)
             picked.append((run, slot))
-        submit_many = getattr(self.executor, "submit_many", None)  # e.g. one Slurm job array
-        if submit_many is None or len(picked) < 2:
-            for run, slot in picked:
-                self._launch(run, slot)
+        if not picked:
             return
-        try:
-            records = submit_many([(run.paths.dir, self._launch_env(run, slot)) for run, slot in picked])
-        except Exception as exc:  # noqa: BLE001
-            log.error("could not start %d run(s): %s", len(picked), exc)
-            for run, _ in picked:
-                self.ran.add(run.run_id)
-                self._finish(run, "failed", f"the executor could not start it: {exc}")
-            return
-        for (run, slot), record in zip(picked, records):
-            self._launched(run, slot, record)
+        try:  # one call for all (a cluster: one job array); a failure fails only its runs
+            results = self.executor.submit_many(
+                [(run.paths.dir, self._launch_env(run, slot)) for run, slot in picked])
+        except Exception as exc:  # noqa: BLE001 — an executor bug fails these runs, not the runner
+            results = [exc] * len(picked)
+        for (run, slot), result in zip(picked, results):
+            if isinstance(result, Exception):
+                log.error("could not start %s: %s", run.run_id, result)
+                self.ran.add(run.run_id)  # it counts for the headless exit status
+                self._finish(run, "failed", f"the executor could not start it: {result}")
+            else:
+                self._launched(run, slot, JobRecord(result))
 
     def _pick_slot(self, run: ActiveRun, free: list[Slot]) -> Slot | None:
         """A resumed run keeps the device kind and thread count it started with."""
         kind = run.info.get("device")
-        threads = run.info.get("threads")
-        if kind and threads and run.info.get("launched"):
+        if kind:
             same = [s for s in free if s.device == kind]
             if not same and not any(s.device == kind for s in self.slots):
                 return free[0]  # that device is gone from this machine: run where we can
@@ -454,26 +574,12 @@ class Runner:
             return same[0]
         return free[0]
 
-    def _launch(self, run: ActiveRun, slot: Slot) -> None:
-        env = self._launch_env(run, slot)
-        try:
-            record = self.executor.submit(run.paths.dir, env)
-        except Exception as exc:  # noqa: BLE001 — an executor failure fails this run only
-            log.error("could not start %s: %s", run.run_id, exc)
-            self.ran.add(run.run_id)  # it counts for the headless exit status
-            self._finish(run, "failed", f"the executor could not start it: {exc}")
-            return
-        self._launched(run, slot, record)
-
     def _launch_env(self, run: ActiveRun, slot: Slot) -> dict[str, str]:
-        """Record the device in config.json; the worker's environment."""
+        """The worker's environment: the slot's device, the run's recorded thread count."""
         info = run.info
-        if not info.get("launched"):
-            info.update({"device": slot.device, "threads": slot.threads, "host": self.host,
-                         "launched": time.time()})
-        if slot.gpu is not None:
-            info["gpu"] = slot.gpu
-        atomic_write_json(run.paths.config, info)
+        if not info.get("device"):  # queued by an older grokwatch, which wrote these at launch
+            info.update({"device": slot.device, "threads": slot.threads})
+            self._write(run.paths.config, info)
         threads = int(info.get("threads", slot.threads))
         env = {**slot.env, "GROKWATCH_RUN_DIR": str(run.paths.dir), "GROKWATCH_RUN_ID": run.run_id}
         for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -481,10 +587,11 @@ class Runner:
             env[k] = str(threads)
         return env
 
-    def _launched(self, run: ActiveRun, slot: Slot, record: dict[str, Any]) -> None:
+    def _launched(self, run: ActiveRun, slot: Slot, record: JobRecord) -> None:
         info = run.info
         threads = int(info.get("threads", slot.threads))
-        atomic_write_json(run.paths.executor, record)
+        record.setdefault("slot", slot.label)  # which GPU (or cpu) this launch got
+        self._write(run.paths.executor, record)
         run.record, run.slot, run.state = record, slot, "running"
         run.started_event = False
         run.tail = MetricsTail(run.paths.metrics)
@@ -497,12 +604,11 @@ class Runner:
         run.tail = MetricsTail(run.paths.metrics)
         run.detectors = _make_detectors(run.info)
         run.seen_alerts = {(e.get("kind"), e.get("step")) for e in read_events(run.paths.events)[0]}
-        if run.info.get("device"):
-            for s in self.slots:
-                if s.device == run.info["device"] and not any(
-                        r.slot == s for r in self.active.values()):
-                    run.slot = s
-                    break
+        if run.info.get("device"):  # the same slot it had (its GPU), else one of its device kind
+            label = run.record.get("slot") if run.record else None
+            taken = {r.slot for r in self.active.values()}
+            fits = [s for s in self.slots if s.device == run.info["device"] and s not in taken]
+            run.slot = next((s for s in fits if s.label == label), fits[0] if fits else None)
         self.active[run.run_id] = run
 
     def _poll(self) -> None:
@@ -533,12 +639,12 @@ class Runner:
 
     def _note_job(self, run: ActiveRun, js: JobState) -> None:
         """A cluster job's phase, pending reason and node go into executor.json (for status/TUI)."""
-        if run.record is None or "job_id" not in run.record:
+        if run.record is None or not run.record.is_cluster_job:
             return  # a local process: nothing to tell
         seen = {"phase": js.phase, "reason": js.reason, "node": js.node}
         if any(run.record.get(k) != v for k, v in seen.items()):
             run.record.update(seen, updated=time.time())
-            atomic_write_json(run.paths.executor, run.record)
+            self._write(run.paths.executor, run.record)
 
     def _note_running(self, run: ActiveRun, js: JobState) -> None:
         if run.started_event:
@@ -555,13 +661,14 @@ class Runner:
         status = read_json(run.paths.status, {}) or {}
         state = status.get("state")
         code = js.exit_code
+        if status.get("reason") == NO_SPACE:  # the worker stopped on a full disk: so does launching
+            self.disk.full(run.paths.dir)
         if state == "requeued" or code == EXIT_REQUEUE:
             step = status.get("step", 0)
-            stalled = run.info.get("requeue_step") == step
-            run.info["requeues_stalled"] = run.info.get("requeues_stalled", 0) + 1 if stalled else 0
-            run.info["requeue_step"] = step
-            atomic_write_json(run.paths.config, run.info)
-            if run.info["requeues_stalled"] >= MAX_STALLED_REQUEUES:
+            attempts = Attempts.load(run.paths)
+            attempts.note_requeue(step)
+            attempts.save(run.paths, self._write)
+            if attempts.requeues_stalled >= MAX_STALLED_REQUEUES:
                 self._finish(run, "failed", f"requeued {MAX_STALLED_REQUEUES + 1} times in a row without "
                              f"getting past step {step}; is the time limit shorter than a checkpoint "
                              f"interval plus start-up?")
@@ -609,13 +716,12 @@ class Runner:
     def _finish(self, run: ActiveRun, state: str, message: str, worker_wrote: bool = False) -> None:
         """Record a run's end: status.json (when the worker could not), the event, bookkeeping."""
         self.active.pop(run.run_id, None)
-        status = read_json(run.paths.status, {}) or {}
+        status: RunStatus = read_json(run.paths.status, {}) or {}
         if not worker_wrote:
-            status.update({"run_id": run.run_id, "state": state, "error": message, "ended": time.time(),
-                           "pid": None})
+            status = ended_by_runner(status, run.run_id, state, message)  # type: ignore[arg-type]
             if state in ("failed", "lost"):
                 status["log_tail"] = tail_lines(run.paths.worker_log, 20)
-            atomic_write_json(run.paths.status, status)
+            self._write(run.paths.status, status)
         if state == "diverged" and ("divergence", status.get("step")) not in run.seen_alerts \
                 and not any(k == "divergence" for k, _ in run.seen_alerts):
             self._event(run.paths, "divergence", status.get("step", 0), message, alert=True)
@@ -623,6 +729,10 @@ class Runner:
             message = f"{run.run_id} {state} at step {status.get('step', 0)}: {message}"
         self._event(run.paths, state, status.get("step", 0), message)
         self.final_states[run.run_id] = state
+        if run.retry_when_ended and state in RETRYABLE_STATES:
+            problem = self.retry(run.run_id)
+            if problem:
+                self._project_event("request_refused", f"retry refused: {problem}")
 
     # ------------------------------------------------------------------ metrics and detectors
 
@@ -667,7 +777,7 @@ class Runner:
                  "message": message, **extra}
         if alert or kind_of(kind) is not None:
             event["alert"] = bool(alert)  # a detector's milestone says "alert": false
-        append_event(paths, event)
+        self.disk.append_line(paths.events, dumps_event(event))
         log.info("event %s %s: %s", paths.run_id, kind, message)
         if self.on_event is not None:
             self.on_event(event)
@@ -676,25 +786,31 @@ class Runner:
             self._alerts.fire(event, run.latest if run else {})
 
     def _project_event(self, kind: str, message: str) -> None:
-        d = state_dir(self.project_dir)
-        d.mkdir(parents=True, exist_ok=True)
         event = {"time": time.time(), "run_id": None, "step": None, "kind": kind, "message": message}
-        import json
-        with open(d / "events.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(event) + "\n")
+        try:
+            self.files.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+        self.disk.append_line(self.files.events, json.dumps(event) + "\n")
         if self.on_event is not None:
             self.on_event(event)
 
     def _write_runner_status(self, running: bool = True) -> None:
-        d = state_dir(self.project_dir)
-        d.mkdir(parents=True, exist_ok=True)
+        try:
+            self.files.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
         counts: dict[str, int] = {}
         for r in self.active.values():
             counts[r.state] = counts.get(r.state, 0) + 1
-        atomic_write_json(d / "runner.json", {
+        self._write(self.files.runner_status, {
             "pid": os.getpid(), "host": self.host, "config": str(self.config_path),
+            "runner_id": self.lock.runner_id,
             "runs_dir": str(self.runs_dir) if self.config else None,
             "running": running, "config_error": self.config_error, "counts": counts,
-            "slots": [s.label for s in self.slots], "executor": getattr(self.executor, "name", None),
+            "disk_full": self.disk.trouble,
+            "slots": [s.label for s in self.slots], "slot_plan": self.slot_notes, "executor": self.executor.name if self.executor else None,
             "updated": time.time(),
         })

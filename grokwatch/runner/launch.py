@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .lock import runner_holder, state_dir
+from ..paths import ProjectPaths
+from .lock import runner_holder
 
 
 def ensure_runner(config_path: Path, project_dir: Path, wait_s: float = 10.0) -> dict[str, Any] | None:
@@ -19,9 +20,9 @@ def ensure_runner(config_path: Path, project_dir: Path, wait_s: float = 10.0) ->
     holder = runner_holder(project_dir)
     if holder:
         return holder
-    d = state_dir(project_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    log = open(d / "runner.log", "ab")
+    files = ProjectPaths(Path(project_dir))
+    files.state_dir.mkdir(parents=True, exist_ok=True)
+    log = open(files.runner_log, "ab")
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "grokwatch.runner", "--config", str(config_path),

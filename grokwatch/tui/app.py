@@ -183,31 +183,40 @@ def run_view(argv: list[str]) -> int:
     """`grokwatch view PATH…`: the dashboard over existing files, launching nothing."""
     p = argparse.ArgumentParser(prog="grokwatch view",
                                 description="The dashboard over run directories or CSV files.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="run directory, runs directory or CSV file")
-    p.add_argument("--map", action="append", metavar="SRC=DST", default=[],
-                   help="read column SRC as DST (repeatable; wins over the built-in names; DST%% "
-                        "for a column in percent), e.g. --map full_train_acc=train_acc")
-    p.add_argument("--percent", action="store_true",
-                   help="every accuracy column is in percent (by default: when any exceeds 1)")
-    args = p.parse_args(argv)
-    from ..columns import ColumnMapError, parse_map_args
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="run directory, runs directory, CSV file, or another tool's logs "
+                        "(TensorBoard, W&B, HF Trainer, MLflow, Lightning)")
+    from ..columns import add_map_options, map_options
     from ..tail import csv_problem
 
-    try:
-        column_map = parse_map_args(args.map) or None
-    except ColumnMapError as exc:
-        print(f"grokwatch view: {exc}", file=sys.stderr)
+    add_map_options(p)
+    args = p.parse_args(argv)
+    options = map_options(args, "grokwatch view")
+    if options is None:
         return 2
+    column_map, percent = options
     paths = [Path(x).resolve() for x in args.paths]
     missing = [str(x) for x in paths if not x.exists()]
     if missing:
         print(f"grokwatch: no such file or directory: {', '.join(missing)}", file=sys.stderr)
         return 2
-    for x in paths:
-        problem = csv_problem(x) if x.is_file() else None
-        if problem:
-            print(f"grokwatch view: {x}: {problem}", file=sys.stderr)
-            return 2
-    app = GrokwatchApp(view_context(paths, column_map, True if args.percent else None))
-    app.run()
+    from ..readers import ReaderError
+    from ..readers.mirror import open_for_view
+
+    try:  # other tools' logs (TensorBoard, W&B, ...) become CSVs the dashboard tails
+        paths, mirror = open_for_view(paths, column_map)
+    except ReaderError as exc:
+        print(f"grokwatch view: {exc}", file=sys.stderr)
+        return 2
+    try:
+        for x in paths:
+            problem = csv_problem(x) if x.is_file() else None
+            if problem:
+                print(f"grokwatch view: {x}: {problem}", file=sys.stderr)
+                return 2
+        app = GrokwatchApp(view_context(paths, column_map, percent))
+        mirror.start()
+        app.run()
+    finally:
+        mirror.close()
     return app.return_code or 0

@@ -19,6 +19,7 @@ class ChartOut:
     title: str = ""
     note: str = ""
     logx: bool = False
+    logy: bool = False
     again: bool = False  # the picture is not complete yet (more to compute): build again soon
 
 

@@ -79,7 +79,7 @@ class _Figure:
         self.calls: list[tuple[str, tuple, dict]] = []
 
     def __getattr__(self, name: str):
-        if name not in ("plot", "scatter", "xticks", "yticks", "xlim", "ylim"):
+        if name not in ("plot", "scatter", "xticks", "yticks", "xlim", "ylim", "vertical_line", "text"):
             raise AttributeError(name)
 
         def record(*args, **kw) -> None:
@@ -112,6 +112,10 @@ class _Figure:
                 hsh.update(q(args[0], qx) + b"/" + q(args[1], qy))
             elif name in ("xlim", "ylim"):
                 hsh.update(q(list(args), qx if name == "xlim" else qy))
+            elif name == "vertical_line":
+                hsh.update(q([args[0]], qx))
+            elif name == "text":
+                hsh.update(repr(args[0]).encode() + q([args[1]], qx) + q([args[2]], qy))
             else:  # ticks: positions and labels
                 hsh.update(q(args[0], qx if name == "xticks" else qy) + repr(args[1:]).encode())
         return hsh.digest()
@@ -197,12 +201,20 @@ def _yrange(series: list[np.ndarray], logy: bool, metric: str, floor: float) -> 
     return lo, hi + (hi - lo) * 0.02
 
 
+ZERO_REL = 1e-7  # values this far below the largest are zero to machine precision (float32 ~1e-7)
+
+
 def _floor(series: list[np.ndarray]) -> float:
-    pos = [s[s > 0] for s in series if len(s)]
+    """The lowest value a log axis shows: half the smallest real positive value. Values that are
+    zero to machine precision (a memorised train error of 1e-11) sit at the floor instead of
+    stretching the axis over ten decades of nothing."""
+    pos = [s[np.isfinite(s) & (s > 0)] for s in series if len(s)]
     pos = [p for p in pos if len(p)]
     if not pos:
         return 1e-6
-    return max(float(min(p.min() for p in pos)) * 0.5, 1e-12)
+    allp = np.concatenate(pos)
+    real = allp[allp >= allp.max() * ZERO_REL]
+    return max(float(real.min()) * 0.5, 1e-12)
 
 
 def _plot_dims(width: int) -> int:
@@ -280,7 +292,67 @@ def group_chart(runs: list[RunData], view: View, width: int, height: int, color:
     if not color:
         legend = [("• train " + METRIC_NAMES[m], None), ("⣿ test " + METRIC_NAMES[m], None),
                   ("line: mean over seeds, ·: min–max", None)]
-    return ChartOut(f.build(), legend, title, logx=logx)
+    return ChartOut(f.build(), legend, title, logx=logx, logy=bool(view.logy))
+
+
+MEM_RGB, GEN_RGB = (95, 175, 255), (135, 215, 95)
+SEVERITY_RGB = {"alarm": (255, 95, 95), "hint": (255, 215, 95), "milestone": GEN_RGB}
+
+
+@dataclass
+class Marker:
+    step: float
+    label: str
+    rgb: tuple[int, int, int]
+
+
+def chart_markers(run: RunData) -> list[Marker]:
+    """Where the run memorised, each kind of alert first fired, and where it generalised — from
+    the run's events (what the runner's detectors said; a plain CSV's own detectors)."""
+    from ..detect import KINDS
+
+    out: list[Marker] = []
+    seen: set[str] = set()
+    mem = None
+    for ev in run.events:
+        k = ev.get("kind")
+        step = ev.get("step")
+        if mem is None and isinstance(ev.get("memorized_at"), (int, float)):
+            mem = float(ev["memorized_at"])
+        if k in KINDS and k not in seen and isinstance(step, (int, float)):
+            seen.add(k)
+            kind = KINDS[k]
+            out.append(Marker(float(step), kind.badge, SEVERITY_RGB.get(kind.severity, (200, 200, 200))))
+    if mem is not None:
+        out.insert(0, Marker(mem, "mem", MEM_RGB))
+    return sorted(out, key=lambda m: m.step)
+
+
+def _milestones(run: RunData) -> tuple[float | None, float | None]:
+    mem = gen = None
+    for ev in run.events:
+        if mem is None and isinstance(ev.get("memorized_at"), (int, float)):
+            mem = float(ev["memorized_at"])
+        if gen is None and ev.get("kind") == "generalized" and isinstance(ev.get("step"), (int, float)):
+            gen = float(ev["step"])
+    return mem, gen
+
+
+def _draw_markers(f, marks: list[Marker], logx: bool, x0: float, x1: float, y0: float, y1: float,
+                  logy: bool, color: bool) -> None:
+    """A vertical line per marker, its label at the top (stepped down where labels would touch)."""
+    span = (x1 - x0) or 1.0
+    top = y1 if not logy else y1
+    last_x, row = None, 0
+    for m in marks:
+        x = math.log10(max(m.step, 1.0)) if logx else m.step
+        if not (x0 <= x <= x1):
+            continue
+        c = m.rgb if color else "default"
+        f.vertical_line(x, color=c)
+        row = row + 1 if last_x is not None and (x - last_x) / span < 0.08 else 0
+        f.text(m.label, x, top - row * (y1 - y0) * 0.08, color=c, alignment="left")
+        last_x = x
 
 
 def run_chart(run: RunData, view: View, width: int, height: int, color: bool = True,
@@ -311,14 +383,19 @@ def run_chart(run: RunData, view: View, width: int, height: int, color: bool = T
         else:
             _draw(f, r, c, mk, view.logy, floor)
     y0, y1 = _yrange([r.lo for r in red] + [r.hi for r in red], view.logy, m, floor)
+    _draw_markers(f, chart_markers(run), logx, x0, x1, y0, y1, view.logy, color)
     _axis_labels(f, x0, x1, logx, y0, y1, view.logy)
     if not view.logy:
         f.ylim(y0, y1)
+    mem, gen = _milestones(run)
+    if mem is not None and gen is not None:
+        title += (f"  ·  memorised at {fmt.step(mem)}, generalised at {fmt.step(gen)}: "
+                  f"grokking delay {fmt.step(gen - mem)} steps")
     legend = [(f"train {METRIC_NAMES[m]}", TRAIN if color else None),
               (f"test {METRIC_NAMES[m]}", TEST if color else None)]
     if not color:
         legend = [("• train " + METRIC_NAMES[m], None), ("⣿ test " + METRIC_NAMES[m], None)]
-    return ChartOut(f.build(), legend, title, logx=logx)
+    return ChartOut(f.build(), legend, title, logx=logx, logy=bool(view.logy))
 
 
 def compare_chart(runs: list[RunData], view: View, width: int, height: int, color: bool = True,
@@ -372,7 +449,7 @@ def compare_chart(runs: list[RunData], view: View, width: int, height: int, colo
     if not view.logy:
         f.ylim(y0, y1)
     title = f"compare {len(runs)} runs · {METRIC_NAMES[m]} vs step (bright: test, dim: train)"
-    return ChartOut(f.build(), legend, title, logx=logx)
+    return ChartOut(f.build(), legend, title, logx=logx, logy=bool(view.logy))
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -445,6 +522,9 @@ def sweep_chart(runs: list[RunData], experiment: str, view: View, width: int, he
         return ChartOut("", [], f"{experiment} · sweep", note=f"{experiment} has no swept parameter")
     key = view.sweep_key if view.sweep_key in keys else keys[0]
     m = view.metric
+    ofexp = [r for r in runs if r.experiment == experiment]
+    dd = bool(ofexp) and all(r.kind == "double_descent" for r in ofexp)
+    logy = view.logy if view.logy is not None else dd  # a double-descent peak flattens a linear axis
     which = "best" if view.best else "final"
     data = {split: sweep_points(runs, experiment, key, f"{split}_{m}", view.best)
             for split in ("train", "test")}
@@ -478,12 +558,12 @@ def sweep_chart(runs: list[RunData], experiment: str, view: View, width: int, he
         for p in pts:
             if p.hi > p.lo:
                 _draw_mean(f, np.array([xpos(p.x)] * 2), np.array([p.lo, p.hi]),
-                           dim(c) if color else c, "braille" if color else "│", view.logy, floor)
+                           dim(c) if color else c, "braille" if color else "│", logy, floor)
         _draw_mean(f, np.array([xpos(p.x) for p in pts]), np.array([p.mean for p in pts]), c,
-                   "braille" if color else ("•" if split == "train" else "braille"), view.logy, floor)
-        f.scatter([xpos(p.x) for p in pts], _ytransform(np.array([p.mean for p in pts]), view.logy,
+                   "braille" if color else ("•" if split == "train" else "braille"), logy, floor)
+        f.scatter([xpos(p.x) for p in pts], _ytransform(np.array([p.mean for p in pts]), logy,
                                                          floor).tolist(), color=c, marker="●")
-    y0, y1 = _yrange(allv, view.logy, m, floor)
+    y0, y1 = _yrange(allv, logy, m, floor)
     xp = [xpos(x) for x in xs_all]
     lo, hi = min(xp), max(xp)
     pad = (hi - lo) * 0.04 or 0.5
@@ -496,7 +576,13 @@ def sweep_chart(runs: list[RunData], experiment: str, view: View, width: int, he
     else:
         f.xticks(list(range(len(cats))), cats)
     f.xlim(lo - pad, hi + pad)
-    if view.logy:
+    threshold = _threshold(ofexp, key) if dd and numeric else None
+    if threshold is not None and min(float(x) for x in xs_all) <= threshold[0] <= max(float(x) for x in xs_all):
+        tx = xpos(threshold[0])
+        c = (255, 95, 95) if color else "default"
+        f.vertical_line(tx, color=c)
+        f.text(f" {threshold[1]}", tx, y1, color=c, alignment="left")
+    if logy:
         yt = fmt.ticks_log(y0, y1)
         f.yticks(yt, [f"{10 ** v:.2g}" for v in yt])
     else:
@@ -507,7 +593,26 @@ def sweep_chart(runs: list[RunData], experiment: str, view: View, width: int, he
     legend = [(f"train {METRIC_NAMES[m]}", TRAIN if color else None),
               (f"test {METRIC_NAMES[m]}", TEST if color else None),
               (f"mean of ≤{n} run(s), bar: min–max", None)]
-    return ChartOut(f.build(), legend, title, note=note, logx=logx)
+    if threshold is not None:
+        legend.append((f"│ interpolation threshold {threshold[1]}", None))
+    return ChartOut(f.build(), legend, title, note=note, logx=logx, logy=bool(logy))
+
+
+def _threshold(runs: list[RunData], key: str) -> tuple[float, str] | None:
+    """Where a double-descent sweep's interpolation threshold lies on its x axis, from the runs'
+    configs: N = n_train on a sweep of n_features, n_train = N on a sweep of n_train."""
+    def common(name: str) -> float | None:
+        vals = [r.info.get(name) if name == "n_train" else (r.info.get("params") or {}).get(name) for r in runs]
+        vals = [float(v) for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return max(set(vals), key=vals.count) if vals else None
+
+    if key == "n_features":
+        n = common("n_train")
+        return (n, f"N = n_train = {n:g}") if n else None
+    if key == "n_train":
+        n = common("n_features")
+        return (n, f"n_train = N = {n:g}") if n else None
+    return None
 
 
 # ----------------------------------------------------------------------------- the view modes' builders

@@ -43,7 +43,7 @@ class View:
     mode: str = "run"  # a key of MODES
     metric: str = "error"  # error | loss | acc
     logx: bool | None = None  # None: automatic (log for grokking runs and wide sweeps)
-    logy: bool = False
+    logy: bool | None = None  # None: automatic (log for a double-descent sweep)
     smooth: bool = False
     sweep_key: str | None = None
     best: bool = False  # sweep: best instead of final values

@@ -76,6 +76,7 @@ def test_checkpoint_json_naming_a_missing_file_is_a_clear_failure(tmp_path):
     assert "missing" in status["error"]
 
 
+@pytest.mark.slow
 def test_weights_only_checkpoint_keeps_every_rng_state(tmp_path):
     """The checkpoint holds tensors and plain data only, and still restores the numpy and
     python RNG streams exactly; a checkpoint of an earlier version (numpy's and python's own
@@ -131,6 +132,11 @@ def test_planted_pickle_is_not_executed_on_retry_and_the_run_fails_naming_it(pro
     failed = wait_for(lambda: [e for e in events_of(run) if e["kind"] == "failed"], timeout=30,
                       what="the failed event")
     assert "was refused" in failed[-1]["message"]
+    # the way out the message names: retry restarts from step 0, the planted file moved aside
+    r = grokwatch("retry", run.name, cwd=project)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: state_of(run) == "done", timeout=120, what="the restarted run to finish")
+    assert (run / "attempt-1" / "checkpoint.pt").exists() and not marker.exists()
 
 
 def _writable_by_others(root: Path) -> list[str]:

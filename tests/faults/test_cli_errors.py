@@ -160,6 +160,7 @@ def test_a_closed_pipe_ends_quietly(done_project, args):
     assert code == 0 and err == "", err
 
 
+@pytest.mark.slow
 def test_headless_into_a_closed_pipe_keeps_running_and_exits_0_when_all_done(tmp_path):
     (tmp_path / "experiments.toml").write_text("""
 [grokwatch]
@@ -182,3 +183,15 @@ n_features = [10, 20, 40]
     assert states == ["done"] * 3
     code, err = closed_stdout("--headless", cwd=tmp_path)  # all done already: still exit 0
     assert code == 0 and "Traceback" not in err, err
+
+
+def test_headless_with_a_read_only_state_directory_and_no_runner(tmp_path):
+    (tmp_path / "experiments.toml").write_text('[grokwatch]\ndevices = "cpu"\n')
+    state = tmp_path / ".grokwatch"
+    state.mkdir()
+    mount("--bind", str(state), str(state))
+    try:
+        mount("-o", "remount,ro,bind", str(state))
+        one_line_error(grokwatch("--headless", cwd=tmp_path), "read-only file system")
+    finally:
+        umount(state)

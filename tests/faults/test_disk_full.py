@@ -154,3 +154,30 @@ def test_atomic_write_on_a_full_disk_leaves_the_old_file_and_no_temporary(small_
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "status.json"]
     overwrite_json_in_place(path, {"state": "stopped"})  # the last resort needs no new block
     assert json.loads(path.read_text()) == {"state": "stopped"}
+
+
+@pytest.mark.slow
+def test_a_torch_checkpoint_on_a_full_disk_is_a_full_disk_and_keeps_the_previous_one(small_disk):
+    """torch.save reports a full disk as a bare RuntimeError; the checkpoint writer still says
+    ENOSPC (so the worker stops, resumable), removes its partial file, keeps the last good one."""
+    from grokwatch.experiments import get_spec
+    from grokwatch.experiments.base import RunContext
+    from grokwatch.experiments.grokking import Trainer
+    from grokwatch.runs import is_disk_full
+
+    run = small_disk / "runs" / "g"
+    run.mkdir(parents=True)
+    params = get_spec("grokking").resolve({"modulus": 23, "steps": 5, "width": 512})
+    ctx = RunContext(run, {"params": params, "seed": 0})
+    trainer = Trainer(params, seed=0)
+    ctx.save_checkpoint(1, trainer.save, "pt")
+    good = (run / "checkpoint.pt").read_bytes()
+    filler = fill(small_disk)
+    with open(filler, "r+b") as f:  # room for half a checkpoint
+        f.truncate(filler.stat().st_size - len(good) // 2)
+    with pytest.raises(OSError) as err:
+        ctx.save_checkpoint(2, trainer.save, "pt")
+    assert err.value.errno == errno.ENOSPC and is_disk_full(err.value)
+    assert (run / "checkpoint.pt").read_bytes() == good
+    assert read_json(run / "checkpoint.json")["step"] == 1
+    assert leftovers(run) == []

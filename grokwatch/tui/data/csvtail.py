@@ -186,7 +186,7 @@ class CsvTail(CsvLineTail):
             self.bad_lines += bad
             if first is not None and self.first_bad is None:
                 self.first_bad = first
-            if not self.units.percent and self.plan.exceeds_fraction(table) and self._to_percent():
+            if self.units.open and self.plan.exceeds_fraction(table) and self._to_percent():
                 continue  # rows already shown as fractions: read it all again, in percent
             steps, vals, times = self.plan.assemble(table)
             self.rows_out += len(steps)

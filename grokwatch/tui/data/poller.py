@@ -31,6 +31,7 @@ HEARTBEAT_EVERY_S = 3.0
 POOL_MIN_BYTES = 2 << 20  # files with more than this left to read load in the pool
 THREAD_CHUNK = 256 << 10  # in-thread reads: ~10 ms of parsing at a time
 TICK_WORK_S = 0.3  # in-thread reading stops after this long; the UI hears of it, then more
+BACKLOG_PAUSE_S = 0.1  # between rounds while in-thread reading is left over
 
 
 @dataclass
@@ -40,7 +41,6 @@ class RunnerInfo:
     holder: dict[str, Any] | None = None
     status: dict[str, Any] = field(default_factory=dict)
     config_error: str | None = None
-    starting: bool = False
 
 
 @dataclass
@@ -158,7 +158,10 @@ class Poller:
                     while busy() and not self._stop.is_set():  # back-pressure
                         time.sleep(0.05)
                     notify()
-                self._wake.wait(max(0.0, TICK_S - (time.monotonic() - t0)))
+                # reading left over (many files on first attach): the next round after a breath,
+                # not a whole tick later (else a backlog is read at TICK_WORK_S/TICK_S of the pace)
+                wait = BACKLOG_PAUSE_S if self.backlog else TICK_S - (time.monotonic() - t0)
+                self._wake.wait(max(0.0, wait))
                 self._wake.clear()
         finally:
             if self._stop.is_set():

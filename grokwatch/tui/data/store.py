@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ...detect.kinds import is_alert_kind
+from ...runner.executors.base import JobRecord
 from ...runs import RunPaths, read_events, read_json, tail_lines
 from .. import clock
 if TYPE_CHECKING:  # numpy comes in with these: imported where used, in the poller thread
@@ -49,7 +50,7 @@ class RunData:
     csv_mtime: float = 0.0
     detectors: Any = None
     # bookkeeping of what was read
-    executor: dict[str, Any] = field(default_factory=dict)  # executor.json: a cluster job's id, node
+    executor: JobRecord = field(default_factory=JobRecord)  # executor.json: a cluster job's id, node
     _status_mtime: float = -1.0
     _executor_mtime: float = -1.0
     _config_mtime: float = -1.0
@@ -120,7 +121,7 @@ class RunData:
     def job(self) -> str:
         """A cluster job's id and node (`job 12_3@node7`), or "" for a local process."""
         ex = self.executor
-        job = ex.get("job_id")
+        job = ex.job_id  # "" unless executor.json describes a cluster job
         if not job:
             return ""
         node = ex.get("node")
@@ -130,7 +131,7 @@ class RunData:
     def pending_reason(self) -> str:
         """Why a queued cluster job waits (Slurm's reason: Resources, Priority, …), or ""."""
         ex = self.executor
-        if self.state != "queued" or not ex.get("job_id") or ex.get("phase") not in (None, "pending"):
+        if self.state != "queued" or not ex.job_id or ex.get("phase") not in (None, "pending"):
             return ""
         return str(ex.get("reason") or "")
 
@@ -365,7 +366,7 @@ class RunStore:
             if m != run._executor_mtime:
                 run._executor_mtime = m
                 ex = read_json(paths.executor, None) if m >= 0 else {}
-                run.executor = ex if isinstance(ex, dict) else {}
+                run.executor = JobRecord(ex if isinstance(ex, dict) else {})
                 changed = True
             size = _size(paths.events)
             if size < run._events_offset:  # retried: the file moved to attempt-N/

@@ -5,7 +5,8 @@
 * log bins over log10(step): a fixed grid of bins per decade, so a log-x chart keeps full
   detail at the early steps where grokking curves do their interesting things.
 
-Memory is fixed per run (about half a megabyte) whatever the number of rows, and every spike
+Memory is fixed per run (about half a megabyte; a few kB for a run of at most RAW_ROWS rows,
+which keeps its rows and bins them when drawn) whatever the number of rows, and every spike
 survives: a bin keeps its min and max. Charts reduce bins to one min/max per pixel column.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +26,10 @@ LIN_BINS = 1024
 LOG_PER_DECADE = 128
 LOG_DECADES = 12
 LOG_BINS = LOG_PER_DECADE * LOG_DECADES
+RAW_ROWS = 4096  # a summary of at most this many rows keeps them instead of bins
+BINNED_KEPT = 16  # bins built from rows for charts, kept for the most recently drawn summaries
+_BINNED: "OrderedDict[int, tuple[object, int, _Bins]]" = OrderedDict()
+_BINNED_LOCK = threading.Lock()
 
 
 @dataclass
@@ -43,64 +49,25 @@ def _empty(m: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return (np.full((m, n), np.inf), np.full((m, n), -np.inf), np.zeros((m, n)), np.zeros((m, n)))
 
 
-class Summary:
-    """Bounded min/max/mean bins of the six core metrics of one run. Thread-safe."""
+class _Bins:
+    """The two bin sets (linear with doubling width, log10 per decade) of min, max, sum, count."""
 
     def __init__(self) -> None:
         m = len(METRICS)
-        self.lock = threading.Lock()
         self.lin_width = 1.0
         self.lin = _empty(m, LIN_BINS)
         self.log = _empty(m, LOG_BINS)
-        self.rows = 0
-        self.last_step = -math.inf
-        self.best_min = np.full(m, np.inf)
-        self.best_max = np.full(m, -np.inf)
-        self.present = np.zeros(m, dtype=bool)
-        self.version = 0
 
-    # pickling (the bulk loader builds summaries in a worker process)
-    def __getstate__(self) -> dict:
-        d = self.__dict__.copy()
-        del d["lock"]
-        return d
-
-    def __setstate__(self, d: dict) -> None:
-        self.__dict__.update(d)
-        self.lock = threading.Lock()
-
-    # ------------------------------------------------------------------ feeding
-
-    def feed(self, steps: np.ndarray, vals: np.ndarray) -> None:
-        """Add rows: `steps` (N,), `vals` (N, len(METRICS)) with NaN for a missing value."""
-        if len(steps) == 0:
-            return
-        steps = np.asarray(steps, dtype=np.float64)
-        vals = np.asarray(vals, dtype=np.float64)
-        ok = np.isfinite(steps)
-        if not ok.all():
-            steps, vals = steps[ok], vals[ok]
-            if len(steps) == 0:
-                return
-        steps = np.maximum(steps, 0.0)
-        vals = np.where(np.isfinite(vals), vals, np.nan)
-        with self.lock:
-            top = float(steps.max())
-            while top / self.lin_width >= LIN_BINS:
-                self._coarsen()
-            lin_idx = (steps / self.lin_width).astype(np.int64)
-            np.minimum(lin_idx, LIN_BINS - 1, out=lin_idx)
-            log_idx = (np.log10(np.maximum(steps, 1.0)) * LOG_PER_DECADE).astype(np.int64)
-            np.minimum(log_idx, LOG_BINS - 1, out=log_idx)
-            self._add(self.lin, lin_idx, vals)
-            self._add(self.log, log_idx, vals)
-            self.rows += len(steps)
-            self.last_step = max(self.last_step, top)
-            with np.errstate(invalid="ignore"):
-                self.best_min = np.fmin(self.best_min, np.nanmin(vals, axis=0, initial=np.inf))
-                self.best_max = np.fmax(self.best_max, np.nanmax(vals, axis=0, initial=-np.inf))
-            self.present |= ~np.isnan(vals).all(axis=0)
-            self.version += 1
+    def add(self, steps: np.ndarray, vals: np.ndarray) -> None:
+        top = float(steps.max())
+        while top / self.lin_width >= LIN_BINS:
+            self._coarsen()
+        lin_idx = (steps / self.lin_width).astype(np.int64)
+        np.minimum(lin_idx, LIN_BINS - 1, out=lin_idx)
+        log_idx = (np.log10(np.maximum(steps, 1.0)) * LOG_PER_DECADE).astype(np.int64)
+        np.minimum(log_idx, LOG_BINS - 1, out=log_idx)
+        self._add(self.lin, lin_idx, vals)
+        self._add(self.log, log_idx, vals)
 
     def _coarsen(self) -> None:
         mn, mx, sm, ct = self.lin
@@ -133,6 +100,122 @@ class Summary:
         sm[:, g] += gsum
         ct[:, g] += gcnt
 
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.lin + self.log)
+
+
+class Summary:
+    """Bounded min/max/mean bins of the six core metrics of one run. Thread-safe.
+
+    A run of at most RAW_ROWS rows keeps its rows instead (a few kB, where the bins take half a
+    megabyte: `grokwatch view` of thousands of small logs stays in bounded memory) and bins them
+    only when a chart asks; the picture is the same either way, since a bin's min, max, sum and
+    count do not depend on the order its rows arrived in.
+    """
+
+    def __init__(self) -> None:
+        m = len(METRICS)
+        self.lock = threading.Lock()
+        self._bins: _Bins | None = None
+        self._raw_steps = np.zeros(0)
+        self._raw_vals = np.zeros((0, m))
+        self._token = object()  # this summary's mark in the cache of bins built from rows
+        self.rows = 0
+        self.last_step = -math.inf
+        self.best_min = np.full(m, np.inf)
+        self.best_max = np.full(m, -np.inf)
+        self.present = np.zeros(m, dtype=bool)
+        self.version = 0
+
+    # pickling (the bulk loader builds summaries in a worker process)
+    def __getstate__(self) -> dict:
+        d = self.__dict__.copy()
+        del d["lock"], d["_token"]
+        return d
+
+    def __setstate__(self, d: dict) -> None:
+        self.__dict__.update(d)
+        self.lock = threading.Lock()
+        self._token = object()
+
+    # the bins (a small run's are built from its rows on demand)
+    def bins(self) -> _Bins:
+        with self.lock:
+            return self._current_bins()
+
+    def _current_bins(self) -> _Bins:
+        if self._bins is not None:
+            return self._bins
+        key = id(self)
+        with _BINNED_LOCK:
+            hit = _BINNED.get(key)
+            if hit is not None and hit[0] is self._token and hit[1] == self.version:
+                _BINNED.move_to_end(key)
+                return hit[2]
+        b = _Bins()
+        if len(self._raw_steps):
+            b.add(self._raw_steps, self._raw_vals)
+        with _BINNED_LOCK:
+            _BINNED[key] = (self._token, self.version, b)
+            while len(_BINNED) > BINNED_KEPT:
+                _BINNED.popitem(last=False)
+        return b
+
+    @property
+    def lin(self):
+        return self.bins().lin
+
+    @property
+    def log(self):
+        return self.bins().log
+
+    @property
+    def lin_width(self) -> float:
+        return self.bins().lin_width
+
+    @property
+    def nbytes(self) -> int:
+        """What this summary holds in memory (its bins, or its rows while it has few)."""
+        if self._bins is not None:
+            return self._bins.nbytes
+        return self._raw_steps.nbytes + self._raw_vals.nbytes
+
+    # ------------------------------------------------------------------ feeding
+
+    def feed(self, steps: np.ndarray, vals: np.ndarray) -> None:
+        """Add rows: `steps` (N,), `vals` (N, len(METRICS)) with NaN for a missing value."""
+        if len(steps) == 0:
+            return
+        steps = np.asarray(steps, dtype=np.float64)
+        vals = np.asarray(vals, dtype=np.float64)
+        ok = np.isfinite(steps)
+        if not ok.all():
+            steps, vals = steps[ok], vals[ok]
+            if len(steps) == 0:
+                return
+        steps = np.maximum(steps, 0.0)
+        vals = np.where(np.isfinite(vals), vals, np.nan)
+        with self.lock:
+            if self._bins is not None:
+                self._bins.add(steps, vals)
+            elif self.rows + len(steps) > RAW_ROWS:
+                self._bins = _Bins()
+                if len(self._raw_steps):
+                    self._bins.add(self._raw_steps, self._raw_vals)
+                self._bins.add(steps, vals)
+                self._raw_steps, self._raw_vals = np.zeros(0), np.zeros((0, len(METRICS)))
+            else:
+                self._raw_steps = np.concatenate([self._raw_steps, steps])
+                self._raw_vals = np.concatenate([self._raw_vals, vals])
+            self.rows += len(steps)
+            self.last_step = max(self.last_step, float(steps.max()))
+            with np.errstate(invalid="ignore"):
+                self.best_min = np.fmin(self.best_min, np.nanmin(vals, axis=0, initial=np.inf))
+                self.best_max = np.fmax(self.best_max, np.nanmax(vals, axis=0, initial=-np.inf))
+            self.present |= ~np.isnan(vals).all(axis=0)
+            self.version += 1
+
     # ------------------------------------------------------------------ reading
 
     def has(self, metric: str) -> bool:
@@ -147,13 +230,14 @@ class Summary:
         """The metric reduced to at most `ncols` columns over [x0, x1] in chart space."""
         i = M_INDEX[metric]
         with self.lock:
+            bins = self._current_bins()
             if log:
-                mn, mx, sm, ct = (a[i].copy() for a in self.log)
+                mn, mx, sm, ct = (a[i].copy() for a in bins.log)
                 centres = (np.arange(LOG_BINS) + 0.5) / LOG_PER_DECADE
                 centres[0] = 0.0
             else:
-                mn, mx, sm, ct = (a[i].copy() for a in self.lin)
-                centres = (np.arange(LIN_BINS) + 0.5) * self.lin_width
+                mn, mx, sm, ct = (a[i].copy() for a in bins.lin)
+                centres = (np.arange(LIN_BINS) + 0.5) * bins.lin_width
                 last = self.last_step
         keep = ct > 0
         if not log and keep.any():  # the last bin's centre may lie past the data

@@ -22,6 +22,7 @@ from ..data.order import group, initial_focus
 from ..data.poller import Poller, RunnerGone
 from ..data.store import RunData, RunStore
 from ..data.supervisor import Notice, RunnerSupervisor
+from ..widgets.alerts.alert_line import AlertLine
 from ..widgets.alerts.alert_list import AlertList
 from ..widgets.chart.chart import ChartJob, ChartPanel
 from ..widgets.detail.detail import DetailPane
@@ -96,6 +97,7 @@ class DashboardScreen(Screen):
         yield RunTable(id="runs")
         with Horizontal(id="main"):
             with Vertical(id="left"):
+                yield AlertLine(id="alert-line")
                 yield ChartPanel(self._chart_job, id="chart")
                 yield AlertList(id="alerts")
             yield DetailPane(id="detail")
@@ -259,7 +261,10 @@ class DashboardScreen(Screen):
         cur = table.current_key
         if cur is None:
             return
-        if self.auto_key is not None and cur != self.auto_key:
+        if self.auto_key is None:  # the first paint had no row highlighted: this one is the start
+            self.auto_key = cur
+            return
+        if cur != self.auto_key:
             self.auto_focus = False  # the user chose a run
             return
         run = self.store.runs.get(cur)
@@ -294,11 +299,15 @@ class DashboardScreen(Screen):
                 self._sync({str(a.get("run_id")) for a in out.missed})
         if out.alerts:
             n = lst.add(out.alerts)
-            if n:
-                for a in out.alerts[-3:]:
+            if n:  # the highlighted run's alert as a toast; other runs' on one compact line
+                cur = table.current_key
+                mine = [a for a in out.alerts if str(a.get("run_id")) == cur]
+                if mine:
+                    a = mine[-1]
                     self.notify(f"{a.get('run_id')}: {a.get('message', '')}",
                                 title=f"{a.get('kind')} at step {a.get('step')}", severity="warning",
                                 timeout=15)
+                self.query_one(AlertLine).add([a for a in out.alerts if str(a.get("run_id")) != cur])
                 if self.ctx.bell:
                     self.app.bell()
                 ids = {str(a.get("run_id")) for a in out.alerts}
@@ -432,7 +441,9 @@ class DashboardScreen(Screen):
         self._set_view(logx=not self._effective_logx())
 
     def action_logy(self) -> None:
-        self._set_view(logy=not self.view.logy)
+        out = self.query_one(ChartPanel).last_out
+        shown = self.view.logy if self.view.logy is not None else bool(out and out.logy)
+        self._set_view(logy=not shown)
 
     def action_metric(self) -> None:
         i = METRIC_CYCLE.index(self.view.metric)
@@ -523,6 +534,7 @@ class DashboardScreen(Screen):
         show = not lst.has_class("-shown")
         lst.set_class(show, "-shown")
         if show:
+            self.query_one(AlertLine).clear()
             lst.focus()
         else:
             self.query_one(RunTable).focus()

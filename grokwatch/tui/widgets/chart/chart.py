@@ -139,6 +139,8 @@ class ChartPanel(Vertical):
         flags = []
         if out.logx:
             flags.append("log-x")
+        if out.logy:
+            flags.append("log-y")
         if out.note and out.ansi:
             flags.append(out.note)
         if flags:

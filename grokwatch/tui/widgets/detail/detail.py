@@ -32,8 +32,8 @@ def render_detail(run: RunData | None) -> Text:
             bits.append(f"threads {run.info.get('threads')}")
         t.append(" · ".join(bits) + "\n")
         ex = run.executor
-        if ex.get("job_id"):
-            job = [f"{ex.get('executor') or 'cluster'} job {ex.get('job_id')}"]
+        if ex.job_id:
+            job = [f"{ex.executor or 'cluster'} job {ex.job_id}"]
             if ex.get("phase"):
                 job.append(str(ex.get("phase")) + (f" ({ex.get('reason')})" if run.pending_reason else ""))
             if ex.get("node"):

@@ -41,9 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..runs import EXIT_REQUEUE, EXIT_STOPPED
-from .devices import Slot
-from .executors import Executor, JobState
+from ...paths import ProjectPaths
+from ...runs import EXIT_REQUEUE, EXIT_STOPPED
+from ..devices import Slot
+from .base import Executor, JobRecord, JobState
 
 log = logging.getLogger("grokwatch.runner.slurm")
 
@@ -187,14 +188,15 @@ def _user_name(uid: int | None) -> str:
 
 class SlurmExecutor(Executor):
     name = "slurm"
+    job_kind = "cluster"
     poll_interval_s = 3.0  # the least time between two squeue calls (the runner ticks every 0.5 s)
 
     def __init__(self, config: Any = None, *, poll_interval_s: float | None = None):
-        from ..config import SlurmSettings
+        from ...config import SlurmSettings
 
         self.settings = getattr(config, "slurm", None) or SlurmSettings()
         project_dir = Path(getattr(config, "project_dir", None) or Path.cwd())
-        self.work_dir = project_dir / ".grokwatch" / "slurm"
+        self.work_dir = ProjectPaths(project_dir).slurm
         self.python = self.settings.python or sys.executable
         if poll_interval_s is not None:
             self.poll_interval_s = poll_interval_s
@@ -212,6 +214,10 @@ class SlurmExecutor(Executor):
         self._signallers: list[tuple[subprocess.Popen, float, list[str]]] = []
         self._last_outage_log = -1e9
         self._prune_submissions()
+
+    @classmethod
+    def from_config(cls, config: Any = None) -> "SlurmExecutor":
+        return cls(config)
 
     # ------------------------------------------------------------------ slurm commands
 
@@ -231,13 +237,13 @@ class SlurmExecutor(Executor):
     def capacity(self) -> int | None:
         return self.settings.max_jobs
 
-    def slots(self) -> list[Slot]:
+    def slots(self) -> list[Slot] | None:
         """max_jobs slots of the device kind the jobs ask for (the cluster, not this machine,
         has the devices); a run's threads are its cpus_per_run."""
         device = "cuda" if self.settings.gpus_per_run > 0 else "cpu"
         return [Slot(device, None, self.settings.cpus_per_run, i) for i in range(self.settings.max_jobs)]
 
-    def describe(self) -> str:
+    def describe(self) -> str | None:
         """One line for headless/status output instead of max_jobs slot labels."""
         s = self.settings
         parts = [f"up to {s.max_jobs} job(s)", f"{s.cpus_per_run} CPU(s)"]
@@ -299,21 +305,29 @@ class SlurmExecutor(Executor):
             out.pop("CUDA_VISIBLE_DEVICES", None)  # Slurm sets it from the job's GPUs
         return out
 
-    def submit(self, run_dir: Path, env: dict[str, str]) -> dict[str, Any]:
-        return self.submit_many([(run_dir, env)])[0]
+    def submit(self, run_dir: Path, env: dict[str, str]) -> JobRecord:
+        out = self.submit_many([(run_dir, env)])[0]
+        if isinstance(out, Exception):
+            raise out
+        return out
 
-    def submit_many(self, items: list[tuple[Path, dict[str, str]]]) -> list[dict[str, Any]]:
+    def submit_many(self, items: list[tuple[Path, dict[str, str]]]) -> list[JobRecord | Exception]:
         """Submit several runs: one job array per group of runs with the same environment
-        (at most MAX_ARRAY tasks each), one sbatch call per array."""
+        (at most MAX_ARRAY tasks each), one sbatch call per array. An array sbatch refused
+        leaves its exception in place of each of its records."""
         groups: dict[tuple, list[int]] = {}
         for i, (_, env) in enumerate(items):
             key = tuple(sorted(self._job_env(env).items()))
             groups.setdefault(key, []).append(i)
-        records: list[dict[str, Any] | None] = [None] * len(items)
+        records: list[JobRecord | Exception | None] = [None] * len(items)
         for key, idx in groups.items():
             for start in range(0, len(idx), MAX_ARRAY):
                 chunk = idx[start:start + MAX_ARRAY]
-                recs = self._submit_group([Path(items[i][0]).resolve() for i in chunk], dict(key))
+                try:
+                    recs: list[JobRecord | Exception] = list(self._submit_group(
+                        [Path(items[i][0]).resolve() for i in chunk], dict(key)))
+                except (SlurmError, OSError) as exc:
+                    recs = [exc] * len(chunk)
                 for i, rec in zip(chunk, recs):
                     records[i] = rec
         return [r for r in records if r is not None]
@@ -324,7 +338,7 @@ class SlurmExecutor(Executor):
         d.mkdir(parents=True, exist_ok=False)
         return d
 
-    def _submit_group(self, run_dirs: list[Path], env: dict[str, str]) -> list[dict[str, Any]]:
+    def _submit_group(self, run_dirs: list[Path], env: dict[str, str]) -> list[JobRecord]:
         sub = self._submission_dir()
         for i, run_dir in enumerate(run_dirs):  # task i's stdout+stderr -> that run's worker.log
             os.symlink(run_dir / "worker.log", sub / f"{i}.log")
@@ -342,8 +356,8 @@ class SlurmExecutor(Executor):
         now = time.time()
         records = []
         for i, run_dir in enumerate(run_dirs):
-            rec = {"executor": self.name, "job_id": job_id if len(run_dirs) == 1 else f"{job_id}_{i}",
-                   "submitted": now, "host": self.host, "script": str(sub / "job.sh")}
+            rec = self.record(job_id=job_id if len(run_dirs) == 1 else f"{job_id}_{i}",
+                              submitted=now, host=self.host, script=str(sub / "job.sh"))
             if len(run_dirs) > 1:
                 rec.update({"array_job_id": job_id, "array_task": i})
             records.append(rec)
@@ -354,7 +368,7 @@ class SlurmExecutor(Executor):
 
     # ------------------------------------------------------------------ poll
 
-    def poll(self, records: dict[str, dict[str, Any]]) -> dict[str, JobState]:
+    def poll(self, records: dict[str, JobRecord]) -> dict[str, JobState]:
         self.flush()
         wanted = {run_id: str(rec.get("job_id") or "") for run_id, rec in records.items()}
         ids = {j for j in wanted.values() if j}
@@ -500,7 +514,7 @@ class SlurmExecutor(Executor):
 
     # ------------------------------------------------------------------ adopt, cancel
 
-    def adopt(self, record: dict[str, Any]) -> bool:
+    def adopt(self, record: JobRecord) -> bool:
         """Is the job of this record (from executor.json) still pending or running? The first call
         after a restart asks squeue for all of this user's jobs at once; the rest use that answer."""
         job_id = str(record.get("job_id") or "")
@@ -568,7 +582,7 @@ class SlurmExecutor(Executor):
                 log.warning("%s: %s", " ".join(proc.args), _one_line(err))
         self._signallers = keep
 
-    def cancel(self, record: dict[str, Any], requeue: bool = False) -> None:
+    def cancel(self, record: JobRecord, requeue: bool = False) -> None:
         """Stop: a running job's worker gets SIGTERM (checkpoint, `stopped`); a job that is not
         running yet is cancelled. Requeue: SIGUSR1 to a running job (checkpoint, exit 75).
         The scancel calls go out at the next poll (or flush), all stops in one or two calls."""
@@ -581,7 +595,7 @@ class SlurmExecutor(Executor):
         self._remember_cancel(job_id)
         self._to_stop.add(job_id)
 
-    def kill(self, record: dict[str, Any]) -> None:
+    def kill(self, record: JobRecord) -> None:
         """Cancel at once (Slurm's SIGTERM, then SIGKILL after its KillWait)."""
         job_id = str(record.get("job_id") or "")
         if job_id:
