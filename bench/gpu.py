@@ -248,24 +248,31 @@ def section_sweep(device: str, runs: int, steps: int, procs: int, serial: int, w
                   timeout: float) -> None:
     say(f"== 3. a {runs}-run grokking sweep of the default preset ({steps} steps each), three ways ==")
     serial = min(serial, runs)
+    # On the CPU every way gets one thread per process (a lone run given every core of a busy
+    # machine runs many times slower: OpenMP barriers); on a GPU the runner decides.
+    threads = {"threads_per_run": 1} if device == "cpu" else {}
+    if threads:
+        say("(CPU: one thread per worker process in every way)")
     t1 = one_sweep(f"one at a time, {serial} runs measured",
                    write_project(work / "serial", device, sweep_body(serial, steps),
-                                 max_parallel=1, pack="off"), device, serial, timeout)
+                                 max_parallel=1, pack="off", **threads), device, serial, timeout)
     if t1 is not None:
         est = t1 * runs / serial
         say(f"one at a time, {runs} runs EXTRAPOLATED from {serial} measured: {est:.1f} s, "
             f"{runs / est * 3600:.0f} runs/hour")
     tp = one_sweep(f"{procs} processes per device, {runs} runs",
                    write_project(work / "procs", device, sweep_body(runs, steps), max_parallel=procs,
-                                 pack="off"), device, runs, timeout)
+                                 pack="off", **threads), device, runs, timeout)
     tk = one_sweep(f"packed (pack = {runs}), {runs} runs",
                    write_project(work / "packed", device, sweep_body(runs, steps), max_parallel=1,
-                                 pack=runs), device, runs, timeout)
+                                 pack=runs, **threads), device, runs, timeout)
     if tk:
         if t1:
-            say(f"packed vs one at a time (extrapolated): {t1 * runs / serial / tk:.1f}x faster")
+            say(f"packed vs one at a time (extrapolated): {t1 * runs / serial / tk:.2f}x "
+                f"(time ratio; > 1: packed is faster)")
         if tp:
-            say(f"packed vs {procs} processes per device: {tp / tk:.1f}x faster")
+            say(f"packed vs {procs} processes per device: {tp / tk:.2f}x (time ratio; > 1: packed "
+                f"is faster)")
 
 
 def make_run(run_dir: Path, device: str, params: dict, seed: int, checkpoint_every_s: float = 60):
