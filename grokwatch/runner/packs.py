@@ -1,4 +1,5 @@
-"""The runner's side of packing: which queued runs launch together, and launching them.
+"""The runner's side of packing: which queued runs launch together, launching them, and the
+local executor's handling of pack members.
 
 `groups()` turns the queue (in order) into launch groups: a run alone, or a pack of runs of one
 experiment on one device with the same shapes (`grokwatch.packing`), up to the size `pack`
@@ -10,9 +11,15 @@ launched on that slot. Standard library only (the runner never imports torch).
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..packing import group_for_packs
+from ..packing import STOP_REQUEST, group_for_packs
+from ..runs import TERMINAL_STATES, atomic_write_text, read_json
 
 if TYPE_CHECKING:
     from .core import ActiveRun, Runner
@@ -57,3 +64,59 @@ def launch(runner: "Runner", group: list["ActiveRun"], slot: "Slot") -> None:
     for run, record in zip(group, records):
         runner._launched(run, slot, JobRecord(record))
     log.info("pack %s: %d run(s) on %s", records[0].get("pack"), len(group), slot.label)
+
+
+# ----------------------------------------------------------------------------- executor side
+# Used by the local executor (executors/local.py): one `python -m grokwatch.pack` process trains
+# a group; each member gets its own record (executor.json) with the pack's pid and start time and
+# `pack`, `pack_size`, `member_of`, `run_dir`, so polling, adoption after a runner restart and
+# `lost` after a SIGKILL work per member as for any local run. What differs for a member: a stop
+# writes its `stop.request` (SIGTERM would stop every member), a kill never SIGKILLs the pack for
+# one member, and a member that left a still-running pack is reported as exited (its status.json).
+
+PACK_LOGS = ".packs"  # under the runs directory: each pack process's own stdout/stderr
+
+
+def start_pack(python: str, run_dirs: list[Path], env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """Start the pack process (own session, like a worker); returns it and the pack's id."""
+    run_dirs = [Path(d) for d in run_dirs]
+    pack_id = f"pack-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    logs = run_dirs[0].parent / PACK_LOGS
+    logs.mkdir(parents=True, exist_ok=True)
+    log_file = open(logs / f"{pack_id}.log", "ab")
+    try:
+        proc = subprocess.Popen([python, "-m", "grokwatch.pack", "--id", pack_id, *map(str, run_dirs)],
+                                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                                env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+                                cwd=str(run_dirs[0].parent), start_new_session=True, close_fds=True)
+    finally:
+        log_file.close()
+    return proc, pack_id
+
+
+def member_fields(pack_id: str, run_dirs: list[Path], run_dir: Path) -> dict[str, Any]:
+    return {"pack": pack_id, "pack_size": len(run_dirs), "member_of": f"member of pack {pack_id}",
+            "run_dir": str(run_dir)}
+
+
+def is_member(record: dict[str, Any]) -> bool:
+    return bool(record.get("pack") and record.get("run_dir"))
+
+
+def request_stop(record: dict[str, Any]) -> None:
+    """Ask the pack that trains this run to stop it alone (checkpoint, `stopped`)."""
+    atomic_write_text(Path(record["run_dir"]) / STOP_REQUEST, f"{time.time()}\n")
+
+
+def members_that_left(records: dict[str, Any], states: dict[str, Any]) -> dict[str, Any]:
+    """A member whose pack still runs but whose status.json says it ended: exited (so the runner
+    records its end now, not when the whole pack exits)."""
+    from .executors.base import JobState
+
+    for run_id, state in states.items():
+        record = records[run_id]
+        if is_member(record) and state.phase == "running":
+            status = read_json(Path(record["run_dir"]) / "status.json", {}) or {}
+            if status.get("state") in TERMINAL_STATES or status.get("state") == "requeued":
+                states[run_id] = JobState("exited", exit_code=status.get("exit_code"))
+    return states

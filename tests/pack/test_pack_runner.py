@@ -15,7 +15,8 @@ from conftest import grokwatch, read_json, run_dirs, start_grokwatch, state_of, 
 
 
 def sweep(steps: int, pack: str = "4", wds=(1.0, 0.3), seeds=(0, 1), extra: str = "") -> str:
-    return (f'[grokwatch]\ndevices = "cpu"\nmax_parallel = 1\ncheckpoint_every_s = 0.5\n{extra}\n'
+    return (f'[grokwatch]\ndevices = "cpu"\nmax_parallel = 1\nthreads_per_run = 1\n'
+            f'checkpoint_every_s = 0.5\n{extra}\n'
             f'[[experiment]]\nname = "g"\nkind = "grokking"\nseeds = {list(seeds)}\npack = {pack}\n'
             f'[experiment.params]\nmodulus = 23\nwidth = 32\nlr = 1e-2\nsteps = {steps}\n'
             f'eval_every = 20\neval_log_points = 4\n[experiment.sweep]\nweight_decay = {list(wds)}\n')
@@ -76,7 +77,7 @@ def test_stop_one_member_the_others_finish_and_retry_resumes_it(project):
 
 @pytest.mark.slow
 def test_a_killed_pack_leaves_each_member_lost_and_resumable(project):
-    (project / "experiments.toml").write_text(sweep(4000, pack="2", wds=(1.0,), seeds=(0, 1)))
+    (project / "experiments.toml").write_text(sweep(3000, pack="2", wds=(1.0,), seeds=(0, 1)))
     head = start_grokwatch("--headless", cwd=project)
     try:
         wait_for(lambda: len(run_dirs(project)) == 2 and all(
@@ -95,7 +96,7 @@ def test_a_killed_pack_leaves_each_member_lost_and_resumable(project):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for rd in dirs:
         s = steps_of(rd)
-        assert state_of(rd) == "done" and s[-1] == 4000 and len(set(s)) == len(s)
+        assert state_of(rd) == "done" and s[-1] == 3000 and len(set(s)) == len(s)
 
 
 def test_the_run_table_device_column_shows_the_pack():

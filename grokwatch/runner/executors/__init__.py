@@ -24,7 +24,7 @@ class ExecutorEntry:
 
 
 REGISTRY: dict[str, ExecutorEntry] = {e.name: e for e in (
-    ExecutorEntry("local", "grokwatch.runner.executors.packed:PackingLocalExecutor", "process",
+    ExecutorEntry("local", "grokwatch.runner.executors.local:LocalExecutor", "process",
                   "worker processes on this machine"),
     ExecutorEntry("slurm", "grokwatch.runner.executors.slurm:SlurmExecutor", "cluster",
                   "Slurm batch jobs, watched from the login node (docs/slurm.md)"),
