@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from grokwatch.detect.kinds import KINDS  # noqa: E402
 from grokwatch.runs import read_all_metrics, read_events, read_json  # noqa: E402
 
 
@@ -40,8 +41,7 @@ def main(argv=None) -> int:
         p = subprocess.run([sys.executable, "-m", "grokwatch", "--headless", "--demo"], cwd=proj,
                            env=env, capture_output=True, text=True, timeout=args.timeout)
         print(f"headless demo: exit {p.returncode} after {time.monotonic() - t0:.0f} s")
-        alert_lines = [x for x in p.stdout.splitlines() if any(k in x for k in (
-            "generalization_jump", "grokking_likely", "overfitting", "divergence"))]
+        alert_lines = [x for x in p.stdout.splitlines() if any(f"{k}]" in x for k in KINDS)]
         for line in alert_lines:
             print("  |", line)
     ok = True
@@ -49,13 +49,19 @@ def main(argv=None) -> int:
     for d in runs:
         info = read_json(d / "config.json", {}) or {}
         events, _ = read_events(d / "events.jsonl")
-        alerts = [e for e in events if e.get("kind") in ("generalization_jump", "grokking_likely",
-                                                         "overfitting", "divergence")]
+        alerts = [e for e in events if e.get("kind") in KINDS]
+        wrong = [e for e in alerts if e.get("alert") is not KINDS[e["kind"]].alert]
         jumps = [e for e in alerts if e["kind"] == "generalization_jump"]
         rows = read_all_metrics(d / "metrics.csv") if (d / "metrics.csv").exists() else []
         grok = info.get("kind") == "grokking" and float((info.get("params") or {}).get("weight_decay", 0)) > 0
         line = f"{d.name:40s} rows {len(rows):4d} " + (", ".join(
-            f"{e['kind']}@{e['step']}" for e in alerts) or "no alerts")
+            f"{e['kind']}@{e['step']}" for e in alerts) or "no events")
+        if wrong:
+            ok = False
+            line += f"  FAIL: {wrong[0]['kind']} with alert {wrong[0].get('alert')}"
+        if grok and any(e["kind"] == "stalled" for e in alerts):
+            ok = False
+            line += "  FAIL: stalled on the run that groks"
         if grok:
             accs = [r["test_acc"] for r in rows if "test_acc" in r]
             baseline = min(accs[: max(3, len(accs) // 10)]) if accs else 0.0

@@ -81,14 +81,11 @@ def load_runs(run_dirs: list[Path]) -> list[Run]:
 
 
 def seed_groups(runs: list[Run]) -> list[Group]:
-    import json
+    from .sweeps import seed_group_key
 
     groups: dict[str, Group] = {}
     for r in runs:
-        params = dict(r.info.get("params") or {})
-        params.pop("seed", None)
-        key = json.dumps([r.experiment, r.sweep, params], sort_keys=True, default=str)
-        groups.setdefault(key, Group()).runs.append(r)
+        groups.setdefault(seed_group_key(r.info, fallback=r.run_id), Group()).runs.append(r)
     return list(groups.values())
 
 
@@ -212,6 +209,8 @@ def sweep_figure(runs: list[Run], key: str | None = None, metric: str = "error")
     pos = xs if _numeric(xs) else list(range(len(xs)))
     dd = all(r.info.get("kind") == "double_descent" for r in runs)
     every = [v for r in runs for v in r.summary.final.values()]
+    from .sweeps import log_floor
+
     floor = log_floor(every) if dd else None
     for split, c in (("train", TRAIN), ("test", TEST)):
         vals = [[r.summary.final.get(f"{split}_{metric}") for r in by[x]] for x in xs]
@@ -251,28 +250,10 @@ def sweep_figure(runs: list[Run], key: str | None = None, metric: str = "error")
     return fig
 
 
-ZERO_REL = 1e-7  # as the dashboard's log axes (tui/charts.py _floor): float32 precision
-
-
-def log_floor(values: list[float]) -> float | None:
-    """Half the smallest positive value that is not zero to machine precision (relative to the
-    largest), or None without positive values: where a log axis starts."""
-    pos = [v for v in values if v is not None and math.isfinite(v) and v > 0]
-    if not pos:
-        return None
-    top = max(pos)
-    return min(v for v in pos if v >= top * ZERO_REL) * 0.5
-
-
 def _threshold(runs: list[Run], key: str) -> tuple[float, str] | None:
-    if key == "n_features":
-        vals = [r.info.get("n_train") for r in runs if isinstance(r.info.get("n_train"), (int, float))]
-        return (float(vals[0]), f"N = n_train = {vals[0]}") if vals else None
-    if key == "n_train":
-        vals = [(r.info.get("params") or {}).get("n_features") for r in runs]
-        vals = [v for v in vals if isinstance(v, (int, float))]
-        return (float(vals[0]), f"n_train = N = {vals[0]}") if vals else None
-    return None
+    from .sweeps import interpolation_threshold
+
+    return interpolation_threshold([r.info for r in runs], key)
 
 
 def _swept(runs: list[Run]) -> list[str]:

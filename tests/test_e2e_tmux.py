@@ -132,3 +132,55 @@ def test_e_opens_the_editor_and_a_broken_edit_shows_the_banner(session):
     assert "tiny-s0-" in s  # the runs are still shown
     assert "widht" in (project / "experiments.toml").read_text()
     t.keys("q")
+
+
+PHASE = """
+[grokwatch]
+devices = "cpu"
+max_parallel = 2
+
+[[experiment]]
+name = "pd"
+kind = "grokking"
+seeds = [0]
+[experiment.params]
+modulus = 23
+steps = 400
+width = 64
+eval_every = 20
+[experiment.sweep]
+weight_decay = [0.1, 1.0]
+train_fraction = [0.3, 0.6]
+"""
+
+
+def test_phase_diagram_fills_in_as_runs_finish(session):
+    t, project = session
+    (project / "experiments.toml").write_text(PHASE)
+    t.keys("grokwatch", "Enter")
+    t.wait(lambda s: "pd-weight_decay=" in s, 90, "the runs")
+    t.keys("p")
+    s = t.wait(lambda s: "phase diagram: generalisation step over" in s, 30, "the phase diagram")
+    assert "weight_decay" in s and "train_fraction" in s
+    t.wait(lambda s: "%" in s or "never" in s or "still going" in s, 30, "cells of the diagram")
+
+    def states() -> list[str]:
+        import json
+
+        out = []
+        for p in project.glob("runs/*/status.json"):
+            try:
+                out.append(json.loads(p.read_text()).get("state"))
+            except ValueError:
+                out.append("?")
+        return out
+
+    t0 = time.monotonic()
+    while not (len(states()) == 4 and all(x == "done" for x in states())) and time.monotonic() - t0 < 240:
+        time.sleep(0.5)
+    assert states() == ["done"] * 4, states()
+    s = t.wait(lambda s: "%" not in s and "still going" not in s, 30, "every cell filled in")
+    assert "never" in s or any(ch.isdigit() for ch in s.split("phase diagram", 1)[1])
+    t.keys("v", "v")  # the phase of each cell
+    t.wait(lambda s: "phase diagram: phase over" in s and "memorization" in s, 20, "the phases")
+    t.keys("q")

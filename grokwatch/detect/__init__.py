@@ -8,9 +8,11 @@ metrics row), `grokwatch detect` and `grokwatch view`.
             ...
 
 The kinds of event, and the rule that raises each, are the table in `kinds.py`; what a rule
-is, `protocol.py`; each rule is a module of its own (`jump.py`, `hint.py`, `overfit.py`,
-`divergence.py`) whose docstring says how it judges. Standard library only (the TUI and the
-runner import this; never torch, not even numpy on the per-row path).
+is, `protocol.py`; each rule is a module of its own (`divergence.py`, `jump.py`, `hint.py`,
+`overfit.py`, `stall.py`, `milestone.py`) whose docstring says how it judges; `signals.py` is how
+they read a row, `phase.py` Liu et al.'s grokking-or-comprehension rule, `summary.py` a run's
+summary from the same rules. Standard library only (the TUI and the runner import this; never
+torch, not even numpy on the per-row path).
 """
 
 from __future__ import annotations

@@ -36,54 +36,64 @@ def phase_of(t_train: float | None, t_test: float | None) -> str:
     return "memorization" if t_train is not None else "confusion"
 
 
+class _Level:
+    """When one curve first reached Liu et al.'s level (a raw first crossing)."""
+
+    __slots__ = ("at", "first", "start")
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self.first: list[float] = []
+        self.start: float | None = None  # log mode: the median of the first 3 values
+
+    def see(self, step: float, v: float, bounded: bool) -> None:
+        if bounded:
+            reached = v <= LEVEL_ERROR
+        else:
+            if self.start is None:
+                self.start = _start(self.first, v)
+            start = self.start if self.start is not None else self.first[0]
+            reached = v <= start - LEVEL_DECADES
+        if reached:
+            self.at = step
+
+
 class PhaseClock:
     """The steps at which train and test first reached Liu et al.'s level (raw first
     crossings): error <= 0.1 for a bounded curve, else one decade below its start (the
     median of its first 3 values). O(1) per row."""
 
-    __slots__ = ("train_at", "test_at", "_tr_first", "_te_first", "_tr_start", "_te_start")
+    __slots__ = ("train", "test")
 
     def __init__(self) -> None:
-        self.train_at: float | None = None
-        self.test_at: float | None = None
-        self._tr_first: list[float] = []
-        self._te_first: list[float] = []
-        self._tr_start: float | None = None
-        self._te_start: float | None = None
+        self.train = _Level()
+        self.test = _Level()
 
     def update(self, step: float, test: float | None, test_bounded: bool, train: float | None,
                train_bounded: bool) -> None:
-        if train is not None and self.train_at is None:
-            if train_bounded:
-                if train <= LEVEL_ERROR:
-                    self.train_at = step
-            else:
-                if self._tr_start is None:
-                    self._tr_start = _start(self._tr_first, train)
-                start = self._tr_start if self._tr_start is not None else self._tr_first[0]
-                if train <= start - LEVEL_DECADES:
-                    self.train_at = step
-        if test is not None and self.test_at is None:
-            if test_bounded:
-                if test <= LEVEL_ERROR:
-                    self.test_at = step
-            else:
-                if self._te_start is None:
-                    self._te_start = _start(self._te_first, test)
-                start = self._te_start if self._te_start is not None else self._te_first[0]
-                if test <= start - LEVEL_DECADES:
-                    self.test_at = step
+        if train is not None and self.train.at is None:
+            self.train.see(step, train, train_bounded)
+        if test is not None and self.test.at is None:
+            self.test.see(step, test, test_bounded)
+
+    @property
+    def train_at(self) -> float | None:
+        return self.train.at
+
+    @property
+    def test_at(self) -> float | None:
+        return self.test.at
 
     def test_level(self, bounded: bool) -> float | None:
         """The test curve's value at Liu's level (None in log mode before a start is known)."""
         if bounded:
             return LEVEL_ERROR
-        return None if self._te_start is None else self._te_start - LEVEL_DECADES
+        return None if self.test.start is None else self.test.start - LEVEL_DECADES
 
     @property
     def test_start(self) -> float | None:
         """Log mode: where the test curve started (median of its first 3 values)."""
-        return self._te_start
+        return self.test.start
 
 
 def _start(first: list[float], v: float) -> float | None:

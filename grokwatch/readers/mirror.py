@@ -163,8 +163,11 @@ class Mirror:
 
 def is_grokwatch_dir(p: Path) -> bool:
     """A run directory, a directory of runs, or an empty directory (runs may come): the
-    dashboard reads these itself."""
-    if (p / "config.json").exists() or (p / "metrics.csv").exists():
+    dashboard reads these itself. Lightning's `version_N/` (a metrics.csv beside
+    hparams.yaml, no config.json) is not one: it is read as a Lightning log."""
+    if (p / "config.json").exists():
+        return True
+    if (p / "metrics.csv").exists() and not (p / "hparams.yaml").exists():
         return True
     try:
         entries = list(os.scandir(p))

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from .. import __version__
 from ..config import Config, ConfigError, RunSpec, expand_runs, load_config
 from ..detect.kinds import is_alert_kind, kind_of
-from ..experiments import get_spec
+from ..experiments import get_spec, worker_env
 from ..paths import ProjectPaths
 from ..runs import (EXIT_REQUEUE, NO_SPACE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
                     RunPaths, is_disk_full, list_run_dirs, read_events, read_json,
@@ -585,7 +585,8 @@ class Runner:
             info.update({"device": slot.device, "threads": slot.threads})
             self._write(run.paths.config, info)
         threads = int(info.get("threads", slot.threads))
-        env = {**slot.env, "GROKWATCH_RUN_DIR": str(run.paths.dir), "GROKWATCH_RUN_ID": run.run_id}
+        env = {**slot.env, "GROKWATCH_RUN_DIR": str(run.paths.dir), "GROKWATCH_RUN_ID": run.run_id,
+               **worker_env()}  # kinds registered in this process (experiments.register_kind)
         for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                   "VECLIB_MAXIMUM_THREADS"):
             env[k] = str(threads)

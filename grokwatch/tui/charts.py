@@ -201,19 +201,17 @@ def _yrange(series: list[np.ndarray], logy: bool, metric: str, floor: float) -> 
     return lo, hi + (hi - lo) * 0.02
 
 
-ZERO_REL = 1e-7  # values this far below the largest are zero to machine precision (float32 ~1e-7)
-
-
 def _floor(series: list[np.ndarray]) -> float:
-    """The lowest value a log axis shows: half the smallest real positive value. Values that are
-    zero to machine precision (a memorised train error of 1e-11) sit at the floor instead of
-    stretching the axis over ten decades of nothing."""
+    """The lowest value a log axis shows (sweeps.log_floor: values zero to machine precision sit
+    at the floor instead of stretching the axis)."""
+    from ..sweeps import ZERO_REL
+
     pos = [s[np.isfinite(s) & (s > 0)] for s in series if len(s)]
     pos = [p for p in pos if len(p)]
     if not pos:
         return 1e-6
     allp = np.concatenate(pos)
-    real = allp[allp >= allp.max() * ZERO_REL]
+    real = allp[allp >= allp.max() * ZERO_REL]  # as sweeps.log_floor, vectorised
     return max(float(real.min()) * 0.5, 1e-12)
 
 
@@ -599,20 +597,9 @@ def sweep_chart(runs: list[RunData], experiment: str, view: View, width: int, he
 
 
 def _threshold(runs: list[RunData], key: str) -> tuple[float, str] | None:
-    """Where a double-descent sweep's interpolation threshold lies on its x axis, from the runs'
-    configs: N = n_train on a sweep of n_features, n_train = N on a sweep of n_train."""
-    def common(name: str) -> float | None:
-        vals = [r.info.get(name) if name == "n_train" else (r.info.get("params") or {}).get(name) for r in runs]
-        vals = [float(v) for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        return max(set(vals), key=vals.count) if vals else None
+    from ..sweeps import interpolation_threshold
 
-    if key == "n_features":
-        n = common("n_train")
-        return (n, f"N = n_train = {n:g}") if n else None
-    if key == "n_train":
-        n = common("n_features")
-        return (n, f"n_train = N = {n:g}") if n else None
-    return None
+    return interpolation_threshold([r.info for r in runs], key)
 
 
 # ----------------------------------------------------------------------------- the view modes' builders

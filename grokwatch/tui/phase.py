@@ -27,6 +27,7 @@ from rich.text import Text
 
 from . import fmt
 from .chartout import ChartCache, ChartOut
+from ..sweeps import log_spaced
 from .view import PHASE_VALUES, View, sweep_keys
 
 SUMMARY_BUDGET_S = 0.4  # per build: summaries of newly finished runs computed in this long at most
@@ -72,21 +73,6 @@ def _sorted(vals: set) -> list:
         return sorted(vals, key=float)
     except (TypeError, ValueError):
         return sorted(vals, key=str)
-
-
-def log_spaced(vals: list) -> bool:
-    """Positive numbers whose successive ratios are about equal (and not about 1): a log grid."""
-    try:
-        xs = [float(v) for v in vals]
-    except (TypeError, ValueError):
-        return False
-    if len(xs) < 3 or min(xs) <= 0:
-        return False
-    r = [math.log(b / a) for a, b in zip(xs, xs[1:])]
-    d = [b - a for a, b in zip(xs, xs[1:])]
-    if max(d) - min(d) <= 0.1 * max(abs(x) for x in d):
-        return False  # evenly spaced
-    return min(r) > 0 and max(r) / min(r) < 1.6
 
 
 def fixed_choices(runs: list[Any], experiment: str, axes: tuple[str, str]) -> tuple[list[str], list[tuple]]:

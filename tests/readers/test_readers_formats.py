@@ -231,3 +231,37 @@ def test_a_recognised_log_without_values(tmp_path):
     (out / "trainer_state.json").write_text('{"global_step": 5, "log_history": []}')
     with pytest.raises(ReaderError, match="found a Hugging Face Trainer state .* but no metric values"):
         read_path(tmp_path / "out")
+
+
+def test_recognising_formats_imports_no_reader_package():
+    """Sniffing is the standard library: tensorboard, wandb (and numpy, torch) come in only
+    when such a log is read, so `grokwatch view` on a CSV costs nothing more."""
+    from test_imports import modules_after
+
+    mods = modules_after(f"from grokwatch.readers import open_path\n"
+                         f"found = open_path({str(FIX)!r})\nassert len(found) > 8, found")
+    assert not {m.split(".")[0] for m in mods} & {"tensorboard", "wandb", "numpy", "torch",
+                                                  "google", "textual"}
+
+
+def test_tensorboard_tf2_scalar_tensors(tmp_path):
+    """TF2's `tf.summary.scalar` stores a tensor and names its plugin on a tag's first value
+    only; written here with TensorBoard's own protobuf summary API (no TensorFlow needed)."""
+    needs("tensorboard")
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    w = EventFileWriter(str(tmp_path / "tf2"))
+    for s in range(1, 6):
+        for tag, v in (("epoch_loss", 1.0 / s), ("val_accuracy", s / 10)):
+            summ = scalar_pb(tag, v)
+            if s > 1:
+                summ.value[0].ClearField("metadata")
+            w.add_event(event_pb2.Event(step=s, wall_time=100.0 + s, summary=summ))
+    w.add_event(event_pb2.Event(step=6, summary=scalar_pb("note", 1.0)))  # another tag, kept
+    w.close()
+    (src, rows), = read_path(tmp_path / "tf2")
+    assert [r["step"] for r in rows] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert [r["test_acc"] for r in rows[:5]] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert [r["epoch_loss"] for r in rows[:5]] == pytest.approx([1.0, 0.5, 1 / 3, 0.25, 0.2])

@@ -91,3 +91,33 @@ def test_optional_capabilities_have_defaults(tmp_path):
     assert ex.wakeup_fd() is None
     ex.kill(out[2])
     ex.close()
+
+
+def test_a_new_executor_is_one_module_and_one_registry_line(tmp_path, monkeypatch):
+    """tests/runner/fake_executor.py is a whole backend; one ExecutorEntry makes `executor = "fake"`
+    valid in experiments.toml, and the runner builds it from the config and runs the queue on it."""
+    from fake_executor import TOML
+
+    from grokwatch.runner import executors
+    from grokwatch.runner.core import Runner
+    from grokwatch.runs import read_json
+
+    monkeypatch.setitem(executors.REGISTRY, "fake",
+                        executors.ExecutorEntry("fake", "fake_executor:FakeExecutor", "process", "tests"))
+    (tmp_path / "experiments.toml").write_text(
+        TOML.format(slots=2, seeds=[0, 1], name="g", extra='executor = "fake"'))
+    runner = Runner(tmp_path / "experiments.toml", tmp_path, foreground=True)
+    runner.start()
+    try:
+        assert type(runner.executor).__name__ == "FakeExecutor"
+        runner.tick()
+        assert sorted(runner.executor.submitted) == sorted(runner.active)
+        for rid in list(runner.active):
+            runner.executor.end(rid)
+        runner.tick()
+        assert not runner.active
+    finally:
+        runner.close()
+    for d in (tmp_path / "runs").iterdir():
+        assert read_json(d / "status.json")["state"] == "done"
+        assert read_json(d / "executor.json")["executor"] == "fake"

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures" / "tui"))
 import tuifix  # noqa: E402
 
 from grokwatch.tui.app import GrokwatchApp, view_context  # noqa: E402
-from grokwatch.tui.phase import log_spaced  # noqa: E402
+from grokwatch.sweeps import log_spaced  # noqa: E402
 from grokwatch.tui.screens.dashboard import DashboardScreen  # noqa: E402
 from grokwatch.tui.widgets.chart.chart import ChartPanel  # noqa: E402
 from grokwatch.tui.widgets.runs.table import RunTable  # noqa: E402

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from ..devices import Slot
 
 JobKind = Literal["process", "cluster"]
+# Records written before `job_kind` existed came from these two backends only; naming them here
+# keeps this module free of the registry (which imports it: no cycle).
+_BEFORE_JOB_KIND: dict[str, JobKind] = {"local": "process", "slurm": "cluster"}
 
 
 @dataclass
@@ -72,10 +75,7 @@ class JobRecord(dict):
         kind = self.get("job_kind")
         if kind in ("process", "cluster"):
             return kind
-        from . import REGISTRY  # records written before job_kind existed: the executor decides
-
-        entry = REGISTRY.get(self.executor)
-        return entry.job_kind if entry else None
+        return _BEFORE_JOB_KIND.get(self.executor)
 
     @property
     def is_cluster_job(self) -> bool:

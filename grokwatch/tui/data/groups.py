@@ -8,11 +8,10 @@ aggregated over the seeds (state: the most active one; step: the slowest; values
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from .order import ACTIVE
+from ...sweeps import seed_group_key
 from .store import RunData
 
 STATE_RANK = ("running", "live", "starting", "requeued", "queued", "failed", "diverged", "lost", "stopped",
@@ -20,10 +19,8 @@ STATE_RANK = ("running", "live", "starting", "requeued", "queued", "failed", "di
 
 
 def group_key(run: RunData) -> str:
-    """Everything that makes a run what it is, except its seed."""
-    params = dict(run.info.get("params") or {}) if isinstance(run.info.get("params"), dict) else {}
-    params.pop("seed", None)
-    return json.dumps([run.experiment, run.kind, run.sweep, params], sort_keys=True, default=str)
+    """Everything that makes a run what it is, except its seed (grokwatch/sweeps.py)."""
+    return seed_group_key(run.info, fallback=run.key)
 
 
 def seed_groups(runs: dict[str, RunData], order: list[str]) -> dict[str, list[str]]:
@@ -128,4 +125,4 @@ def fold(runs: dict[str, RunData], order: list[str]) -> tuple[dict[str, Any], li
     return rows, keys, led
 
 
-__all__ = ["ACTIVE", "GroupRun", "fold", "group_key", "members", "seed_groups"]
+__all__ = ["GroupRun", "fold", "group_key", "members", "seed_groups"]

@@ -71,6 +71,7 @@ class DashboardScreen(Screen):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__()
+        keys.bind_mode_keys(self)  # the view modes' own keys (view.MODES)
         self.ctx = ctx
         self.store = ctx.store
         self.poller = Poller(ctx.store, ctx.project_dir if ctx.mode == "attach" else None,
@@ -327,7 +328,8 @@ class DashboardScreen(Screen):
         err = info.config_error if self.ctx.mode == "attach" else None
         if self.ctx.mode == "attach" and not info.holder and self.poller.local_config_error:
             err = self.poller.local_config_error
-        self.query_one(ConfigBanner).show_error(err)
+        disk = info.status.get("disk_full") if info.holder and not err else None  # the runner's one line
+        self.query_one(ConfigBanner).show_error(err or disk, heading="The disk is full:\n" if disk else None)
         banner = self.query_one(RunnerBanner)
         if info.holder and banner.until_runner:
             banner.hide()
@@ -506,6 +508,10 @@ class DashboardScreen(Screen):
                         timeout=4)
             return
         self._set_view(mode="phase", phase_fix=0)
+
+    def action_view_mode(self, name: str) -> None:
+        """A view mode's own key (view.MODES): show it, or leave it when it is shown."""
+        self._set_view(mode="run" if self.view.mode == name else name, logx=None)
 
     def action_phase_value(self) -> None:
         if self.view.mode != "phase":

@@ -13,13 +13,13 @@ class ConfigBanner(Static):
     ConfigBanner.-shown { display: block; }
     """
 
-    def show_error(self, message: str | None) -> None:
+    def show_error(self, message: str | None, heading: str | None = None) -> None:
         if not message:
             self.set_class(False, "-shown")
             self.update("")
             return
         t = Text()
-        t.append("experiments.toml has an error — runs already going keep going; fix it and save "
+        t.append(heading or "experiments.toml has an error — runs already going keep going; fix it and save "
                  "(e edits it):\n", style="bold")
         t.append(message, style="not bold")
         self.update(t)
