@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any
 from ..packing import STOP_REQUEST, group_for_packs
 from ..runs import TERMINAL_STATES, atomic_write_text, read_json
 
-if TYPE_CHECKING:
-    from .core import ActiveRun, Runner
+if TYPE_CHECKING:  # (the runner's own types; core imports this module, not the reverse)
     from .devices import Slot
+
+Runner = ActiveRun = Any
 
 log = logging.getLogger("grokwatch.runner")
 
 
-def pack_setting(runner: "Runner", info: dict[str, Any]) -> int | str:
+def pack_setting(runner: Runner, info: dict[str, Any]) -> int | str:
     """`pack` of the run's experiment, else of [grokwatch]."""
     config = runner.config
     if config is None:
@@ -39,14 +40,14 @@ def pack_setting(runner: "Runner", info: dict[str, Any]) -> int | str:
     return config.settings.pack
 
 
-def groups(runner: "Runner", queued: list["ActiveRun"]) -> list[list["ActiveRun"]]:
+def groups(runner: Runner, queued: list[ActiveRun]) -> list[list[ActiveRun]]:
     if not runner.executor.can_pack:
         return [[run] for run in queued]
     return group_for_packs([(run, run.info) for run in queued],
                            lambda info: pack_setting(runner, info))
 
 
-def launch(runner: "Runner", group: list["ActiveRun"], slot: "Slot") -> None:
+def launch(runner: Runner, group: list[ActiveRun], slot: "Slot") -> None:
     """Start these runs as one pack on `slot`; if the executor cannot, every member fails with
     the reason (as a single run whose submit fails)."""
     from .executors import JobRecord
