@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 USAGE = """\
@@ -328,13 +329,16 @@ def cmd_stop(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
     return 0
 
 
-def _request(project_dir: Path, holder: dict | None, action: str, runs: list[str] | None) -> str | None:
+def _request(project_dir: Path, holder: dict | None, action: str, runs: list[str] | None,
+             sent: list[Path] | None = None) -> str | None:
     """Hand the runner a control request; the line to show when it cannot be written (a
-    read-only or full .grokwatch/), None when it was."""
+    read-only or full .grokwatch/), None when it was. The request file goes into `sent`."""
     from .runner.control import send_request
 
     try:
-        send_request(project_dir, action, runs, to=holder)  # addressed to that runner (None: the next)
+        path = send_request(project_dir, action, runs, to=holder)  # for that runner (None: the next)
+        if sent is not None:
+            sent.append(path)
     except OSError as exc:
         who = (f"the runner (pid {holder.get('pid')} on {holder.get('host')}) is running, but "
                if holder else "")
@@ -345,6 +349,25 @@ def _request(project_dir: Path, holder: dict | None, action: str, runs: list[str
                 f"{'stopped' if action in ('stop', 'shutdown') else 'queued'}. Make .grokwatch/ "
                 f"writable and try again{hint}")
     return None
+
+
+def _orphaned(project_dir: Path, request: Path, wait_s: float = 10.0) -> bool:
+    """True when the request file is still there but the runner it was addressed to has gone
+    (the file is then removed). Waits while a runner holds the project and has not read it."""
+    from .runner.lock import runner_holder
+
+    deadline = time.monotonic() + wait_s
+    while request.exists():
+        if runner_holder(project_dir) is None:
+            try:
+                request.unlink()
+            except FileNotFoundError:
+                return False  # read after all
+            return True
+        if time.monotonic() > deadline:
+            return False  # a live runner, just slow: it reads it in its own time
+        time.sleep(0.05)
+    return False
 
 
 def cmd_retry(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
@@ -366,9 +389,17 @@ def cmd_retry(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
     from .runner.launch import ensure_runner
     from .runner.lock import runner_holder
 
-    problem = _request(project_dir, runner_holder(project_dir), "retry", args.runs)
+    sent: list[Path] = []
+    holder = runner_holder(project_dir)
+    problem = _request(project_dir, holder, "retry", args.runs, sent)
     if problem:
         return die(problem)
+    if holder and _orphaned(project_dir, sent[0]):
+        # The runner it went to was exiting (its queue had drained) and never read it: a request
+        # for a runner that is gone is dropped by the next one, so send it again, for the next.
+        problem = _request(project_dir, None, "retry", args.runs)
+        if problem:
+            return die(problem)
     if not runner_holder(project_dir):
         info = read_json(runs_dir / args.runs[0] / "config.json", {}) or {}
         config = project_dir / "experiments.toml"

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .columns import error_from_accuracy
+
 PHASES = ("comprehension", "grokking", "memorization", "confusion")
 VALUE_METRICS = ("error", "loss")
 
@@ -93,7 +95,7 @@ def summarize_rows(rows: Iterable[dict[str, float]], info: dict[str, Any] | None
         for n in names:
             v = row.get(n)
             if v is None and n.endswith("_error") and f"{n[:-6]}_acc" in row:
-                v = 1.0 - row[f"{n[:-6]}_acc"]
+                v = error_from_accuracy(row[f"{n[:-6]}_acc"])
             if v is None or not math.isfinite(v):
                 continue
             s.final[n] = v

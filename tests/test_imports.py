@@ -33,6 +33,26 @@ def test_engine_modules_never_import_torch_or_textual(module):
     assert "textual" not in mods
 
 
+HEAVY = {"torch", "numpy", "textual", "plotext", "sklearn", "matplotlib", "tensorboard", "wandb",
+         "lightning", "pytorch_lightning", "transformers", "keras", "mlflow"}
+ALL_OF_DETECT = ("import importlib, pkgutil, grokwatch.detect\n"
+                 "for m in pkgutil.iter_modules(grokwatch.detect.__path__):\n"
+                 "    if m.name != '__main__':\n"
+                 "        importlib.import_module('grokwatch.detect.' + m.name)")
+
+
+@pytest.mark.parametrize("code", ["import grokwatch.client", "import grokwatch.merge", "import grokwatch.local_run",
+                                  "import grokwatch.tail", "import grokwatch.summaries", "import grokwatch.readers",
+                                  ALL_OF_DETECT], ids=["client", "merge", "local_run", "tail", "summaries",
+                                                       "readers", "detect.*"])
+def test_standard_library_modules_import_nothing_heavy(code):
+    """What a training script, the runner's per-row path and the readers' sniffing import: the
+    standard library only (a reader imports tensorboard or wandb inside `read()`, when such a log
+    is read). The static half is the second import-linter contract."""
+    mods = modules_after(code)
+    assert not {m.split(".")[0] for m in mods} & HEAVY
+
+
 def test_the_runner_process_never_imports_torch(tmp_path):
     """Run a full (tiny) queue in the foreground runner and look at its sys.modules after."""
     (tmp_path / "e.toml").write_text('[grokwatch]\ndevices="cpu"\n[[experiment]]\nname="g"\nkind="grokking"\n'
@@ -51,3 +71,42 @@ def test_import_linter_contract_is_kept():
                          env=cli_env(), timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "broken" in out.stdout and "0 broken" in out.stdout
+
+
+def test_no_import_cycles():
+    """No cycle in the package's import graph, deferred imports included (grimp, which
+    import-linter installs, reads every import statement). A module naming its own parent package
+    (`from . import X` in a submodule) is left out: Python has always imported the parent first."""
+    import grimp
+
+    g = grimp.build_graph("grokwatch")
+    edges = {m: {t for t in g.find_modules_directly_imported_by(m)
+                 if t.startswith("grokwatch") and not m.startswith(t + ".")} for m in g.modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for m in sorted(edges):
+        if m not in index:
+            visit(m)
+    assert not cycles, cycles

@@ -218,8 +218,8 @@ def checkpoint_error(exc: BaseException) -> str:
     text = str(exc)
     if text.startswith("Weights only load failed"):
         m = re.search(r"GLOBAL ([\w.]+)", text)
-        what = f"a reference to {m.group(1)}" if m else "an object that is not a tensor or plain data"
-        return f"it holds {what}, not only tensors and plain data, so it was not unpickled"
+        what = f" (a reference to {m.group(1)})" if m else ""
+        return f"it holds more than tensors and plain data{what}, so it was not unpickled"
     first = next((l.strip() for l in text.splitlines() if l.strip()), "")
     return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
 

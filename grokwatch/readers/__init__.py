@@ -16,15 +16,18 @@
 
 Adding a format: a module with a sniff function (first bytes -> bool) and a `Source`
 subclass, then one branch in `_file_sources` or `_dir_sources` below, a fixture written by
-the real tool under tests/fixtures/readers/, and a line in docs/own-scripts.md.
+the real tool under tests/fixtures/readers/, and a line in docs/own-scripts.md. A format
+read by a module outside this package is added with `register_format(Format(...))`: its files
+are asked first, wherever a file is sniffed (tests/test_extension_points.py does it).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import hf, mlflow
 from .base import ReaderError, Row, Source, SourceLog, shown
@@ -32,11 +35,36 @@ from .csvlog import CsvSource, csv_header
 from .tensorboard import TensorBoardSource, is_event_file
 from .wandb import WandbSource, is_wandb_log
 
-__all__ = ["ReaderError", "Row", "Source", "SourceLog", "open_path", "read_path", "looks_like_text", "FORMATS"]
+__all__ = ["ReaderError", "Row", "Source", "SourceLog", "open_path", "read_path", "looks_like_text", "FORMATS",
+           "Format", "register_format"]
 
 FORMATS = ("TensorBoard event files", "W&B runs (run-*.wandb)", "HF Trainer trainer_state.json",
            "MLflow runs (mlruns/ or mlflow.db)", "CSV logs with a step or epoch column "
            "(grokwatch, Keras and Lightning CSVLogger, your own)")
+
+
+@dataclass(frozen=True)
+class Format:
+    """A format registered from outside the package: `sniff(path, first_bytes)` says whether a
+    file is one of its logs; `sources(path, run_name, column_map)` returns its runs."""
+
+    name: str  # what the messages say grokwatch reads ("Foo logs (*.foo)")
+    sniff: Callable[[Path, bytes], bool]
+    sources: Callable[[Path, str, "dict[str, str] | None"], "list[Source]"]
+
+
+REGISTERED: list[Format] = []
+
+
+def register_format(fmt: Format) -> None:
+    REGISTERED.append(fmt)
+
+
+def _formats() -> str:
+    names = (*FORMATS[:-1], *(f.name for f in REGISTERED))
+    return f"{', '.join(names)} and {FORMATS[-1]}"
+
+
 HEAD = 512            # bytes sniffed of every file
 LINE_HEAD = 1 << 20   # of a text file with no line break in HEAD (a wide CSV header: openai/grok's
                       # Lightning log names a column per parameter tensor), as far as the tail reads
@@ -92,7 +120,7 @@ def open_path(path: str | Path, column_map: dict[str, str] | None = None) -> lis
         raise ReaderError(
             f"{p}: no metrics.csv nor other logs grokwatch can read in {sniff.files} files under "
             f"it{more}; it reads "
-            f"{', '.join(FORMATS[:-1])} and {FORMATS[-1]}: give the directory your logger "
+            f"{_formats()}: give the directory your logger "
             "writes to, or the log file itself")
     return found
 
@@ -137,6 +165,9 @@ def _is_text(head: bytes) -> bool:
 
 def _file_sources(p: Path, sniff: Sniffer, column_map) -> list[Source]:
     head = sniff(p)
+    for fmt in REGISTERED:
+        if fmt.sniff(p, head):
+            return fmt.sources(p, p.stem, column_map)
     if is_event_file(head):
         return [TensorBoardSource(p.parent, p.parent.name, sniff, column_map, files=[p],
                                   info=_run_info(p.parent))]
@@ -150,7 +181,7 @@ def _file_sources(p: Path, sniff: Sniffer, column_map) -> list[Source]:
     if header is not None:
         return [CsvSource(p, _csv_name(p), header, _run_info(p.parent), column_map)]
     raise ReaderError(f"{p}: not a log grokwatch can read ({describe(p, head)}); it reads "
-                      f"{', '.join(FORMATS[:-1])} and {FORMATS[-1]}")
+                      f"{_formats()}")
 
 
 def _csv_name(p: Path) -> str:
@@ -218,6 +249,10 @@ def _dir_sources(d: Path, root: Path, name: str, files: list[Path], sniff: Sniff
         found.append(TensorBoardSource(d, name, sniff, column_map, info=info))
     for f in files:
         head = sniff(f)
+        fmt = next((fmt for fmt in REGISTERED if fmt.sniff(f, head)), None)
+        if fmt is not None:
+            found.extend(fmt.sources(f, f.stem if d == root else f"{name}/{f.stem}", column_map))
+            continue
         header = csv_header(head)
         if header is not None:
             info = _run_info(d) if info is None else info

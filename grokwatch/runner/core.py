@@ -23,7 +23,7 @@ from typing import Any, Callable
 from .. import __version__
 from ..config import Config, ConfigError, RunSpec, expand_runs, load_config
 from ..detect.kinds import is_alert_kind, kind_of
-from ..experiments import get_spec
+from ..experiments import get_spec, worker_env
 from ..paths import ProjectPaths
 from ..runs import (EXIT_REQUEUE, NO_SPACE, RESUMABLE_STATES, RETRYABLE_STATES, TERMINAL_STATES, MetricsTail,
                     RunPaths, is_disk_full, list_run_dirs, read_events, read_json,
@@ -35,6 +35,7 @@ from .diskguard import DiskGuard, dumps_event
 from .devices import Slot, plan as plan_slots
 from .executors import Executor, JobRecord, JobState, make_executor
 from .lock import RunnerLock
+from . import packs
 
 log = logging.getLogger("grokwatch.runner")
 
@@ -539,14 +540,17 @@ class Runner:
             return
         queued = sorted((r for r in self.active.values() if r.state == "queued"), key=lambda r: r.order)
         picked = []
-        for run in queued:
+        for group in packs.groups(self, queued):  # a run alone, or a pack: one slot either way
             if not free:
                 break
-            slot = self._pick_slot(run, free)
+            slot = self._pick_slot(group[0], free)
             if slot is None:
                 continue
             free.remove(slot)
-            picked.append((run, slot))
+            if len(group) > 1:
+                packs.launch(self, group, slot)
+            else:
+                picked.append((group[0], slot))
         if not picked:
             return
         try:  # one call for all (a cluster: one job array); a failure fails only its runs
@@ -581,7 +585,8 @@ class Runner:
             info.update({"device": slot.device, "threads": slot.threads})
             self._write(run.paths.config, info)
         threads = int(info.get("threads", slot.threads))
-        env = {**slot.env, "GROKWATCH_RUN_DIR": str(run.paths.dir), "GROKWATCH_RUN_ID": run.run_id}
+        env = {**slot.env, "GROKWATCH_RUN_DIR": str(run.paths.dir), "GROKWATCH_RUN_ID": run.run_id,
+               **worker_env()}  # kinds registered in this process (experiments.register_kind)
         for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                   "VECLIB_MAXIMUM_THREADS"):
             env[k] = str(threads)

@@ -12,6 +12,7 @@ import shlex
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Iterable
 
@@ -103,7 +104,8 @@ class GrokwatchApp(App):
                 k = keys.spec(b)
                 if k is not None and k.palette:
                     yield SystemCommand(k.title, f"{b.tooltip} ({keys.display(b)})",
-                                        getattr(screen, f"action_{b.action}"))
+                                        getattr(screen, f"action_{b.action}", None)
+                                        or partial(screen.run_action, b.action))  # view_mode('x')
 
 
 # ----------------------------------------------------------------------------- entry points

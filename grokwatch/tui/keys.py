@@ -3,7 +3,9 @@ command palette are all built from this table (the last two from the screen's li
 key remapped through a keymap is shown as it is bound).
 
 Each key: what it is bound to, a short label (the key bar), a title (the command palette) and one
-line of help (the help screen and the palette). A new key is one row here and one `action_` method.
+line of help (the help screen and the palette). A new key is one row here and one `action_` method;
+a view mode with a `key` (tui/view.py MODES) needs neither: `bind_mode_keys` binds it to the screen's
+`view_mode` action.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.binding import Binding
+
+from .view import MODES
 
 ID_PREFIX = "grokwatch."
 
@@ -25,6 +29,7 @@ class Key:
     show: bool = True  # in the key bar
     display: str | None = None  # how the key is written ("/" for slash)
     palette: bool = True  # in the command palette
+    id: str | None = None  # the binding's id after ID_PREFIX (what a keymap names); default: the action
 
 
 DASHBOARD_KEYS: tuple[Key, ...] = (
@@ -72,12 +77,29 @@ def bindings(keys: tuple[Key, ...] = DASHBOARD_KEYS) -> list[Binding]:
     """The screen's BINDINGS. The help line rides along as the binding's tooltip, the key's
     identity as its id (which is also what a keymap names)."""
     return [Binding(k.key, k.action, k.label, show=k.show, key_display=k.display, tooltip=k.help,
-                    id=ID_PREFIX + k.action) for k in keys]
+                    id=ID_PREFIX + (k.id or k.action)) for k in keys]
+
+
+def mode_keys() -> tuple[Key, ...]:
+    """A key for each view mode that declares one (registered modes included)."""
+    return tuple(Key(m.key, f"view_mode({m.name!r})", m.name, m.title or f"{m.name} view",
+                     m.help or f"{m.name} view (again: back)", id=f"view.{m.name}")
+                 for m in MODES.values() if m.key)
+
+
+def bind_mode_keys(node) -> None:
+    """Bind the view modes' keys on one screen instance (per instance, so a mode registered after
+    the screen's class was made still gets its key; a keymap applied later still remaps it)."""
+    for b in bindings(mode_keys()):
+        node._bindings.key_to_bindings.setdefault(b.key, []).append(b)
 
 
 def spec(binding: Binding) -> Key | None:
     """The declaration a live binding came from (None for Textual's own bindings)."""
-    return _BY_ID.get(binding.id or "")
+    found = _BY_ID.get(binding.id or "")
+    if found is None:
+        found = next((k for k in mode_keys() if ID_PREFIX + (k.id or "") == binding.id), None)
+    return found
 
 
 def display(binding: Binding) -> str:

@@ -12,18 +12,26 @@ METRIC_CYCLE = ("error", "loss", "acc")
 
 @dataclass(frozen=True)
 class ViewMode:
-    """One way of drawing the chart. `builder` names the function in `charts.py` that draws it
-    (`builder(job: ChartJob) -> ChartOut`, run in the chart's thread); `draws` says whose data it
-    needs, which decides what redraws it:
+    """One way of drawing the chart. `builder` names the function that draws it
+    (`builder(job: ChartJob) -> ChartOut`, run in the chart's thread): a name in `charts.py`, or
+    "module:function" for one elsewhere; `draws` says whose data it needs, which decides what
+    redraws it:
 
     - "current": the highlighted run (a new highlight, or news of that run, redraws it)
     - "marked": the runs marked with space (news of one of them redraws it)
     - "experiment": every run of the highlighted run's experiment (news of any run redraws it)
+
+    A mode with a `key` gets that key (tui/keys.py binds it: press to show the mode, again to
+    leave), its `title` in the command palette and its `help` on the help screen. The built-in
+    modes have keys of their own that do more (`w` cycles the swept key), declared in keys.py.
     """
 
     name: str
     builder: str
     draws: str
+    key: str = ""
+    title: str = ""
+    help: str = ""
 
 
 MODES: dict[str, ViewMode] = {m.name: m for m in (
@@ -32,6 +40,15 @@ MODES: dict[str, ViewMode] = {m.name: m for m in (
     ViewMode("sweep", "draw_sweep", "experiment"),
     ViewMode("phase", "draw_phase", "experiment"),
 )}
+
+
+def register(mode: ViewMode) -> None:
+    """Add a view mode (a new chart): one row, here or from a module of its own."""
+    if mode.name in MODES:
+        raise ValueError(f"view mode {mode.name!r} is already registered")
+    MODES[mode.name] = mode
+
+
 PHASE_VALUES = ("generalization_step", "grokking_delay", "phase", "final_test_error", "best_test_error",
                 "memorization_step")  # what the phase diagram shows, in the order `v` cycles them
 

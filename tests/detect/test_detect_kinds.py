@@ -129,3 +129,19 @@ def test_headless_alert_lines_name_the_run_once():
                          "message": "grok-s1 finished at step 9"})
     assert line.endswith("[done] grok-s1 finished at step 9")
     assert format_event({"time": 0, "kind": "overfitting", "message": "m"}).endswith("] m")
+
+
+def test_run_table_badges_come_from_the_table_and_show_a_later_milestone(tmp_path):
+    from grokwatch.tui.data.store import RunData
+    from grokwatch.tui.widgets.runs.table import badge
+
+    run = RunData(key="r", csv=tmp_path / "m.csv")
+    assert badge(run) == ""
+    jump = {"kind": "generalization_jump", "step": 960, "alert": True}
+    gen = {"kind": "generalized", "step": 1380, "alert": False}
+    run.alerts, run.events = [jump], [jump]
+    assert badge(run) == KINDS["generalization_jump"].badge
+    run.events = [jump, gen]
+    assert badge(run) == KINDS["generalized"].badge + "+1"
+    run.alerts, run.events = [], [gen]
+    assert badge(run) == KINDS["generalized"].badge

@@ -127,7 +127,7 @@ def test_planted_pickle_is_not_executed_on_retry_and_the_run_fails_naming_it(pro
     assert not marker.exists(), "the planted pickle was executed"
     error = read_json(run / "status.json")["error"]
     assert f"checkpoint {run / 'checkpoint.pt'} was refused" in error
-    assert "not only tensors and plain data" in error
+    assert "more than tensors and plain data" in error
     assert "Traceback" not in (run / "worker.log").read_text()
     failed = wait_for(lambda: [e for e in events_of(run) if e["kind"] == "failed"], timeout=30,
                       what="the failed event")

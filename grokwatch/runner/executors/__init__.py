@@ -3,7 +3,7 @@
 A backend is a module of this package that subclasses `base.Executor`; it is named here once,
 by import path, and imported only when used (submitit's lazy registry: the registry imports no
 backend, the backends import `base`, so there is no cycle). Adding an executor = one module +
-one line below (+ its docs and tests).
+one line below (+ its docs and tests); one from outside the package calls `register`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ REGISTRY: dict[str, ExecutorEntry] = {e.name: e for e in (
 )}
 
 
+def register(entry: ExecutorEntry) -> None:
+    """Add a backend that lives outside this package (in the process that runs the queue)."""
+    if entry.name in REGISTRY:
+        raise ValueError(f"executor {entry.name!r} is already registered")
+    REGISTRY[entry.name] = entry
+
+
 def executor_names() -> list[str]:
     return list(REGISTRY)
 
@@ -49,4 +56,4 @@ def make_executor(name: str, config: Any = None) -> Executor:
 
 
 __all__ = ["REGISTRY", "Executor", "ExecutorEntry", "JobKind", "JobRecord", "JobState", "executor_class",
-           "executor_names", "make_executor"]
+           "executor_names", "make_executor", "register"]

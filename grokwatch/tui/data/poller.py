@@ -388,13 +388,15 @@ class Poller:
     # ---------------------------------------------------------------- the runner
 
     def _refresh_runner(self, out: Outbox) -> bool:
-        from ...runner.lock import runner_holder, state_dir
+        from ...paths import ProjectPaths
+        from ...runner.lock import runner_holder
 
         assert self.project_dir is not None
         before = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"),
                   self.runner.status.get("disk_full"))
         holder = runner_holder(self.project_dir)
-        status = read_json(state_dir(self.project_dir) / "runner.json", {}) or {}
+        files = ProjectPaths(Path(self.project_dir))
+        status = read_json(files.runner_status, {}) or {}
         gone = self._gone(self._last_holder, holder, status)
         if holder and holder.get("pid") not in (None, "?"):
             self._last_holder = holder
@@ -409,7 +411,7 @@ class Poller:
                 self.store.set_runs_dir(Path(rd))
         else:
             self.runner.config_error = self.local_config_error
-        evs, self._project_events_offset = read_events(state_dir(self.project_dir) / "events.jsonl",
+        evs, self._project_events_offset = read_events(files.events,
                                                        self._project_events_offset)
         after = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"),
                  self.runner.status.get("disk_full"))

@@ -64,9 +64,9 @@ class RunnerSupervisor:
 
     @property
     def runner_log(self) -> Path:
-        from ...runner.lock import state_dir
+        from ...paths import ProjectPaths
 
-        return state_dir(self.project_dir) / "runner.log"
+        return ProjectPaths(Path(self.project_dir)).runner_log
 
     # ---------------------------------------------------------------- attaching (thread side)
 

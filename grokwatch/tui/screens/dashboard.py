@@ -71,6 +71,7 @@ class DashboardScreen(Screen):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__()
+        keys.bind_mode_keys(self)  # the view modes' own keys (view.MODES)
         self.ctx = ctx
         self.store = ctx.store
         self.poller = Poller(ctx.store, ctx.project_dir if ctx.mode == "attach" else None,
@@ -507,6 +508,10 @@ class DashboardScreen(Screen):
                         timeout=4)
             return
         self._set_view(mode="phase", phase_fix=0)
+
+    def action_view_mode(self, name: str) -> None:
+        """A view mode's own key (view.MODES): show it, or leave it when it is shown."""
+        self._set_view(mode="run" if self.view.mode == name else name, logx=None)
 
     def action_phase_value(self) -> None:
         if self.view.mode != "phase":

@@ -3,6 +3,7 @@ for new data (at once for a key) and only when its picture changed."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from typing import Callable
@@ -27,9 +28,8 @@ def build(job: ChartJob) -> ChartOut:
     the view mode's builder, from the table in view.py."""
     if not job.runs:
         return ChartOut("", [], "", note="no run selected")
-    from ... import charts
-
-    return getattr(charts, job.view.spec.builder)(job)
+    module, _, name = job.view.spec.builder.rpartition(":")
+    return getattr(importlib.import_module(module or "grokwatch.tui.charts"), name)(job)
 
 
 class ChartPanel(Vertical):
