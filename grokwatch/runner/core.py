@@ -35,6 +35,7 @@ from .diskguard import DiskGuard, dumps_event
 from .devices import Slot, plan as plan_slots
 from .executors import Executor, JobRecord, JobState, make_executor
 from .lock import RunnerLock
+from . import packs
 
 log = logging.getLogger("grokwatch.runner")
 
@@ -539,14 +540,17 @@ class Runner:
             return
         queued = sorted((r for r in self.active.values() if r.state == "queued"), key=lambda r: r.order)
         picked = []
-        for run in queued:
+        for group in packs.groups(self, queued):  # a run alone, or a pack: one slot either way
             if not free:
                 break
-            slot = self._pick_slot(run, free)
+            slot = self._pick_slot(group[0], free)
             if slot is None:
                 continue
             free.remove(slot)
-            picked.append((run, slot))
+            if len(group) > 1:
+                packs.launch(self, group, slot)
+            else:
+                picked.append((group[0], slot))
         if not picked:
             return
         try:  # one call for all (a cluster: one job array); a failure fails only its runs

@@ -184,3 +184,24 @@ def test_wandb_typed_history_values(tmp_path):
     (src,) = open_path(tmp_path / "run-x.wandb")
     assert src.read_all() == [{"step": 7.0, "test_acc": 0.75, "train_loss": 2.0}]
     assert src.bad_rows == 0
+
+
+def test_a_killed_views_mirror_directory_is_swept(tmp_path):
+    """`grokwatch view` killed with its terminal runs no `finally`: the next view removes the
+    directory a dead process left, and leaves a live one's."""
+    import os
+    import subprocess
+
+    from grokwatch.readers.mirror import PREFIX, sweep_stale
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = tmp_path / f"{PREFIX}{dead.pid}-abc"
+    alive = tmp_path / f"{PREFIX}{os.getpid()}-def"
+    for d in (gone, alive):
+        d.mkdir()
+        (d / "run.csv").write_text("step,test_acc\n1,0.5\n")
+    other = tmp_path / "grokwatch-viewer-notes"
+    other.mkdir()
+    assert sweep_stale(str(tmp_path)) == 1
+    assert not gone.exists() and alive.exists() and other.exists()
