@@ -220,6 +220,8 @@ def _walk(root: Path, sniff: Sniffer, column_map, found: list[Source]) -> bool:
         subdirs = [Path(e.path) for e in entries if e.is_dir() and not e.is_symlink()
                    and e.name not in _SKIP_DIRS and not e.name.startswith(".")]
         name = d.relative_to(root).as_posix() if d != root else root.name
+        if (d / "meta.yaml").is_file():  # an MLflow experiment: its runs in the order they started
+            subdirs.sort(key=mlflow.start_time)
         descend = _dir_sources(d, root, name, files, sniff, column_map, found)
         if descend and depth < MAX_DEPTH:
             stack.extend((s, depth + 1) for s in reversed(subdirs))
