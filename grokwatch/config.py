@@ -387,6 +387,10 @@ def _parse_experiment(L: _Loader, raw: Any, index: int) -> Experiment:
     L.check_keys(raw, _EXPERIMENT_KEYS | set(spec.top_level), experiment=name)
     if "seed" in raw and "seeds" in raw:
         raise L.fail("give either seed or seeds, not both", name, "seeds")
+    one = raw.get("seed")
+    if "seed" in raw and not (isinstance(one, int) and not isinstance(one, bool) and 0 <= one < 2**31):
+        hint = " (a list goes in `seeds`)" if isinstance(one, list) else ""
+        raise L.fail(f"must be one integer in [0, 2^31), not {one!r}{hint}", name, "seed")
     seeds = raw.get("seeds", [raw["seed"]] if "seed" in raw else [0])
     if not isinstance(seeds, list) or not seeds or not all(
             isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):

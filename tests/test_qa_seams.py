@@ -44,3 +44,43 @@ def test_the_table_shows_the_error_of_an_accuracy_only_log():
 
     last = peek_tail(FIXTURES / "keras" / "training.log").last
     assert last["train_error"] == 1 - last["train_acc"] and last["test_error"] == 1 - last["test_acc"]
+
+
+def test_export_writes_one_name_per_column(tmp_path):
+    """`grokwatch export` after the demo: the header had `n_features` (the swept key) and
+    `n_features` (the double-descent kind's own metric) twice, which pandas reads as
+    `n_features` and `n_features.1`."""
+    import csv
+    import json
+
+    from grokwatch.export import export_csv
+
+    for n in (20, 200):
+        d = tmp_path / "runs" / f"dd-n_features={n}-s0-aaaaaa"
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"experiment": "dd", "kind": "double_descent", "seed": 0,
+                                                   "sweep": {"n_features": n}}))
+        (d / "metrics.csv").write_text(f"step,train_error,test_error,n_features\n1,0.5,0.9,{n}\n")
+    out = tmp_path / "all.csv"
+    assert export_csv(tmp_path / "runs", None, out) == 2
+    rows = list(csv.reader(out.open()))
+    assert len(set(rows[0])) == len(rows[0]), rows[0]
+    got = [dict(zip(rows[0], r)) for r in rows[1:]]
+    assert [(r["n_features"], r["n_features_logged"]) for r in got] == [("20", "20"), ("200", "200")]
+
+
+def test_a_single_seed_that_is_not_one_integer_is_named_as_written(tmp_path):
+    """`seed = [0]` (for `seeds = [0]`) said `must be a non-empty list of integers …, not [[0]]`:
+    a value the user never wrote, for a key that takes one integer."""
+    import pytest
+
+    from grokwatch.config import ConfigError, load_config
+
+    cfg = tmp_path / "experiments.toml"
+    for value, said in (("[0]", "not [0] (a list goes in `seeds`)"), ("-1", "not -1"), ('"0"', "not '0'")):
+        cfg.write_text(f'[[experiment]]\nname = "g"\nkind = "grokking"\nseed = {value}\n')
+        with pytest.raises(ConfigError) as e:
+            load_config(cfg, tmp_path)
+        assert "key 'seed': must be one integer" in str(e.value) and said in str(e.value), str(e.value)
+    cfg.write_text('[[experiment]]\nname = "g"\nkind = "grokking"\nseed = 3\n')
+    assert load_config(cfg, tmp_path).experiments[0].seeds == [3]
