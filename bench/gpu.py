@@ -256,10 +256,12 @@ def section_sweep(device: str, runs: int, steps: int, procs: int, serial: int, w
     t1 = one_sweep(f"one at a time, {serial} runs measured",
                    write_project(work / "serial", device, sweep_body(serial, steps),
                                  max_parallel=1, pack="off", **threads), device, serial, timeout)
-    if t1 is not None:
+    if t1 is not None and serial < runs:
         est = t1 * runs / serial
         say(f"one at a time, {runs} runs EXTRAPOLATED from {serial} measured: {est:.1f} s, "
             f"{runs / est * 3600:.0f} runs/hour")
+    elif t1 is not None:
+        say(f"one at a time: all {runs} runs measured (nothing extrapolated)")
     tp = one_sweep(f"{procs} processes per device, {runs} runs",
                    write_project(work / "procs", device, sweep_body(runs, steps), max_parallel=procs,
                                  pack="off", **threads), device, runs, timeout)
@@ -268,7 +270,8 @@ def section_sweep(device: str, runs: int, steps: int, procs: int, serial: int, w
                                  pack=runs, **threads), device, runs, timeout)
     if tk:
         if t1:
-            say(f"packed vs one at a time (extrapolated): {t1 * runs / serial / tk:.2f}x "
+            how = "extrapolated" if serial < runs else "measured"
+            say(f"packed vs one at a time ({how}): {t1 * runs / serial / tk:.2f}x "
                 f"(time ratio; > 1: packed is faster)")
         if tp:
             say(f"packed vs {procs} processes per device: {tp / tk:.2f}x (time ratio; > 1: packed "
