@@ -125,3 +125,16 @@ def test_stop_of_a_run_that_already_ended_says_so_and_exits_2(tmp_path):
     stopped = grokwatch("stop", "g-s1-bbbbbb", cwd=tmp_path)
     assert stopped.returncode == 2 and "`grokwatch retry` resumes it" in stopped.stderr
     assert "Traceback" not in done.stderr + stopped.stderr
+
+
+def test_a_symlink_loop_inside_a_directory_does_not_end_its_scan(tmp_path):
+    """`grokwatch detect /tmp` (or view, export) on a directory holding a link that points at
+    itself said only `…/loop: Too many levels of symbolic links` and read nothing else."""
+    import shutil
+
+    from grokwatch.readers import open_path
+
+    (tmp_path / "sub").mkdir()
+    shutil.copy(FIXTURES / "keras" / "training.log", tmp_path / "sub" / "training.log")
+    (tmp_path / "loop").symlink_to("loop")
+    assert [s.name for s in open_path(tmp_path)] == ["sub/training"]
