@@ -137,7 +137,7 @@ async def test_a_users_csv_without_the_columns_says_so(tmp_path):
 def _run(csv: Path) -> RunData:
     from grokwatch.tui.data.store import RunStore
 
-    store = RunStore(run_dirs=[csv.parent])
+    store = RunStore(run_dirs=[csv.parent]) if csv.name == "metrics.csv" else RunStore(files=[csv])
     store.scan()
     run = next(iter(store.runs.values()))
     store.refresh_meta(run)
@@ -214,3 +214,14 @@ def test_snapshot_progress_view(snap_compare, tmp_path_factory, frozen):
             await pilot.pause(0.1)
 
     assert snap_compare(app_for(runs), terminal_size=(130, 40), run_before=run_before)
+
+
+def test_a_long_log_without_the_measures_is_read_no_further_than_its_header(tmp_path):
+    csv = tuifix.write_csv(tmp_path / "mine.csv", rows=4000)
+    run = _run(csv)
+    assert run.csv.resolve() == csv.resolve()
+    progress_view.forget(str(run.csv))
+    out = progress_view.progress_chart(run, None, 100, 30)
+    assert "logs no progress measures" in out.note
+    tail = progress_view._SERIES[str(run.csv)].tail
+    assert tail.offset <= progress_view.HEAD_BYTES < csv.stat().st_size // 10
