@@ -84,3 +84,24 @@ def test_a_single_seed_that_is_not_one_integer_is_named_as_written(tmp_path):
         assert "key 'seed': must be one integer" in str(e.value) and said in str(e.value), str(e.value)
     cfg.write_text('[[experiment]]\nname = "g"\nkind = "grokking"\nseed = 3\n')
     assert load_config(cfg, tmp_path).experiments[0].seeds == [3]
+
+
+def test_plain_grokwatch_after_the_demo_views_the_runs_without_an_error_banner(tmp_path):
+    """`grokwatch --demo`, quit, then `grokwatch` (as the README says, to re-attach) in a directory
+    with runs/ but no experiments.toml: the dashboard's error banner said `experiments.toml has an
+    error … no such file`. It is no error: the runs are shown, with a calm note."""
+    from grokwatch.tui.data.poller import Poller
+    from grokwatch.tui.data.store import RunStore
+    from grokwatch.tui.data.supervisor import RunnerSupervisor
+
+    (tmp_path / "runs").mkdir()
+    store = RunStore()
+    implicit = RunnerSupervisor(tmp_path, tmp_path / "experiments.toml", store, Poller(store, tmp_path),
+                                explicit=False)
+    got = implicit.attach()
+    assert not got.start and implicit.poller.local_config_error is None
+    assert got.notice is not None and not got.notice.error and "showing the runs" in got.notice.text
+    assert store.runs_dirs == [tmp_path / "runs"]
+    # a missing file the user named (--config) is still an error
+    named = RunnerSupervisor(tmp_path, tmp_path / "mine.toml", store, Poller(store, tmp_path), explicit=True)
+    assert not named.attach().start and "no such file" in (named.poller.local_config_error or "")
