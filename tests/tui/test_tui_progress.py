@@ -85,7 +85,7 @@ def test_the_measures_are_the_grokking_kinds_columns():
     assert set(progress_view.FOURIER) == set(FOURIER_COLS)
 
 
-async def test_progress_view_of_a_real_run_and_of_runs_without_measures(tmp_path):
+async def test_progress_view_of_a_real_run_and_of_a_run_without_measures(tmp_path):
     runs = progress_project(tmp_path)
     app = app_for(runs)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -105,12 +105,6 @@ async def test_progress_view_of_a_real_run_and_of_runs_without_measures(tmp_path
         assert out.logx and "1k" in text  # log-x, as the main chart for a grokking run
         assert "mem" in text and "✓gen" in text  # memorised and generalised, on the top panel
         assert out.note == ""
-        # an operation without Fourier measures: its two panels, and a plain word about the rest
-        table.select_key("mul-s0")
-        out = await drawn(pilot, d)
-        text = plain(out)
-        assert "softmax_collapse" in text and "restricted_loss" not in text
-        assert "no Fourier measures in this log" in out.note
         # a run that logs none: said plainly, nothing drawn
         table.select_key("plain-s0")
         out = await drawn(pilot, d)
@@ -120,6 +114,16 @@ async def test_progress_view_of_a_real_run_and_of_runs_without_measures(tmp_path
         assert d.view.mode == "run"
         await pilot.press("P", "escape")
         assert d.view.mode == "run"
+
+
+def test_an_operation_without_fourier_measures_gets_its_two_panels_and_a_word(tmp_path):
+    runs = progress_project(tmp_path)
+    run = _run(runs / "mul-s0" / "metrics.csv")
+    progress_view.forget(str(run.csv))
+    out = progress_view.progress_chart(run, None, 130, 36)
+    text = plain(out)
+    assert "softmax_collapse" in text and "logit_scale" in text and "restricted_loss" not in text
+    assert "no Fourier measures in this log" in out.note
 
 
 async def test_a_users_csv_without_the_columns_says_so(tmp_path):
