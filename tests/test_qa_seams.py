@@ -105,3 +105,23 @@ def test_plain_grokwatch_after_the_demo_views_the_runs_without_an_error_banner(t
     # a missing file the user named (--config) is still an error
     named = RunnerSupervisor(tmp_path, tmp_path / "mine.toml", store, Poller(store, tmp_path), explicit=True)
     assert not named.attach().start and "no such file" in (named.poller.local_config_error or "")
+
+
+def test_stop_of_a_run_that_already_ended_says_so_and_exits_2(tmp_path):
+    """`grokwatch stop RUN` on a done run printed `no runner is running here; asked 0 orphaned
+    worker(s) to stop` and exited 0, while `retry` of a done run exits 2 with one clear line."""
+    import json
+
+    from conftest import grokwatch
+
+    for rid, state in (("g-s0-aaaaaa", "done"), ("g-s1-bbbbbb", "stopped")):
+        d = tmp_path / "runs" / rid
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"run_id": rid, "experiment": "g", "kind": "grokking"}))
+        (d / "status.json").write_text(json.dumps({"run_id": rid, "state": state, "step": 10}))
+    done = grokwatch("stop", "g-s0-aaaaaa", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip() == (
+        "grokwatch: g-s0-aaaaaa is done: it has already ended, nothing to stop"), done.stderr
+    stopped = grokwatch("stop", "g-s1-bbbbbb", cwd=tmp_path)
+    assert stopped.returncode == 2 and "`grokwatch retry` resumes it" in stopped.stderr
+    assert "Traceback" not in done.stderr + stopped.stderr
