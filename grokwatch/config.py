@@ -33,6 +33,18 @@ DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+(,\d+)*)$")
 class ConfigError(Exception):
     """A bad experiments file; str() is the one readable paragraph to show the user."""
 
+    NOTHING_STARTED = " Nothing was started; fix the file and run grokwatch again."
+
+    @property
+    def while_running(self) -> str:
+        """The paragraph for an edit of a queue that is already going (the runner's reload, the
+        dashboard's banner): the same, without the start-up's "Nothing was started"."""
+        text = str(self)
+        for tail in (self.NOTHING_STARTED, " Nothing was started."):
+            if text.endswith(tail):
+                return text[: -len(tail)]
+        return text
+
 
 # ----------------------------------------------------------------------------- typed config
 
@@ -162,7 +174,7 @@ class _Loader:
             ctx.append(f"key {key!r}")
         head = ", ".join(where)
         body = (" ".join(ctx) + ": " if ctx else "") + problem
-        return ConfigError(f"{head}: {body}. Nothing was started; fix the file and run grokwatch again.")
+        return ConfigError(f"{head}: {body}.{ConfigError.NOTHING_STARTED}")
 
     def find_line(self, key: str | None, experiment: str | None, table: str | None) -> int | None:
         """Best-effort line number of `key` in the experiment's block or the named table."""
@@ -238,8 +250,7 @@ def load_config(path: str | Path, project_dir: str | Path | None = None) -> Conf
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}. Nothing was started; fix the file "
-                          f"and run grokwatch again.") from None
+        raise ConfigError(f"{path}: TOML syntax error: {exc}.{ConfigError.NOTHING_STARTED}") from None
     return parse_config(data, path, text, project_dir)
 
 

@@ -138,3 +138,33 @@ def test_a_symlink_loop_inside_a_directory_does_not_end_its_scan(tmp_path):
     shutil.copy(FIXTURES / "keras" / "training.log", tmp_path / "sub" / "training.log")
     (tmp_path / "loop").symlink_to("loop")
     assert [s.name for s in open_path(tmp_path)] == ["sub/training"]
+
+
+def test_a_broken_edit_of_a_running_queue_does_not_say_nothing_was_started(tmp_path):
+    """Saving a broken experiments.toml while runs go: the dashboard's banner read "runs already
+    going keep going … Nothing was started; fix the file and run grokwatch again." The reload's
+    paragraph leaves out the start-up's sentence; a start-up error keeps it."""
+    import os
+
+    import pytest
+
+    from conftest import grok_exp, tiny_toml
+    from grokwatch.config import ConfigError, load_config
+    from grokwatch.runner.core import Runner
+
+    cfg = tmp_path / "experiments.toml"
+    cfg.write_text(tiny_toml(grok_exp("g")))
+    runner = Runner(cfg, tmp_path, foreground=True)
+    runner.start()  # queues the run; no tick, so nothing is launched
+    try:
+        cfg.write_text(tiny_toml(grok_exp("g")) + "bogus = 1\n")
+        os.utime(cfg, (1, 1))
+        runner._maybe_reload()
+        assert runner.config_error and "bogus" in runner.config_error
+        assert "Nothing was started" not in runner.config_error
+    finally:
+        runner.close()
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg, tmp_path)
+    assert str(e.value).endswith("Nothing was started; fix the file and run grokwatch again.")
+    assert e.value.while_running == str(e.value)[: -len(ConfigError.NOTHING_STARTED)]

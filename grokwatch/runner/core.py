@@ -500,7 +500,7 @@ class Runner:
             config = load_config(self.config_path, self.project_dir)
             specs = expand_runs(config)
         except ConfigError as err:
-            msg = str(err)
+            msg = err.while_running  # the queue goes on: "nothing was started" would be wrong
             if msg != self.config_error:
                 log.error("experiments file edit rejected; the previous queue keeps going: %s", msg)
                 self._project_event("config_error", f"{msg} The previous queue keeps going.")

@@ -655,7 +655,7 @@ class DashboardScreen(Screen):
             self.poller.local_config_error = None
             ok = True
         except ConfigError as e:
-            self.poller.local_config_error = str(e)
+            self.poller.local_config_error = e.while_running
             ok = False
         send_request(ctx.project_dir, "reload")
         holder = runner_holder(ctx.project_dir)
