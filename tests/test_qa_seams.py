@@ -84,3 +84,57 @@ def test_a_single_seed_that_is_not_one_integer_is_named_as_written(tmp_path):
         assert "key 'seed': must be one integer" in str(e.value) and said in str(e.value), str(e.value)
     cfg.write_text('[[experiment]]\nname = "g"\nkind = "grokking"\nseed = 3\n')
     assert load_config(cfg, tmp_path).experiments[0].seeds == [3]
+
+
+def test_plain_grokwatch_after_the_demo_views_the_runs_without_an_error_banner(tmp_path):
+    """`grokwatch --demo`, quit, then `grokwatch` (as the README says, to re-attach) in a directory
+    with runs/ but no experiments.toml: the dashboard's error banner said `experiments.toml has an
+    error … no such file`. It is no error: the runs are shown, with a calm note."""
+    from grokwatch.tui.data.poller import Poller
+    from grokwatch.tui.data.store import RunStore
+    from grokwatch.tui.data.supervisor import RunnerSupervisor
+
+    (tmp_path / "runs").mkdir()
+    store = RunStore()
+    implicit = RunnerSupervisor(tmp_path, tmp_path / "experiments.toml", store, Poller(store, tmp_path),
+                                explicit=False)
+    got = implicit.attach()
+    assert not got.start and implicit.poller.local_config_error is None
+    assert got.notice is not None and not got.notice.error and "showing the runs" in got.notice.text
+    assert store.runs_dirs == [tmp_path / "runs"]
+    # a missing file the user named (--config) is still an error
+    named = RunnerSupervisor(tmp_path, tmp_path / "mine.toml", store, Poller(store, tmp_path), explicit=True)
+    assert not named.attach().start and "no such file" in (named.poller.local_config_error or "")
+
+
+def test_stop_of_a_run_that_already_ended_says_so_and_exits_2(tmp_path):
+    """`grokwatch stop RUN` on a done run printed `no runner is running here; asked 0 orphaned
+    worker(s) to stop` and exited 0, while `retry` of a done run exits 2 with one clear line."""
+    import json
+
+    from conftest import grokwatch
+
+    for rid, state in (("g-s0-aaaaaa", "done"), ("g-s1-bbbbbb", "stopped")):
+        d = tmp_path / "runs" / rid
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"run_id": rid, "experiment": "g", "kind": "grokking"}))
+        (d / "status.json").write_text(json.dumps({"run_id": rid, "state": state, "step": 10}))
+    done = grokwatch("stop", "g-s0-aaaaaa", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip() == (
+        "grokwatch: g-s0-aaaaaa is done: it has already ended, nothing to stop"), done.stderr
+    stopped = grokwatch("stop", "g-s1-bbbbbb", cwd=tmp_path)
+    assert stopped.returncode == 2 and "`grokwatch retry` resumes it" in stopped.stderr
+    assert "Traceback" not in done.stderr + stopped.stderr
+
+
+def test_a_symlink_loop_inside_a_directory_does_not_end_its_scan(tmp_path):
+    """`grokwatch detect /tmp` (or view, export) on a directory holding a link that points at
+    itself said only `…/loop: Too many levels of symbolic links` and read nothing else."""
+    import shutil
+
+    from grokwatch.readers import open_path
+
+    (tmp_path / "sub").mkdir()
+    shutil.copy(FIXTURES / "keras" / "training.log", tmp_path / "sub" / "training.log")
+    (tmp_path / "loop").symlink_to("loop")
+    assert [s.name for s in open_path(tmp_path)] == ["sub/training"]

@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import math
 import os
-from array import array
 import threading
+from array import array
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import fmt
-from .charts import (PALETTE, TEST, TRAIN, _axis_labels, _draw, _draw_markers, _Figure, _floor,
-                     _plot_dims, _snap_extent, chart_markers, dim)
+from .charts import (PALETTE, TEST, TRAIN, _axis_labels, _draw, _draw_markers, _Figure, _plot_dims,
+                     _snap_extent, chart_markers, dim)
 from .chartout import ChartCache, ChartJob, ChartOut
 from .data.store import RunData
 from .data.summary import reduce_columns
 from .view import auto_logx
+
+if TYPE_CHECKING:
+    from ..tail import MetricsTail
 
 # What the panels show, in the order they are stacked (the grokking kind's columns,
 # experiments/progress.py COLUMNS, in the order Nanda et al. tell the story, then the weight norm).
@@ -37,6 +40,7 @@ PROGRESS = MEASURES[:5]  # experiments/progress.py COLUMNS (a test keeps the two
 FOURIER = ("restricted_loss", "excluded_loss", "fourier_sparsity")
 SHARES = ("softmax_collapse",)  # drawn on a 0–1 axis, as accuracy
 CHUNK = 4 << 20  # bytes of CSV read per build
+HEAD_BYTES = 4096  # read first, to see the header
 MIN_PLOT_ROWS = 4  # a panel's plot area at least this high (plus its title line)
 MIN_PANEL_WIDTH = 36
 
@@ -45,11 +49,11 @@ MIN_PANEL_WIDTH = 36
 class _Series:
     """The measure columns of one run's CSV, as read so far."""
 
-    tail: object
+    tail: "MetricsTail"
     inode: int | None = None  # the file's, when `none` was decided
     steps: dict[str, array] = field(default_factory=dict)  # 8 bytes a value
     vals: dict[str, array] = field(default_factory=dict)
-    none: bool = False  # the header names no measure: nothing more to read
+    none: bool = False  # the header names no progress measure: nothing more to read
 
 
 _SERIES: dict[str, _Series] = {}
@@ -75,20 +79,22 @@ def _read(run: RunData) -> tuple[_Series, bool]:
                 ino = None
             if ino == s.inode:
                 return s, False
-            s = _SERIES[key] = _Series(type(tail)(run.csv, tail.column_map, tail.percent))  # type: ignore
+            s = _SERIES[key] = _Series(type(tail)(run.csv, tail.column_map, tail.percent))
             tail = s.tail
-        rows = tail.read(CHUNK)  # type: ignore[attr-defined]
-        if tail.replaced:  # type: ignore[attr-defined]
-            tail.replaced = False  # type: ignore[attr-defined]
+        rows = tail.read(CHUNK if tail.header else HEAD_BYTES)  # the header first, alone
+        if tail.replaced:
+            tail.replaced = False
             s.steps, s.vals, s.none = {}, {}, False
-        header = tail.header or []  # type: ignore[attr-defined]  (canonical names)
-        if header and not any(m in header for m in MEASURES):
+        header = tail.header or []  # canonical names
+        if header and not any(m in header for m in PROGRESS):
             s.none = True
             try:
                 s.inode = os.stat(run.csv).st_ino
             except OSError:
                 s.inode = None
             return s, False
+        if header and len(rows) < 64:
+            rows += tail.read(CHUNK)
         for row in rows:
             step = row.get("step")
             if step is None:
@@ -98,7 +104,7 @@ def _read(run: RunData) -> tuple[_Series, bool]:
                 if v is not None and math.isfinite(v):
                     s.steps.setdefault(m, array("d")).append(step)
                     s.vals.setdefault(m, array("d")).append(v)
-        return s, tail.remaining() > 0  # type: ignore[attr-defined]
+        return s, tail.remaining() > 0
 
 
 def forget(csv: str) -> None:
@@ -205,8 +211,8 @@ def progress_chart(run: RunData, logx_view: bool | None, width: int, height: int
     if len(acc[0]):
         panels.append(("test accuracy", acc[0], acc[1], TEST, True, tr))
     for i, m in enumerate(have):
-        panels.append((m, _xs(series.steps[m], logx), np.array(series.vals[m], dtype=np.float64), PALETTE[(i + 1) % len(PALETTE)],
-                       False, None))
+        ys = np.array(series.vals[m], dtype=np.float64)
+        panels.append((m, _xs(series.steps[m], logx), ys, PALETTE[(i + 1) % len(PALETTE)], False, None))
     cols, rows, shown = _grid(len(panels), width, height)
     pw, ph = width // cols, max(MIN_PLOT_ROWS + 2, height // rows)
     marks = chart_markers(run)

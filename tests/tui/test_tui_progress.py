@@ -85,7 +85,7 @@ def test_the_measures_are_the_grokking_kinds_columns():
     assert set(progress_view.FOURIER) == set(FOURIER_COLS)
 
 
-async def test_progress_view_of_a_real_run_and_of_runs_without_measures(tmp_path):
+async def test_progress_view_of_a_real_run_and_of_a_run_without_measures(tmp_path):
     runs = progress_project(tmp_path)
     app = app_for(runs)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -105,12 +105,6 @@ async def test_progress_view_of_a_real_run_and_of_runs_without_measures(tmp_path
         assert out.logx and "1k" in text  # log-x, as the main chart for a grokking run
         assert "mem" in text and "✓gen" in text  # memorised and generalised, on the top panel
         assert out.note == ""
-        # an operation without Fourier measures: its two panels, and a plain word about the rest
-        table.select_key("mul-s0")
-        out = await drawn(pilot, d)
-        text = plain(out)
-        assert "softmax_collapse" in text and "restricted_loss" not in text
-        assert "no Fourier measures in this log" in out.note
         # a run that logs none: said plainly, nothing drawn
         table.select_key("plain-s0")
         out = await drawn(pilot, d)
@@ -120,6 +114,16 @@ async def test_progress_view_of_a_real_run_and_of_runs_without_measures(tmp_path
         assert d.view.mode == "run"
         await pilot.press("P", "escape")
         assert d.view.mode == "run"
+
+
+def test_an_operation_without_fourier_measures_gets_its_two_panels_and_a_word(tmp_path):
+    runs = progress_project(tmp_path)
+    run = _run(runs / "mul-s0" / "metrics.csv")
+    progress_view.forget(str(run.csv))
+    out = progress_view.progress_chart(run, None, 130, 36)
+    text = plain(out)
+    assert "softmax_collapse" in text and "logit_scale" in text and "restricted_loss" not in text
+    assert "no Fourier measures in this log" in out.note
 
 
 async def test_a_users_csv_without_the_columns_says_so(tmp_path):
@@ -137,7 +141,7 @@ async def test_a_users_csv_without_the_columns_says_so(tmp_path):
 def _run(csv: Path) -> RunData:
     from grokwatch.tui.data.store import RunStore
 
-    store = RunStore(run_dirs=[csv.parent])
+    store = RunStore(run_dirs=[csv.parent]) if csv.name == "metrics.csv" else RunStore(files=[csv])
     store.scan()
     run = next(iter(store.runs.values()))
     store.refresh_meta(run)
@@ -214,3 +218,14 @@ def test_snapshot_progress_view(snap_compare, tmp_path_factory, frozen):
             await pilot.pause(0.1)
 
     assert snap_compare(app_for(runs), terminal_size=(130, 40), run_before=run_before)
+
+
+def test_a_long_log_without_the_measures_is_read_no_further_than_its_header(tmp_path):
+    csv = tuifix.write_csv(tmp_path / "mine.csv", rows=4000)
+    run = _run(csv)
+    assert run.csv.resolve() == csv.resolve()
+    progress_view.forget(str(run.csv))
+    out = progress_view.progress_chart(run, None, 100, 30)
+    assert "logs no progress measures" in out.note
+    tail = progress_view._SERIES[str(run.csv)].tail
+    assert tail.offset <= progress_view.HEAD_BYTES < csv.stat().st_size // 10
