@@ -393,7 +393,7 @@ class Poller:
 
         assert self.project_dir is not None
         before = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"),
-                  self.runner.status.get("disk_full"))
+                  self.runner.status.get("disk_full"), self.runner.status.get("gpus"))
         holder = runner_holder(self.project_dir)
         files = ProjectPaths(Path(self.project_dir))
         status = read_json(files.runner_status, {}) or {}
@@ -414,7 +414,7 @@ class Poller:
         evs, self._project_events_offset = read_events(files.events,
                                                        self._project_events_offset)
         after = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"),
-                 self.runner.status.get("disk_full"))
+                 self.runner.status.get("disk_full"), self.runner.status.get("gpus"))
         if gone is not None:
             out.gone.append(gone)
         return before != after or bool(evs) or gone is not None

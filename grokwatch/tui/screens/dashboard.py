@@ -333,6 +333,12 @@ class DashboardScreen(Screen):
             err = self.poller.local_config_error
         disk = info.status.get("disk_full") if info.holder and not err else None  # the runner's one line
         self.query_one(ConfigBanner).show_error(err or disk, heading="The disk is full:\n" if disk else None)
+        gpus = (info.status.get("gpus") or []) if info.holder else []
+        detail = self.query_one(DetailPane)
+        if gpus != detail.gpus:  # the GPU line of the run shown
+            detail.gpus = gpus
+            if detail.has_class("-shown"):
+                detail.show_run(self._current())
         banner = self.query_one(RunnerBanner)
         if info.holder and banner.until_runner:
             banner.hide()
