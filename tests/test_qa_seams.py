@@ -168,3 +168,17 @@ def test_a_broken_edit_of_a_running_queue_does_not_say_nothing_was_started(tmp_p
         load_config(cfg, tmp_path)
     assert str(e.value).endswith("Nothing was started; fix the file and run grokwatch again.")
     assert e.value.while_running == str(e.value)[: -len(ConfigError.NOTHING_STARTED)]
+
+
+def test_the_csv_example_says_as_many_steps_as_its_script_logs():
+    """`grokwatch --config examples/experiments.toml`: fourier-csv ended `done 300/200` (a
+    progress bar past its end) because the example said total_steps = 200 for a 300-epoch script."""
+    import re
+
+    from grokwatch.config import expand_runs, load_config
+
+    ex = Path(__file__).parent.parent / "examples"
+    runs = expand_runs(load_config(ex / "experiments.toml", ex))
+    total = next(r for r in runs if r.experiment == "fourier-csv").params["total_steps"]
+    epochs = re.search(r'"--epochs", type=int, default=(\d+)', (ex / "plain_csv_logger.py").read_text())
+    assert epochs and int(total) == int(epochs.group(1))
