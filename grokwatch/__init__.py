@@ -2,7 +2,7 @@
 alerted when a run suddenly generalises.
 
 `import grokwatch` is cheap (standard library only), so a training script can do
-`from grokwatch import log`.
+`from grokwatch import log` (and `progress_stats`: grokwatch/logit_stats.py).
 """
 
 __version__ = "0.1.0"
@@ -16,7 +16,12 @@ def __getattr__(name):
 
         globals()["log"] = log
         return log
+    if name == "progress_stats":
+        from .logit_stats import progress_stats
+
+        globals()["progress_stats"] = progress_stats
+        return progress_stats
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["log", "__version__"]
+__all__ = ["log", "progress_stats", "__version__"]

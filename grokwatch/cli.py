@@ -289,6 +289,13 @@ def cmd_stop(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
     problem = _check_ids(runs_dir, args.runs)
     if problem:
         return die(problem)
+    from .runs import TERMINAL_STATES, read_json as _read_json
+
+    for rid in args.runs:  # as retry refuses a done run: a run that already ended has nothing to stop
+        state = (_read_json(runs_dir / rid / "status.json", {}) or {}).get("state")
+        if state in TERMINAL_STATES:
+            return die(f"{rid} is {state}: it has already ended, nothing to stop"
+                       + ("; `grokwatch retry` resumes it" if state == "stopped" else ""))
     from .runner.lock import runner_holder
 
     holder = runner_holder(project_dir)

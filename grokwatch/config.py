@@ -33,6 +33,18 @@ DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+(,\d+)*)$")
 class ConfigError(Exception):
     """A bad experiments file; str() is the one readable paragraph to show the user."""
 
+    NOTHING_STARTED = " Nothing was started; fix the file and run grokwatch again."
+
+    @property
+    def while_running(self) -> str:
+        """The paragraph for an edit of a queue that is already going (the runner's reload, the
+        dashboard's banner): the same, without the start-up's "Nothing was started"."""
+        text = str(self)
+        for tail in (self.NOTHING_STARTED, " Nothing was started."):
+            if text.endswith(tail):
+                return text[: -len(tail)]
+        return text
+
 
 # ----------------------------------------------------------------------------- typed config
 
@@ -162,7 +174,7 @@ class _Loader:
             ctx.append(f"key {key!r}")
         head = ", ".join(where)
         body = (" ".join(ctx) + ": " if ctx else "") + problem
-        return ConfigError(f"{head}: {body}. Nothing was started; fix the file and run grokwatch again.")
+        return ConfigError(f"{head}: {body}.{ConfigError.NOTHING_STARTED}")
 
     def find_line(self, key: str | None, experiment: str | None, table: str | None) -> int | None:
         """Best-effort line number of `key` in the experiment's block or the named table."""
@@ -238,8 +250,7 @@ def load_config(path: str | Path, project_dir: str | Path | None = None) -> Conf
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}. Nothing was started; fix the file "
-                          f"and run grokwatch again.") from None
+        raise ConfigError(f"{path}: TOML syntax error: {exc}.{ConfigError.NOTHING_STARTED}") from None
     return parse_config(data, path, text, project_dir)
 
 
@@ -387,6 +398,10 @@ def _parse_experiment(L: _Loader, raw: Any, index: int) -> Experiment:
     L.check_keys(raw, _EXPERIMENT_KEYS | set(spec.top_level), experiment=name)
     if "seed" in raw and "seeds" in raw:
         raise L.fail("give either seed or seeds, not both", name, "seeds")
+    one = raw.get("seed")
+    if "seed" in raw and not (isinstance(one, int) and not isinstance(one, bool) and 0 <= one < 2**31):
+        hint = " (a list goes in `seeds`)" if isinstance(one, list) else ""
+        raise L.fail(f"must be one integer in [0, 2^31), not {one!r}{hint}", name, "seed")
     seeds = raw.get("seeds", [raw["seed"]] if "seed" in raw else [0])
     if not isinstance(seeds, list) or not seeds or not all(
             isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):

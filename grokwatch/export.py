@@ -124,7 +124,7 @@ def export_csv(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | N
     with open_output(out) as f:
         w = csv.writer(f, lineterminator="\n")
         lead = ["run_id", "experiment", "kind", "seed", *sweep_keys]
-        w.writerow(lead + (["step", "metric", "value"] if long else metric_cols))
+        w.writerow(lead + (["step", "metric", "value"] if long else _unclashed(metric_cols, lead)))
         for run_id, info, header, rows in loaded:
             sweep = info.get("sweep") or {}
             prefix = [run_id, info.get("experiment", ""), info.get("kind", ""), info.get("seed", ""),
@@ -142,6 +142,22 @@ def export_csv(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | N
                     w.writerow(prefix + [_num(vals[idx[c]]) if c in idx else "" for c in metric_cols])
                     n += 1
     return n
+
+
+def _unclashed(metric_cols: list[str], lead: list[str]) -> list[str]:
+    """The wide header's metric names, a metric named like a lead column (a double-descent run
+    logs `n_features`, also its swept key) written `NAME_logged`: one name per column."""
+    taken = set(lead) | set(metric_cols)
+    out = []
+    for c in metric_cols:
+        name = c
+        if c in lead:
+            name = f"{c}_logged"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+        out.append(name)
+    return out
 
 
 def export_summary(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | None) -> int:

@@ -19,6 +19,7 @@ from .detect.kinds import kind_of
 from .paths import ProjectPaths
 from .runs import TERMINAL_STATES, MetricsTail, RunPaths, read_events, read_json
 from .runner.core import Runner, RunnerBusy
+from .runner.gpustats import format_gpus
 from .runner.lock import runner_holder
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -62,6 +63,7 @@ class Follower:
         self.rate: dict[str, tuple[float, float]] = {}  # run -> (step, time_s) a while ago
         self.last_progress = time.monotonic()
         self.project_events = ProjectPaths(project_dir).events if project_dir else None
+        self.runner_status = ProjectPaths(project_dir).runner_status if project_dir else None
         self.project_offset = self._size(self.project_events) if self.project_events else 0
         for rid in self.run_ids:  # only what happens from now on
             self.offsets[rid] = self._size(RunPaths(runs_dir / rid).events)
@@ -101,10 +103,24 @@ class Follower:
                 self.print(format_event(e))
         if time.monotonic() - self.last_progress >= self.progress_every_s:
             self.last_progress = time.monotonic()
+            printed = False
             for rid in self.run_ids:
                 line = self.progress_line(rid)
                 if line:
                     self.print(line)
+                    printed = True
+            gpus = self.gpu_line() if printed else None
+            if gpus:
+                self.print(gpus)
+
+    def gpu_line(self) -> str | None:
+        """`12:00:05   gpu GPU0 37% 4.1/80G`: what the runner's GPUs do (runner.json's samples),
+        once per round of progress lines; None on a box with no GPU."""
+        if self.runner_status is None:
+            return None
+        status = read_json(self.runner_status, {}) or {}
+        text = format_gpus(status.get("gpus")) if status.get("running") else ""
+        return f"{time.strftime('%H:%M:%S')}   gpu {text}" if text else None
 
     def progress_line(self, run_id: str) -> str | None:
         paths = RunPaths(self.runs_dir / run_id)

@@ -28,7 +28,8 @@ STOP_REQUEST = "stop.request"
 # above it the batched tensors outgrow the caches and the loop of small runs is faster. Measured
 # with `bench/pack.py` (1 thread, the shared 2-core machine, loop/packed CPU time), 16 runs:
 # 1.0 M MACs 1.95x, 1.2 M 1.73x, 2.4 M 1.39x, 17 M 0.87x, 72 M 0.77x; the default preset
-# (286 M) 0.76-0.83x at 4-64 runs; 64 runs of 0.5 M: ~3x. The threshold sits where it still pays.
+# (286 M) 0.70x, 0.48x, 0.43x at 4, 16, 64 runs; 64 runs of 0.5 M: 2.8-3.1x. The threshold sits
+# where packing still pays.
 CPU_PACK_MAX_MACS = 4_000_000
 # `auto` on a GPU: pack up to this many runs (the per-run work of these models is far below
 # what one GPU kernel launch can use). Unmeasured in the session that wrote this: bench/gpu.py
@@ -101,3 +102,28 @@ def pack_size(setting: int | str, device: str, kind: str, params: dict[str, Any]
     if setting == "auto":
         return auto_pack_size(device, params)
     return max(1, int(setting))
+
+
+def group_for_packs(items, setting_of) -> list[list]:
+    """Launch groups, in queue order: `items` are (run, info) with info the run's config.json
+    (kind, experiment, params, device, threads); `setting_of(info)` its `pack` setting. A run
+    joins the open group of its experiment, device, thread count and pack key while that group
+    has room (its pack size); else it opens one. Runs that cannot pack are groups of one."""
+    out: list[list] = []
+    open_groups: dict[tuple, list] = {}
+    for run, info in items:
+        kind, params = info.get("kind"), info.get("params") or {}
+        device = info.get("device") or "cpu"
+        size = pack_size(setting_of(info), device, kind, params)
+        key = pack_key(kind, params) if size > 1 else None
+        if key is None:
+            out.append([run])
+            continue
+        where = (info.get("experiment"), device, info.get("threads"), key)
+        group = open_groups.get(where)
+        if group is not None and len(group) < size:
+            group.append(run)
+        else:
+            group = open_groups[where] = [run]
+            out.append(group)
+    return out

@@ -68,7 +68,9 @@ def select(key: str | None, *keys: str):
         await pilot.pause(0.1)
         chart = d.query_one(ChartPanel)
         chart.mark_dirty(now=True)
-        await _wait(pilot, lambda: not chart.dirty and not chart.building)
+        # a view that fills in over several builds (the phase diagram's summaries) is waited for whole
+        await _wait(pilot, lambda: not chart.dirty and not chart.building
+                    and not (chart.last_out is not None and chart.last_out.again))
         for _ in range(3):  # let the table settle its column widths
             await pilot.pause(0.1)
 

@@ -7,6 +7,8 @@ softmax_collapse   share of training samples whose fp32 softmax has collapsed: t
                    numerical stability"). The `stalled` alarm reads it.
 logit_scale        RMS of the training logits about each sample's mean logit: the scale of
                    the softmax's input (under cross-entropy it grows as a run memorises).
+                   (These two are defined once, in grokwatch/logit_stats.py: users' scripts
+                   log them with `grokwatch.progress_stats(logits, labels)`.)
 fourier_sparsity   share of the embedding's non-constant Fourier power (a DFT over the p
                    input values, summed over the embedding dimensions) in its 5 strongest
                    frequencies; a random embedding has about 5 / ((p - 1) / 2) (0.10 for
@@ -29,6 +31,8 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+from ..logit_stats import progress_stats
 
 FOURIER_OPS = {"x+y": 1, "x-y": -1}  # s = x + sign * y
 TOP_K = 5
@@ -86,10 +90,7 @@ def measures(trainer: Any, logits: tuple[Any, Any] | None = None) -> dict[str, f
     out: dict[str, float] = {}
     with torch.inference_mode():
         tr = logits[0] if logits is not None else _logits(trainer, trainer.train_x)
-        loss = F.cross_entropy(tr, trainer.train_y, reduction="none")
-        out["softmax_collapse"] = float((loss == 0).float().mean())
-        centred = tr - tr.mean(-1, keepdim=True)
-        out["logit_scale"] = float(centred.square().mean().sqrt())
+        out.update(progress_stats(tr, trainer.train_y))  # softmax_collapse, logit_scale
         sign = FOURIER_OPS.get(params["operation"])
         if sign is None:
             return out

@@ -205,6 +205,15 @@ def _natural(name: str) -> list:
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.findall(r"\d+|\D+", name)]
 
 
+def _is_file(entry: os.DirEntry) -> bool:
+    """A regular file (or a link to one); a link that loops or cannot be followed is none, so
+    one bad entry never ends the scan of a whole directory."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
 def _walk(root: Path, sniff: Sniffer, column_map, found: list[Source]) -> bool:
     """Depth-first, in natural name order; returns True when cut short by MAX_FILES."""
     stack: list[tuple[Path, int]] = [(root, 0)]
@@ -216,10 +225,12 @@ def _walk(root: Path, sniff: Sniffer, column_map, found: list[Source]) -> bool:
             entries = sorted(os.scandir(d), key=lambda e: _natural(e.name))
         except OSError:
             continue
-        files = [Path(e.path) for e in entries if e.is_file()]
-        subdirs = [Path(e.path) for e in entries if e.is_dir() and not e.is_symlink()
+        files = [Path(e.path) for e in entries if _is_file(e)]
+        subdirs = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)
                    and e.name not in _SKIP_DIRS and not e.name.startswith(".")]
         name = d.relative_to(root).as_posix() if d != root else root.name
+        if (d / "meta.yaml").is_file():  # an MLflow experiment: its runs in the order they started
+            subdirs.sort(key=mlflow.start_time)
         descend = _dir_sources(d, root, name, files, sniff, column_map, found)
         if descend and depth < MAX_DEPTH:
             stack.extend((s, depth + 1) for s in reversed(subdirs))

@@ -78,7 +78,9 @@ class Source:
 
     def columns(self) -> list[str]:
         """The canonical column names seen so far, `step` first."""
-        return ["step"] + [c for c in self._steps.canonical_names() if c != "step"]
+        names = [c for c in self._steps.canonical_names() if c not in ("step", "time_s")]
+        timed = self._steps.t0 is not None or "time_s" in self._steps.canonical_names()
+        return ["step"] + (["time_s"] if timed else []) + names
 
     @property
     def started(self) -> float | None:

@@ -107,7 +107,9 @@ class Mirror:
     def __init__(self, sources: list[Source], directory: Path | None = None,
                  hold_s: float = HOLD_S):
         self.hold_s = hold_s
-        self.dir = Path(directory or tempfile.mkdtemp(prefix="grokwatch-view-"))
+        if directory is None:
+            sweep_stale()
+        self.dir = Path(directory or tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         self._own_dir = directory is None
         self.dir.mkdir(parents=True, exist_ok=True)
         self.files: list[Path] = []
@@ -161,10 +163,45 @@ class Mirror:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+PREFIX = "grokwatch-view-"
+_OWNED = re.compile(re.escape(PREFIX) + r"(\d+)-")
+
+
+def sweep_stale(tmp: str | None = None) -> int:
+    """Remove mirror directories left by `grokwatch view` processes that are gone (killed
+    with the terminal: no `finally` ran). Only this user's, only where the pid in the name
+    is no longer alive; returns how many were removed."""
+    tmp = tmp or tempfile.gettempdir()
+    n = 0
+    try:
+        entries = list(os.scandir(tmp))
+    except OSError:
+        return 0
+    for e in entries:
+        m = _OWNED.match(e.name)
+        if not m or not e.is_dir(follow_symlinks=False):
+            continue
+        try:
+            if e.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            os.kill(int(m.group(1)), 0)
+            continue  # still running (or the pid was reused: left alone)
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OSError):
+            continue
+        shutil.rmtree(e.path, ignore_errors=True)
+        n += 1
+    return n
+
+
 def is_grokwatch_dir(p: Path) -> bool:
     """A run directory, a directory of runs, or an empty directory (runs may come): the
-    dashboard reads these itself."""
-    if (p / "config.json").exists() or (p / "metrics.csv").exists():
+    dashboard reads these itself. Lightning's `version_N/` (a metrics.csv beside
+    hparams.yaml, no config.json) is not one: it is read as a Lightning log."""
+    if (p / "config.json").exists():
+        return True
+    if (p / "metrics.csv").exists() and not (p / "hparams.yaml").exists():
         return True
     try:
         entries = list(os.scandir(p))

@@ -60,6 +60,12 @@ def run_name(d: Path) -> str | None:
     return name or None
 
 
+def start_time(d: Path) -> float:
+    """A run directory's start time (ms) from its meta.yaml; runs without one last."""
+    t = _number(read_meta(d / "meta.yaml").get("start_time", "") or "")
+    return t if t is not None else float("inf")
+
+
 def _number(text: str) -> float | None:
     try:
         return float(text)

@@ -49,11 +49,15 @@ class WandbSource(Source):
         self.log = Path(log)
         self._pos = HEADER
         self._pieces: list[bytes] = []
+        self._typed = False
         self.params: dict = {}
         self.info["params"] = self.params
 
     def _load(self, final: bool = False) -> None:
         pb = need("wandb.proto.wandb_internal_pb2", "wandb", f"{self.log}: {FORMAT}")
+        # wandb 0.31's HistoryItem has a typed `value` oneof beside value_json (which 0.31
+        # still writes); read whichever is set
+        self._typed = "value" in pb.HistoryItem.DESCRIPTOR.oneofs_by_name
         for data in self._records():
             rec = pb.Record()
             try:
@@ -87,11 +91,18 @@ class WandbSource(Source):
         step = wall = None
         for item in hist.item:
             key = item.key or "/".join(item.nested_key)
-            try:
-                v = json.loads(item.value_json)
-            except ValueError:
-                self.bad(f"{key}={item.value_json}")
-                continue
+            typed = item.WhichOneof("value") if self._typed else None
+            if typed in ("integer", "number"):  # newer writers: a typed value, no JSON
+                v = getattr(item, typed)
+            elif typed in ("none", "boolean", "text"):
+                continue  # not a curve
+            else:
+                text = item.json if typed == "json" else item.value_json
+                try:
+                    v = json.loads(text)
+                except ValueError:
+                    self.bad(f"{key}={text}")
+                    continue
             if key == "_step":
                 step = _number(v)
             elif key == "_timestamp":

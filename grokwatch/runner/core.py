@@ -33,8 +33,10 @@ from .attempts import Attempts
 from .control import attached_viewers, take_requests
 from .diskguard import DiskGuard, dumps_event
 from .devices import Slot, plan as plan_slots
+from .gpustats import GpuSampler
 from .executors import Executor, JobRecord, JobState, make_executor
 from .lock import RunnerLock
+from . import packs
 
 log = logging.getLogger("grokwatch.runner")
 
@@ -116,6 +118,7 @@ class Runner:
         self.executor = executor
         self.slots: list[Slot] = []
         self.slot_notes: list[str] = []  # why each device got the slots it has
+        self.gpu_sampler: GpuSampler | None = None  # what the GPUs do (runner.json), when it has any
         self.active: dict[str, ActiveRun] = {}
         self.ran: set[str] = set()  # run ids this runner launched (headless exit code)
         self.final_states: dict[str, str] = {}
@@ -145,6 +148,8 @@ class Runner:
         else:
             planned = plan_slots(s.devices, s.max_parallel, s.threads_per_run)
             self.slots, self.slot_notes = planned.slots, planned.notes
+            if any(x.device == "cuda" for x in self.slots):
+                self.gpu_sampler = GpuSampler()
         self._setup_alerts()
         log.info("runner %s on %s: %d slot(s): %s", os.getpid(), self.host, len(self.slots),
                  "; ".join(self.slot_notes) or ", ".join(f"{x.label}x{x.threads}t" for x in self.slots))
@@ -349,6 +354,8 @@ class Runner:
         self._tail_metrics()
         if self._alerts is not None:
             self._alerts.poll()
+        if self.gpu_sampler is not None and self.gpu_sampler.poll():
+            self._write_runner_status()
 
     def run_forever(self) -> None:
         last_status = 0.0
@@ -397,6 +404,8 @@ class Runner:
     def close(self) -> None:
         if self._alerts is not None:
             self._alerts.close()
+        if self.gpu_sampler is not None:
+            self.gpu_sampler.close()
         self._write_runner_status(running=False)
         self.lock.release()
         if self.executor is not None:
@@ -499,7 +508,7 @@ class Runner:
             config = load_config(self.config_path, self.project_dir)
             specs = expand_runs(config)
         except ConfigError as err:
-            msg = str(err)
+            msg = err.while_running  # the queue goes on: "nothing was started" would be wrong
             if msg != self.config_error:
                 log.error("experiments file edit rejected; the previous queue keeps going: %s", msg)
                 self._project_event("config_error", f"{msg} The previous queue keeps going.")
@@ -539,14 +548,17 @@ class Runner:
             return
         queued = sorted((r for r in self.active.values() if r.state == "queued"), key=lambda r: r.order)
         picked = []
-        for run in queued:
+        for group in packs.groups(self, queued):  # a run alone, or a pack: one slot either way
             if not free:
                 break
-            slot = self._pick_slot(run, free)
+            slot = self._pick_slot(group[0], free)
             if slot is None:
                 continue
             free.remove(slot)
-            picked.append((run, slot))
+            if len(group) > 1:
+                packs.launch(self, group, slot)
+            else:
+                picked.append((group[0], slot))
         if not picked:
             return
         try:  # one call for all (a cluster: one job array); a failure fails only its runs
@@ -813,5 +825,7 @@ class Runner:
             "running": running, "config_error": self.config_error, "counts": counts,
             "disk_full": self.disk.trouble,
             "slots": [s.label for s in self.slots], "slot_plan": self.slot_notes, "executor": self.executor.name if self.executor else None,
+            "gpus": self.gpu_sampler.gpus if self.gpu_sampler else [],
+            "gpus_sampled": self.gpu_sampler.sampled_at if self.gpu_sampler else None,
             "updated": time.time(),
         })

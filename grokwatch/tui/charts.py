@@ -336,6 +336,14 @@ def _milestones(run: RunData) -> tuple[float | None, float | None]:
     return mem, gen
 
 
+def _narrow(label: str) -> str:
+    """The label without characters two cells wide (the badge's ⚡): plotext gives every
+    character one cell, so a wide one would push the chart's right border onto the next line."""
+    from rich.cells import cell_len
+
+    return "".join(ch for ch in label if cell_len(ch) == 1) or "*"
+
+
 def _draw_markers(f, marks: list[Marker], logx: bool, x0: float, x1: float, y0: float, y1: float,
                   logy: bool, color: bool) -> None:
     """A vertical line per marker, its label at the top (stepped down where labels would touch)."""
@@ -349,7 +357,7 @@ def _draw_markers(f, marks: list[Marker], logx: bool, x0: float, x1: float, y0: 
         c = m.rgb if color else "default"
         f.vertical_line(x, color=c)
         row = row + 1 if last_x is not None and (x - last_x) / span < 0.08 else 0
-        f.text(m.label, x, top - row * (y1 - y0) * 0.08, color=c, alignment="left")
+        f.text(_narrow(m.label), x, top - row * (y1 - y0) * 0.08, color=c, alignment="left")
         last_x = x
 
 

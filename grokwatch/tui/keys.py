@@ -83,7 +83,7 @@ def bindings(keys: tuple[Key, ...] = DASHBOARD_KEYS) -> list[Binding]:
 def mode_keys() -> tuple[Key, ...]:
     """A key for each view mode that declares one (registered modes included)."""
     return tuple(Key(m.key, f"view_mode({m.name!r})", m.name, m.title or f"{m.name} view",
-                     m.help or f"{m.name} view (again: back)", id=f"view.{m.name}")
+                     m.help or f"{m.name} view (again: back)", show=m.bar, id=f"view.{m.name}")
                  for m in MODES.values() if m.key)
 
 

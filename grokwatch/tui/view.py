@@ -32,6 +32,7 @@ class ViewMode:
     key: str = ""
     title: str = ""
     help: str = ""
+    bar: bool = True  # its key in the key bar (else on the help screen and in the palette only)
 
 
 MODES: dict[str, ViewMode] = {m.name: m for m in (
@@ -39,6 +40,9 @@ MODES: dict[str, ViewMode] = {m.name: m for m in (
     ViewMode("compare", "draw_compare", "marked"),
     ViewMode("sweep", "draw_sweep", "experiment"),
     ViewMode("phase", "draw_phase", "experiment"),
+    ViewMode("progress", "grokwatch.tui.progress_view:draw_progress", "current", key="P",
+             title="Progress measures", help="progress measures of the run beside its test accuracy (again: back)",
+             bar=False),
 )}
 
 

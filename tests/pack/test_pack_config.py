@@ -63,3 +63,18 @@ def test_auto_packs_small_runs_on_the_cpu_and_every_run_on_a_gpu():
     assert pack_size("off", "cuda", "grokking", tiny) == 1
     assert pack_size(8, "cpu", "grokking", default) == 8
     assert pack_size("auto", "cuda", "double_descent", {}) == 1
+
+
+def test_the_queue_groups_into_packs_of_one_experiment_device_and_shape_in_order():
+    from grokwatch.packing import group_for_packs
+
+    def info(name, exp="g", device="cpu", **change):
+        return (name, {"kind": "grokking", "experiment": exp, "device": device, "threads": 1,
+                       "params": params(**change)})
+
+    items = [info("a"), info("b", weight_decay=0.1), info("c", width=64), info("d", lr=3e-3),
+             info("e", exp="h"), info("f", device="cuda"),
+             ("n", {"kind": "double_descent", "experiment": "dd", "params": {}}), info("g")]
+    groups = group_for_packs(items, lambda i: 3)
+    assert groups == [["a", "b", "d"], ["c"], ["e"], ["f"], ["n"], ["g"]]  # a full pack: g opens one
+    assert group_for_packs(items[:2], lambda i: "off") == [["a"], ["b"]]

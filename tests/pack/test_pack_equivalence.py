@@ -140,3 +140,31 @@ def test_checkpoints_are_the_single_workers_format_both_ways(tmp_path):
     assert int(again.steps[1]) == 33 and int(again.steps[0]) == 0
     for _ in range(10):
         assert float(again.train_step()[1]) == pytest.approx(float(single.train_step()), rel=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_packed_runs_follow_the_unpacked_runs_on_cuda(tmp_path):
+    """The same comparison on the GPU (bench/gpu.py runs it), and a member's checkpoint round
+    trip there: CUDA kernels differ from the CPU's, the tolerances do not."""
+    def on_cuda(base, variants=VARIANTS):
+        params = [resolve(base, v) for v, _ in variants]
+        seeds = [s for _, s in variants]
+        pack = PackTrainer(params, seeds, device="cuda")
+        singles = [Trainer(p, s, device="cuda") for p, s in zip(params, seeds)]
+        worst = 0.0
+        for step in range(1, params[0]["steps"] + 1):
+            losses = pack.train_step().cpu().tolist()
+            for r, t in enumerate(singles):
+                want = float(t.train_step())
+                worst = max(worst, abs(losses[r] - want) / abs(want))
+            if step % 50 == 0:
+                for a, b in zip(pack.evaluate(), (t.evaluate() for t in singles)):
+                    assert abs(a["test_acc"] - b["test_acc"]) <= 0.005, step
+        assert worst < 1e-3, worst
+        pack.save_member(0, tmp_path / "m.pt")
+        single = Trainer(params[0], seeds[0], device="cuda")
+        single.load(tmp_path / "m.pt")
+        assert float(single.train_step()) == pytest.approx(float(pack.train_step()[0]), rel=1e-4)
+
+    on_cuda(MLP)
+    on_cuda({**TRANSFORMER, "steps": 200})

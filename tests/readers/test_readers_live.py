@@ -154,3 +154,54 @@ def test_event_file_with_a_corrupt_record_says_so(tmp_path):
     rows += src.read(final=True)
     assert src.bad_rows == 1 and "could not be read (a corrupt or truncated record)" in src.first_bad
     assert 20 < len(rows) < 40
+
+
+def test_wandb_typed_history_values(tmp_path):
+    """A history record whose values are in HistoryItem's typed fields (no value_json), framed
+    as wandb frames its log: read like the JSON ones."""
+    pytest.importorskip("wandb", reason="wandb not installed (grokwatch[wandb])")
+    import struct
+    import zlib
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    if "value" not in pb.HistoryItem.DESCRIPTOR.oneofs_by_name:
+        pytest.skip("this wandb's HistoryItem has no typed values")
+    rec = pb.Record()
+    rec.history.step.num = 7
+    a = rec.history.item.add()
+    a.nested_key.extend(["val", "acc"])
+    a.number = 0.75
+    b = rec.history.item.add()
+    b.key = "train_loss"
+    b.integer = 2
+    c = rec.history.item.add()
+    c.key = "note"
+    c.text = "hello"
+    body = rec.SerializeToString()
+    data = b":W&B\xe1\xbe\x00" + struct.pack("<IHB", zlib.crc32(bytes([1]) + body), len(body), 1) + body
+    (tmp_path / "run-x.wandb").write_bytes(data)
+    (src,) = open_path(tmp_path / "run-x.wandb")
+    assert src.read_all() == [{"step": 7.0, "test_acc": 0.75, "train_loss": 2.0}]
+    assert src.bad_rows == 0
+
+
+def test_a_killed_views_mirror_directory_is_swept(tmp_path):
+    """`grokwatch view` killed with its terminal runs no `finally`: the next view removes the
+    directory a dead process left, and leaves a live one's."""
+    import os
+    import subprocess
+
+    from grokwatch.readers.mirror import PREFIX, sweep_stale
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = tmp_path / f"{PREFIX}{dead.pid}-abc"
+    alive = tmp_path / f"{PREFIX}{os.getpid()}-def"
+    for d in (gone, alive):
+        d.mkdir()
+        (d / "run.csv").write_text("step,test_acc\n1,0.5\n")
+    other = tmp_path / "grokwatch-viewer-notes"
+    other.mkdir()
+    assert sweep_stale(str(tmp_path)) == 1
+    assert not gone.exists() and alive.exists() and other.exists()

@@ -94,22 +94,45 @@ def test_their_checked_in_log_every_row_and_percent(tmp_path):
     assert "generalization_jump" not in p.stdout and not re.search(r"-\d[\d.]*%", p.stdout)
 
 
-def test_a_header_wider_than_the_sniffed_bytes_is_a_csv(tmp_path):
-    """A Lightning CSVLogger log whose header line is longer than the bytes the readers sniff
-    (openai/grok names a column per parameter tensor) is found in its directory."""
-    from grokwatch.readers import read_path
-
+def lightning_version_dir(tmp_path):
+    """A Lightning CSVLogger `version_0/` shaped as openai/grok's (ours, small)."""
     run = tmp_path / "lightning_logs" / "version_0"
     run.mkdir(parents=True)
     norms = [f"paramnorm_transformer.decoder.blocks.{i}.self_attn.Wo.weight" for i in range(30)]
     header = ["epoch", *norms, "step", "train_loss", "val_accuracy", "val_loss"]
-    assert len(",".join(header)) > 1024
     lines = [",".join(header)]
     for s in range(1, 6):
         lines.append(",".join([str(s), *["0.1"] * len(norms), str(s), str(5 - s * 0.5), "", ""]))
         lines.append(",".join([str(s), *[""] * len(norms), str(s), "", str(s * 10.0), "4.0"]))
     (run / "metrics.csv").write_text("\n".join(lines) + "\n")
     (run / "hparams.yaml").write_text("max_lr: 0.001\n")
+    return run, header
+
+
+def test_view_reads_a_lightning_version_dir_as_a_lightning_log(tmp_path):
+    """`grokwatch view lightning_logs/version_1` (openai/grok's own checked-in log) showed a
+    run of kind '?' in state 'queued': a metrics.csv in a directory was taken for a grokwatch
+    run directory. A Lightning version directory (hparams.yaml beside it) is a Lightning log."""
+    from grokwatch.readers.mirror import is_grokwatch_dir, open_for_view
+
+    run, _header = lightning_version_dir(tmp_path)
+    assert not is_grokwatch_dir(run)
+    paths, mirror = open_for_view([run])
+    try:
+        assert run not in paths  # not a grokwatch run: its CSV, read natively, named version_0
+        assert [p.name for p in paths] == ["version_0.csv"]
+        assert paths[0].resolve() == (run / "metrics.csv").resolve()
+    finally:
+        mirror.close()
+
+
+def test_a_header_wider_than_the_sniffed_bytes_is_a_csv(tmp_path):
+    """A Lightning CSVLogger log whose header line is longer than the bytes the readers sniff
+    (openai/grok names a column per parameter tensor) is found in its directory."""
+    from grokwatch.readers import read_path
+
+    _run, header = lightning_version_dir(tmp_path)
+    assert len(",".join(header)) > 1024
     ((src, rows),) = read_path(tmp_path)
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
     assert [round(r["test_acc"], 6) for r in rows] == [0.1, 0.2, 0.3, 0.4, 0.5]  # percent

@@ -44,4 +44,4 @@ async def test_help_and_palette_come_from_the_live_bindings(tmp_path):
         rows = dict(app.screen.rows)
         assert rows["z"].startswith("log-x") and "l" not in rows
         assert rows["/"].startswith("filter") and rows["?"] == "this help" and "ctrl+p" in rows
-        assert len(rows) == len(keys.DASHBOARD_KEYS) + 1
+        assert len(rows) == len(keys.DASHBOARD_KEYS) + len(keys.mode_keys()) + 1  # view modes with a key

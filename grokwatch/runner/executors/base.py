@@ -16,6 +16,7 @@ runner calls them all unconditionally — it never asks "does this executor have
 | `capacity()` | no | None: the slots decide |
 | `describe()` | no | None: the slot labels describe it (a cluster prints one line) |
 | `wakeup_fd()` | no | None: the runner's tick finds ended jobs (local: a self-pipe written on SIGCHLD) |
+| `can_pack`, `submit_pack(run_dirs, env)` | no | False: runs go one by one (local: packs, grokwatch/runner/packs.py) |
 | `close()` | no | nothing |
 | `from_config(config)` | no | `cls()` |
 
@@ -149,6 +150,13 @@ class Executor(ABC):
         """A file descriptor that becomes readable when a job may have ended (so the runner
         reacts at once instead of at its next tick), or None."""
         return None
+
+    can_pack = False  # True: submit_pack starts several runs as one pack (grokwatch.pack)
+
+    def submit_pack(self, run_dirs: list[Path], env: dict[str, str]) -> list[JobRecord]:
+        """Start one process that trains these runs as a pack; one record per run, in order.
+        Only called where `can_pack` is True."""
+        raise NotImplementedError(f"the {self.name} executor does not run packs")
 
     def close(self) -> None:
         """Release what the executor holds (flush pending cancels, reap helpers)."""

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import packs
 from ..proc import process_start_time, same_process
 from .base import Executor, JobRecord, JobState
 
@@ -80,6 +81,16 @@ class LocalExecutor(Executor):
         return self.record(pid=proc.pid, start_time=process_start_time(proc.pid), host=self.host,
                            submitted=time.time())
 
+    can_pack = True
+
+    def submit_pack(self, run_dirs: list[Path], env: dict[str, str]) -> list[JobRecord]:
+        """One `python -m grokwatch.pack` process for these runs; a record per member (runner/packs.py)."""
+        proc, pack_id = packs.start_pack(self.python, run_dirs, env)
+        self.children[proc.pid] = proc
+        started = process_start_time(proc.pid)
+        return [self.record(pid=proc.pid, start_time=started, host=self.host, submitted=time.time(),
+                            **packs.member_fields(pack_id, run_dirs, d)) for d in run_dirs]
+
     def _alive(self, record: JobRecord) -> bool:
         """The recorded process still runs on this host (pid and start time both match)."""
         if record.get("host") not in (None, self.host):
@@ -102,7 +113,7 @@ class LocalExecutor(Executor):
                 out[run_id] = JobState("running", node=self.host)  # adopted: not our child
             else:
                 out[run_id] = JobState("gone")
-        return out
+        return packs.members_that_left(records, out)
 
     def adopt(self, record: JobRecord) -> bool:
         return self._alive(record)
@@ -118,7 +129,13 @@ class LocalExecutor(Executor):
                 pass
 
     def cancel(self, record: JobRecord, requeue: bool = False) -> None:
+        if packs.is_member(record):  # one member of a pack: its stop.request, not a signal
+            packs.request_stop(record)
+            return
         self._signal(record, signal.SIGUSR1 if requeue else signal.SIGTERM)
 
     def kill(self, record: JobRecord) -> None:
+        if packs.is_member(record):  # never SIGKILL every member for one of them
+            packs.request_stop(record)
+            return
         self._signal(record, signal.SIGKILL)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...columns import CORE_METRICS as METRICS, ERROR_OF, Header, error_from_accuracy
+from ...columns import CORE_METRICS as METRICS, ERROR_OF, Header, complete_row, error_from_accuracy
 from ...tail import MAX_LINE, PERCENT_ABOVE, CsvLineTail, parse_float, parse_row, shown_line
 
 _ACC_OF = {e: a for a, e in ERROR_OF.items()}
@@ -112,7 +112,7 @@ class Plan:
                 for i, name in enumerate(self.header):
                     if self.scales[i] != 1.0 and name in row:
                         row[name] *= self.scales[i]
-                return row
+                return complete_row(row)  # an accuracy-only log: the table shows its error too
         return {}
 
 

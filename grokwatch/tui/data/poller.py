@@ -32,6 +32,8 @@ POOL_MIN_BYTES = 2 << 20  # files with more than this left to read load in the p
 THREAD_CHUNK = 256 << 10  # in-thread reads: ~10 ms of parsing at a time
 TICK_WORK_S = 0.3  # in-thread reading stops after this long; the UI hears of it, then more
 BACKLOG_PAUSE_S = 0.1  # between rounds while in-thread reading is left over
+BATCH_MIN_RUNS = 64  # this many small files still to load: they go to the pool in batches
+BATCH_BYTES = 8 << 20  # ... of about this much CSV each
 
 
 @dataclass
@@ -68,6 +70,11 @@ class Outbox:
     runner: bool = False
     first: bool = False
     gone: list[RunnerGone] = field(default_factory=list)  # runners that went away
+
+
+def load_batch(jobs: list[tuple]) -> list[LoadResult]:
+    """Many small files in one pool job (`load_full` each): a thousand short runs on attach."""
+    return [load_full(*args) for args in jobs]
 
 
 def _nice() -> None:  # pool workers yield a little to the UI (more would starve them on a busy box)
@@ -109,6 +116,7 @@ class Poller:
         self._wake = threading.Event()
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[str, Future] = {}
+        self._batches: dict[Future, list[str]] = {}  # a batch of small files in the pool: its runs
         self._project_events_offset = 0
         self._initial_done = False
         self._last_scan = self._last_runner = self._last_beat = 0.0
@@ -209,6 +217,10 @@ class Poller:
         self._harvest(out)
         deadline = time.monotonic() + TICK_WORK_S
         self.backlog = False
+        batch: list[RunData] = []
+        batch_bytes = 0
+        batching = self.use_pool and sum(1 for r in self.store.runs.values()
+                                         if not r.loaded and not r.loading) > BATCH_MIN_RUNS
         for key in self._ordered_keys():
             run = self.store.runs[key]
             changed, events = self.store.refresh_meta(run, want_log=key == self.focus)
@@ -227,6 +239,16 @@ class Poller:
                     continue
                 if self._submit(run):
                     continue
+            elif batching and left > 0 and not run.loaded and key != self.focus:
+                if time.monotonic() < self.bulk_after:
+                    self.backlog = True
+                    continue
+                batch.append(run)
+                batch_bytes += left
+                if batch_bytes >= BATCH_BYTES:
+                    self._submit_batch(batch)
+                    batch, batch_bytes = [], 0
+                continue
             if left > 0 and time.monotonic() > deadline:
                 self.backlog = True
                 continue
@@ -246,6 +268,8 @@ class Poller:
             if left == 0 and not run.loaded:
                 run.loaded = True
                 out.dirty.add(key)
+        if batch:
+            self._submit_batch(batch)
         if out.dirty or out.alerts or out.missed or out.runner or out.history or out.gone:
             self._emit(out)
             return True
@@ -280,25 +304,39 @@ class Poller:
 
     # ---------------------------------------------------------------- bulk loads
 
-    def _submit(self, run: RunData) -> bool:
+    def _detect_arg(self, run: RunData) -> Any:
+        return None if self.store.detect_files and run.is_file else False
+
+    def _pool_submit(self, fn: Callable, *args: Any) -> Future | None:
+        """A job for the pool (started on first use); None where there is no pool."""
         if not self.use_pool:
-            return False
-        detect: Any = False
-        if self.store.detect_files and run.is_file:
-            detect = None
+            return None
         try:
             if self._pool is None:
                 with _real_stdio():  # the helper processes start now; they need real descriptors
                     ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
                     self._pool = ProcessPoolExecutor(self.pool_workers, mp_context=ctx, initializer=_nice)
-                    fut = self._pool.submit(load_full, *self.store.bulk_args(run, detect))
-            else:
-                fut = self._pool.submit(load_full, *self.store.bulk_args(run, detect))
+                    return self._pool.submit(fn, *args)
+            return self._pool.submit(fn, *args)
         except Exception:  # noqa: BLE001 — no pool here: read in this thread instead
             self.use_pool = False
+            return None
+
+    def _submit(self, run: RunData) -> bool:
+        fut = self._pool_submit(load_full, *self.store.bulk_args(run, self._detect_arg(run)))
+        if fut is None:
             return False
         run.loading = True
         self._futures[run.key] = fut
+        return True
+
+    def _submit_batch(self, runs: list[RunData]) -> bool:
+        fut = self._pool_submit(load_batch, [self.store.bulk_args(r, self._detect_arg(r)) for r in runs])
+        if fut is None:
+            return False
+        for r in runs:
+            r.loading = True
+        self._batches[fut] = [r.key for r in runs]
         return True
 
     def _harvest(self, out: Outbox) -> None:
@@ -318,7 +356,28 @@ class Poller:
             events = self.store.apply_load(run, res)
             self._file_alerts([e for e in events if e.get("alert")], out, initial=True)
             out.dirty.add(key)
-        if not self._futures and self._pool is not None and self._initial_done:
+        for fut, keys in list(self._batches.items()):
+            if not fut.done():
+                continue
+            del self._batches[fut]
+            try:
+                results: list[LoadResult] = fut.result()
+            except Exception:  # noqa: BLE001 — a broken pool: these runs are read in the thread
+                results = []
+                self.use_pool = False
+            got = {r.key: r for r in results}
+            for key in keys:
+                run = self.store.runs.get(key)
+                if run is None:
+                    continue
+                res = got.get(key)
+                if res is None:
+                    run.loading = False
+                    continue
+                events = self.store.apply_load(run, res)
+                self._file_alerts([e for e in events if e.get("alert")], out, initial=True)
+                out.dirty.add(key)
+        if not self._futures and not self._batches and self._pool is not None and self._initial_done:
             if all(r.loaded for r in self.store.runs.values()):
                 self._pool.shutdown(wait=False)
                 self._pool = None
@@ -334,7 +393,7 @@ class Poller:
 
         assert self.project_dir is not None
         before = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"),
-                  self.runner.status.get("disk_full"))
+                  self.runner.status.get("disk_full"), self.runner.status.get("gpus"))
         holder = runner_holder(self.project_dir)
         files = ProjectPaths(Path(self.project_dir))
         status = read_json(files.runner_status, {}) or {}
@@ -355,7 +414,7 @@ class Poller:
         evs, self._project_events_offset = read_events(files.events,
                                                        self._project_events_offset)
         after = (self.runner.holder, self.runner.config_error, self.runner.status.get("counts"),
-                 self.runner.status.get("disk_full"))
+                 self.runner.status.get("disk_full"), self.runner.status.get("gpus"))
         if gone is not None:
             out.gone.append(gone)
         return before != after or bool(evs) or gone is not None

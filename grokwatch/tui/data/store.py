@@ -142,6 +142,8 @@ class RunData:
 
     @property
     def device(self) -> str:
+        if self.executor.get("pack_size"):  # a pack member: where the pack runs, and its size
+            return f"{self.executor.get('slot') or self.info.get('device')} ×{self.executor['pack_size']}"
         return self.job or str(self.info.get("device") or "")
 
     @property

@@ -77,6 +77,16 @@ class RunnerSupervisor:
 
         holder = runner_holder(self.project_dir)
         config = None
+        if not self.explicit and not Path(self.config_path).exists():
+            # plain `grokwatch` where there is no experiments.toml but runs (after `--demo`, say):
+            # the runs are shown, which is no error; a missing file named by --config still is
+            if not holder:
+                self.store.set_runs_dir(self.project_dir / "runs")
+                return Attached(False, Notice(
+                    f"no {Path(self.config_path).name} here: showing the runs in runs/ "
+                    "(`grokwatch init` writes one; `grokwatch --demo` runs the demo queue)",
+                    title="viewer", timeout=8))
+            return Attached(False)
         try:
             config = load_config(self.config_path, self.project_dir)
             self.bell = bool(config.alerts.bell)

@@ -226,7 +226,7 @@ class DashboardScreen(Screen):
             self._sync(out.dirty, width=self.size.width)
             if out.first or not self.first_paint_done:
                 if self.poller.focus:
-                    table.select_key(self.poller.focus)
+                    table.follow_key(self.poller.focus)
                 self.first_paint_done = True
                 self.auto_key = table.current_key
             elif self.auto_focus:
@@ -262,6 +262,9 @@ class DashboardScreen(Screen):
         cur = table.current_key
         if cur is None:
             return
+        if table.chosen is not None:  # a run was chosen (alert list, a script) before we moved
+            self.auto_focus = False
+            return
         if self.auto_key is None:  # the first paint had no row highlighted: this one is the start
             self.auto_key = cur
             return
@@ -274,7 +277,7 @@ class DashboardScreen(Screen):
             return
         key = initial_focus(self.store.runs, table.visible_keys)
         if key is not None and key != cur:
-            table.select_key(key)  # runs still loading may hold a better first choice
+            table.follow_key(key)  # runs still loading may hold a better first choice
         if key is not None and group(self.store.runs[key]) == 0:
             self.auto_focus = False
         self.auto_key = table.current_key
@@ -330,6 +333,12 @@ class DashboardScreen(Screen):
             err = self.poller.local_config_error
         disk = info.status.get("disk_full") if info.holder and not err else None  # the runner's one line
         self.query_one(ConfigBanner).show_error(err or disk, heading="The disk is full:\n" if disk else None)
+        gpus = (info.status.get("gpus") or []) if info.holder else []
+        detail = self.query_one(DetailPane)
+        if gpus != detail.gpus:  # the GPU line of the run shown
+            detail.gpus = gpus
+            if detail.has_class("-shown"):
+                detail.show_run(self._current())
         banner = self.query_one(RunnerBanner)
         if info.holder and banner.until_runner:
             banner.hide()
@@ -652,7 +661,7 @@ class DashboardScreen(Screen):
             self.poller.local_config_error = None
             ok = True
         except ConfigError as e:
-            self.poller.local_config_error = str(e)
+            self.poller.local_config_error = e.while_running
             ok = False
         send_request(ctx.project_dir, "reload")
         holder = runner_holder(ctx.project_dir)

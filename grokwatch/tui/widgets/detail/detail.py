@@ -1,4 +1,5 @@
-"""The detail pane: the selected run's resolved config, its events and its worker log."""
+"""The detail pane: the selected run's resolved config, its pack and its GPU's memory (when it has
+them), its events and its worker log."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ....runner.gpustats import format_gpu, gpu_of
 from ... import fmt
 from ...data.store import RunData, is_alert
 
 
-def render_detail(run: RunData | None) -> Text:
+def render_detail(run: RunData | None, gpus: list[dict] | None = None) -> Text:
+    """`gpus`: runner.json's samples (the runner's, while it holds the project), for the run's GPU."""
     t = Text()
     if run is None:
         t.append("no run selected", style="dim italic")
@@ -39,6 +42,8 @@ def render_detail(run: RunData | None) -> Text:
             if ex.get("node"):
                 job.append(f"node {ex.get('node')}")
             t.append(" · ".join(job) + "\n", style="yellow" if run.pending_reason else "")
+        for line in _pack_and_gpu(run, gpus):
+            t.append(line + "\n")
         st = run.status
         if st.get("started"):
             t.append(f"started {fmt.ago(st.get('started'))}")
@@ -78,14 +83,36 @@ def render_detail(run: RunData | None) -> Text:
     return t
 
 
+def _pack_and_gpu(run: RunData, gpus: list[dict] | None) -> list[str]:
+    """`pack pack-… · 12 runs` (executor.json, or status.json's `pack` / `pack_size` the pack
+    writes) and `GPU0 37% 4.1/80G` for the GPU of the run's slot: a live run's only."""
+    ex, st = run.executor, run.status
+    out = []
+    pack = ex.get("pack") or st.get("pack")
+    if pack:
+        size = ex.get("pack_size") or st.get("pack_size")
+        line = f"pack {pack}" + (f" · {size} runs" if size else "")
+        if ex.get("pid") or st.get("pid"):
+            line += f" · pid {ex.get('pid') or st.get('pid')}"
+        out.append(line)
+    g = gpu_of(gpus, ex.get("slot")) if run.state == "running" else None
+    if g is not None:
+        out.append(f"on {format_gpu(g)} (the whole GPU: every process on it)")
+    return out
+
+
 class DetailPane(VerticalScroll):
     DEFAULT_CSS = """
     DetailPane { width: 46%; max-width: 72; border-left: tall $panel; padding: 0 1; display: none; }
     DetailPane.-shown { display: block; }
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.gpus: list[dict] = []  # the dashboard's copy of runner.json's `gpus`
+
     def compose(self):
         yield Static("", id="detail-body")
 
     def show_run(self, run: RunData | None) -> None:
-        self.query_one("#detail-body", Static).update(render_detail(run))
+        self.query_one("#detail-body", Static).update(render_detail(run, self.gpus))

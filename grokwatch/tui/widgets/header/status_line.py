@@ -1,4 +1,5 @@
-"""The top line: where we are, what the runner is doing, how much is still loading."""
+"""The top line: where we are, what the runner is doing, what its GPUs are doing (runner.json's
+`gpus`, only while a runner holds the project and it has GPUs), how much is still loading."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 from rich.text import Text
 from textual.widgets import Static
+
+from ....runner.gpustats import format_gpus
 
 
 class StatusLine(Static):
@@ -36,6 +39,9 @@ class StatusLine(Static):
         parts = [f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: _ORDER.get(kv[0], 9))]
         if parts:
             t.append("   " + " · ".join(parts))
+        gpus = format_gpus(runner_status.get("gpus")) if holder else ""
+        if gpus:
+            t.append("   " + gpus, style="bold")
         if loading:
             t.append(f"   loading {loading}…", style="italic")
         self.update(t)

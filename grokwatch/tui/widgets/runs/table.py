@@ -68,6 +68,7 @@ class RunTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kw)
         self.selected: set[str] = set()
         self.unseen: set[str] = set()  # runs with an alert not looked at yet
+        self.chosen: str | None = None  # the last run selected by choice, not by following
         self.filter = ""
         self.metric = "error"
         self.sort = "state"  # state: running, queue, ended (newest first) | name: the store's order
@@ -196,6 +197,12 @@ class RunTable(DataTable):
         return list(self._keys)
 
     def select_key(self, key: str) -> None:
+        """Select a run by choice (the alert list, a test): the dashboard stops following."""
+        self.chosen = key
+        self.follow_key(key)
+
+    def follow_key(self, key: str) -> None:
+        """Select a run on the dashboard's own account (the first paint, following live runs)."""
         if key in self._keys:
             self.move_cursor(row=self._keys.index(key), animate=False)
 
