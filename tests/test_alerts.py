@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from grokwatch.alerts import AlertCommand, alert_env
 
 EVENT = {"time": 1.0, "run_id": "grok-add-s0-abc123", "step": 1240.0, "kind": "generalization_jump",
@@ -56,6 +58,7 @@ def test_failures_are_reported_not_raised(tmp_path):
     assert "could not start" in errors[3]
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_command_and_its_children(tmp_path):
     errors: list[str] = []
     marker = tmp_path / "child-survived"

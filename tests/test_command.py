@@ -234,6 +234,7 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+@pytest.mark.slow
 def test_stop_forwards_sigterm_and_kills_after_grace(project):
     _write(project, "slow.py", SLOW_SCRIPT)
     (project / "exp.toml").write_text(textwrap.dedent("""
@@ -434,6 +435,7 @@ def test_retry_restarts_a_failed_command_from_step_0(project):
     assert read_json(d / "status.json")["attempt"] == 2
 
 
+@pytest.mark.slow
 def test_sigusr1_requeues_and_the_command_starts_again(project):
     _write(project, "lucky.py", SECOND_TIME_LUCKY)
     (project / "experiments.toml").write_text(textwrap.dedent("""

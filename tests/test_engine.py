@@ -16,8 +16,6 @@ import pytest
 from conftest import (events_of, grok_exp, grokwatch, metric_steps, read_json, run_dirs, start_grokwatch,
                       state_of, tiny_toml, wait_for)
 
-pytestmark = pytest.mark.slow
-
 
 def _runner_pid(project: Path) -> int | None:
     from grokwatch.runner.lock import runner_holder
@@ -43,6 +41,7 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+@pytest.mark.slow
 def test_headless_tiny_queue_leaves_complete_run_dirs(project):
     (project / "tiny.toml").write_text(tiny_toml(grok_exp("a", seeds=(0, 1))))
     proc = grokwatch("--headless", "--config", "tiny.toml", "--progress-every", "1", cwd=project, timeout=180)
@@ -84,6 +83,7 @@ def test_headless_tiny_queue_leaves_complete_run_dirs(project):
     assert grokwatch("stop", "no-such-run", cwd=project).returncode == 2
 
 
+@pytest.mark.slow
 def test_sigkill_worker_marks_it_lost_keeps_rows_others_finish(project):
     (project / "t.toml").write_text(tiny_toml(grok_exp("slow", steps=200000), grok_exp("quick")))
     proc = start_grokwatch("--headless", "--config", "t.toml", cwd=project)
@@ -108,6 +108,7 @@ def test_sigkill_worker_marks_it_lost_keeps_rows_others_finish(project):
     assert "lost" in out
 
 
+@pytest.mark.slow
 def test_sigterm_then_retry_resumes_without_duplicate_steps(project):
     (project / "experiments.toml").write_text(tiny_toml(grok_exp("r", steps=4000)))
     pid = _start_runner(project, project / "experiments.toml")
@@ -129,6 +130,7 @@ def test_sigterm_then_retry_resumes_without_duplicate_steps(project):
     assert not list(run.glob("attempt-*"))  # resumed in place, not restarted
 
 
+@pytest.mark.slow
 def test_killed_runner_is_replaced_and_live_workers_readopted(project):
     cfg = project / "experiments.toml"
     cfg.write_text(tiny_toml(grok_exp("k", seeds=(0, 1), steps=5000)))
@@ -153,6 +155,7 @@ def test_killed_runner_is_replaced_and_live_workers_readopted(project):
         assert len(steps) == len(set(steps))
 
 
+@pytest.mark.slow
 def test_hot_reload_adds_and_drops_runs_and_survives_a_bad_edit(project):
     cfg = project / "experiments.toml"
     cfg.write_text(tiny_toml(grok_exp("first", steps=20000), extra="max_parallel = 1"))
@@ -177,6 +180,7 @@ def test_hot_reload_adds_and_drops_runs_and_survives_a_bad_edit(project):
     wait_for(lambda: _runner_pid(project) is None, timeout=30, what="runner exit")
 
 
+@pytest.mark.slow
 def test_one_runner_per_directory(project):
     cfg = project / "experiments.toml"
     cfg.write_text(tiny_toml(grok_exp("one", steps=3000)))
@@ -193,6 +197,7 @@ def test_one_runner_per_directory(project):
     assert len(run_dirs(project)) == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_runs_cleanly_and_exits_130(project):
     (project / "experiments.toml").write_text(tiny_toml(grok_exp("c", steps=20000)))
     proc = start_grokwatch("--headless", cwd=project)
@@ -205,6 +210,7 @@ def test_ctrl_c_stops_runs_cleanly_and_exits_130(project):
     assert (run / "checkpoint.json").exists()
 
 
+@pytest.mark.slow
 def test_sigusr1_checkpoints_requeues_and_resumes(project):
     """A cluster's "you will be killed soon": checkpoint, exit 75, queued again, resumed."""
     (project / "experiments.toml").write_text(tiny_toml(grok_exp("u", steps=3000)))
@@ -238,6 +244,7 @@ for step in range(0, 60, 10):
 """
 
 
+@pytest.mark.slow
 def test_nan_loss_diverges_alerts_and_runs_the_alert_command(project):
     """A NaN train loss: state `diverged`, a `divergence` alert, the user's alert command run with
     the alert in its environment, headless exit 1 — and the rows before it kept."""
@@ -265,6 +272,7 @@ command = ["{sys.executable}", "{project}/diverge.py"]
     assert "[ALERT divergence]" in proc.stdout
 
 
+@pytest.mark.slow
 def test_stop_all_stops_running_runs_and_leaves_never_started_ones_queued(project):
     cfg = project / "experiments.toml"
     cfg.write_text(tiny_toml(grok_exp("long", steps=20000), grok_exp("later"), extra="max_parallel = 1"))

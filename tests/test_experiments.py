@@ -216,6 +216,7 @@ def test_grokfast_filter_runs_and_is_checkpointed(tmp_path):
 # ----------------------------------------------------------------------------- determinism, resume
 
 
+@pytest.mark.slow
 def test_worker_runs_are_deterministic_and_resume_after_sigterm_to_the_same_metrics(tmp_path):
     """A real worker process, SIGTERM-ed midway (checkpoint, state `stopped`), then resumed by a
     new worker, logs the same rows as an uninterrupted run in this process: bit for bit before

@@ -53,6 +53,7 @@ def test_standard_library_modules_import_nothing_heavy(code):
     assert not {m.split(".")[0] for m in mods} & HEAVY
 
 
+@pytest.mark.slow
 def test_the_runner_process_never_imports_torch(tmp_path):
     """Run a full (tiny) queue in the foreground runner and look at its sys.modules after."""
     (tmp_path / "e.toml").write_text('[grokwatch]\ndevices="cpu"\n[[experiment]]\nname="g"\nkind="grokking"\n'

@@ -90,8 +90,9 @@ def mode_keys() -> tuple[Key, ...]:
 def bind_mode_keys(node) -> None:
     """Bind the view modes' keys on one screen instance (per instance, so a mode registered after
     the screen's class was made still gets its key; a keymap applied later still remaps it)."""
+    table = node._bindings.key_to_bindings  # a shallow copy of the class's: never append in place
     for b in bindings(mode_keys()):
-        node._bindings.key_to_bindings.setdefault(b.key, []).append(b)
+        table[b.key] = [*table.get(b.key, ()), b]
 
 
 def spec(binding: Binding) -> Key | None:

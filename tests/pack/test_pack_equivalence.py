@@ -88,6 +88,7 @@ def assert_same_curves(packed_curves, single_curves, worst_loss, evals, must_mem
         assert grokked >= 1
 
 
+@pytest.mark.slow
 def test_packed_mlp_follows_each_unpacked_run():
     """The fast one (~1 s once torch is warm)."""
     assert_same_curves(*compare_curves(MLP), must_grok=True)

@@ -81,6 +81,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
     assert not (a / "status.json").exists() and not (b / "metrics.csv").exists()
 
 
+@pytest.mark.slow
 def test_a_pack_writes_each_member_as_its_own_worker_and_a_diverging_member_leaves(tmp_path):
     good = [make_run(tmp_path / f"good{i}", {**TINY, "weight_decay": wd}, seed=i)
             for i, wd in enumerate((1.0, 0.3))]

@@ -64,7 +64,6 @@ def assert_every_value_ingested(theirs: list[dict], ours: list[dict], curves=CUR
                 assert same_value(float(mine[dst]), float(r[col]) * scale), (r["step"], col)
 
 
-@pytest.mark.slow
 def test_their_checked_in_log_every_row_and_percent(tmp_path):
     """The metrics.csv their own full run wrote (401 rows, checked into their repository):
     export takes every row, accuracy is read as percent (test accuracy never above 1.04%),

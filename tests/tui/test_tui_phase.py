@@ -61,6 +61,7 @@ def test_log_spacing():
     assert not log_spaced([0.3, 0.5, 0.7]) and not log_spaced([1, 2]) and not log_spaced(["a", "b", "c"])
 
 
+@pytest.mark.slow
 async def test_phase_view_cells_keys_and_live_updates(base, monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
     app = app_for(base)
@@ -100,7 +101,6 @@ async def test_phase_view_cells_keys_and_live_updates(base, monkeypatch):
         assert d.view.mode == "run"
 
 
-@pytest.mark.slow
 async def test_phase_view_is_live_as_runs_finish(base):
     app = app_for(base)
     async with app.run_test(size=(130, 44)) as pilot:
