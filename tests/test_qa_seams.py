@@ -182,3 +182,23 @@ def test_the_csv_example_says_as_many_steps_as_its_script_logs():
     total = next(r for r in runs if r.experiment == "fourier-csv").params["total_steps"]
     epochs = re.search(r'"--epochs", type=int, default=(\d+)', (ex / "plain_csv_logger.py").read_text())
     assert epochs and int(total) == int(epochs.group(1))
+
+
+def test_swept_runs_keep_distinct_names_in_a_narrow_table():
+    """At 80x24 the run column is 14 cells: every run of a sweep read `ph-wei…-2c4aeb`, seed
+    groups `ph-wei…1-s* ×2`, so nobody could tell which row was which. Their values name them."""
+    from grokwatch.tui.widgets.runs.table import short_name
+
+    sweep = {"weight_decay": [0.1, 1.0], "train_fraction": [0.3, 0.6]}
+    names = set()
+    for wd in sweep["weight_decay"]:
+        for tf in sweep["train_fraction"]:
+            for seed in (0, 1):
+                key = f"ph-weight_decay={wd}-train_fraction={tf}-s{seed}-{abs(hash((wd, tf, seed))) % 16**6:06x}"
+                got = short_name(key, "ph", {"weight_decay": wd, "train_fraction": tf}, 14)
+                assert len(got) <= 14 and f"s{seed}" in got, got
+                names.add(got)
+    assert len(names) == 8, names
+    assert short_name("dd-n_features=100-s0-c01000", "dd", {"n_features": 100}, 14) == "dd 100 s0"
+    assert short_name("overfit-poly-degree=10-s* ×3", "overfit-poly", {"degree": 10}, 14) == "over… 10 s* ×3"
+    assert short_name("grok-add-s0-aaaaaa", "grok-add", {}, 34) == "grok-add-s0-aaaaaa"  # fits: as it is

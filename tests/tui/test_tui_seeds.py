@@ -76,7 +76,7 @@ async def test_g_folds_rows_and_draws_the_group(tmp_path):
         table.select_key(DD0)
         await pilot.press("g")
         assert d.view.seeds and table.row_count == n - 6
-        assert str(table.get_cell(DD0, "run")).endswith("=100-s* ×2")
+        assert str(table.get_cell(DD0, "run")).endswith("100 s* ×2")  # the compact name: experiment, value, seeds
         chart = d.query_one(ChartPanel)
 
         async def drawn():

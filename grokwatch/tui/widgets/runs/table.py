@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rich.style import Style
@@ -49,6 +50,28 @@ def _step_of(e: dict) -> float:
 
 def _sig(v: object) -> str:
     return f"{v}|{v.style}" if isinstance(v, Text) else str(v)
+
+
+_SEED_TAIL = re.compile(r"-s(\d+|\*)(?:-[0-9a-f]{4,})?( ×\d+)?$")
+
+
+def short_name(label: str, experiment: str, sweep: dict, width: int) -> str:
+    """The run's name in `width` cells. Too long, a swept run is named by what tells it apart —
+    experiment, swept values, seed (`dd 100 s0`; the id's hash left out) — and only then cut in
+    the middle: cut as a whole, every run of a sweep read `dd-n_f…-c01000` on an 80-column screen."""
+    if len(label) <= width:
+        return label
+    m = _SEED_TAIL.search(label)
+    if sweep and m:
+        vals = ",".join(str(v) for v in sweep.values())
+        tail = f" s{m.group(1)}{m.group(2) or ''}"
+        rest = f"{vals}{tail}"
+        room = width - len(rest) - 2  # for a cut experiment name: `overfit… 10 s0`
+        label = next((c for c in (f"{experiment} {rest}", f"{experiment[:room]}… {rest}" if room >= 3 else "")
+                      if c and len(c) <= width), rest)
+        if len(label) <= width:
+            return label
+    return label[:width // 2 - 1] + "…" + label[-(width - width // 2):]
 
 
 class RunTable(DataTable):
@@ -122,7 +145,7 @@ class RunTable(DataTable):
         state = run.state
         rw = self._run_w
         label = getattr(run, "label", None) or run.key  # a folded seed group: `dd-n=10-s* ×3`
-        name = label if len(label) <= rw else label[:rw // 2 - 1] + "…" + label[-(rw - rw // 2):]
+        name = short_name(label, run.experiment, run.sweep, rw)
         c: dict[str, object] = {
             "sel": Text("●" if run.key in self.selected else " ", style=st + Style(color="cyan")),
             "run": Text(name, style=st),
