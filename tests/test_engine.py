@@ -43,7 +43,9 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 def test_headless_tiny_queue_leaves_complete_run_dirs(project):
-    (project / "tiny.toml").write_text(tiny_toml(grok_exp("a", seeds=(0, 1))))
+    # a checkpoint every 0.1 s: the tiny runs finish within a second on a quiet machine, and a run that
+    # is done writes no last checkpoint of its own
+    (project / "tiny.toml").write_text(tiny_toml(grok_exp("a", seeds=(0, 1)), checkpoint_every_s=0.1))
     proc = grokwatch("--headless", "--config", "tiny.toml", "--progress-every", "1", cwd=project, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     dirs = run_dirs(project)
