@@ -1,5 +1,5 @@
 """The runner-replacement policy, without a runner: what the dashboard says and does when the runner
-it watched goes away (the real thing, with real runners, is tests/test_tui_runner.py)."""
+it watched goes away (the real thing, with real runners, is tests/tui/test_tui_runner.py)."""
 
 from __future__ import annotations
 

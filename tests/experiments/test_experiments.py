@@ -129,7 +129,7 @@ def test_importing_kinds_and_resolving_presets_does_not_import_torch():
 
 
 def test_numpy_kinds_never_import_torch_even_when_running(tmp_path):
-    code = (f"import sys, json\nsys.path.insert(0, {str(REPO / 'tests')!r})\n"
+    code = (f"import sys, json\nsys.path[:0] = [{str(REPO / 'tests' / 'experiments')!r}, {str(REPO / 'tests')!r}]\n"
             "from pathlib import Path\nfrom test_experiments import run_in_process\n"
             f"base = Path({str(tmp_path)!r})\n"
             "run_in_process(base / 'p', 'overfitting', {'degree': 3, 'repeats': 2})\n"

@@ -15,7 +15,7 @@ import pytest
 
 from grokwatch.detect import DetectInputError, DetectorSet, detect_file, detect_rows, main_detect
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 REAL = REPO / "tests" / "fixtures" / "detect" / "real"
 
 

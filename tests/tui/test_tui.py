@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "tui"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures" / "tui"))
 import tuifix  # noqa: E402
 
 from grokwatch.tui import app as tui_app  # noqa: E402

@@ -24,7 +24,7 @@ from conftest import (events_of, grokwatch, metric_steps, read_json, run_dirs, s
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-_spec = importlib.util.spec_from_file_location("slurm_harness", Path(__file__).parent / "slurm" / "harness.py")
+_spec = importlib.util.spec_from_file_location("slurm_harness", Path(__file__).parent / "harness.py")
 harness = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(harness)
 
