@@ -7,49 +7,18 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import cli_env, read_json, wait_for
+from conftest import fill_disk, cli_env, read_json, wait_for
 
 NO_SPACE = "no space left on device"
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MB tmpfs mounted at tmp_path/disk, unmounted afterwards."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip() or 'mount failed'}); the "
-                    f"full-disk tests need root")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
-
-def fill(disk: Path) -> Path:
-    """Write a filler file until the file system says ENOSPC."""
-    filler = disk / "filler"
-    chunk = b"\0" * 4096
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        while True:
-            try:
-                os.write(fd, chunk)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC, exc
-                break
-    finally:
-        os.close(fd)
-    return filler
 
 
 def mlp_run(run_dir: Path, steps: int, checkpoint_every_s: float = 0.05) -> dict:
@@ -100,7 +69,7 @@ def test_disk_full_mid_run_stops_with_the_reason_and_retry_resumes_exactly(small
     try:
         wait_for(lambda: (read_json(run / "checkpoint.json") or {}).get("step", 0) > 0, timeout=60,
                  interval=0.01, what="a first checkpoint")
-        filler = fill(small_disk)
+        filler = fill_disk(small_disk)
         code = proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
@@ -131,7 +100,7 @@ def test_disk_already_full_when_the_worker_starts_still_records_the_state(small_
     exits 4 (`stopped`, resumable) instead of leaving `queued` and an empty log."""
     run = small_disk / "runs" / "m"
     mlp_run(run, 100)
-    fill(small_disk)
+    fill_disk(small_disk)
     proc = subprocess.run([sys.executable, "-m", "grokwatch.worker", str(run)], env=cli_env(),
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 4, proc.stderr
@@ -146,7 +115,7 @@ def test_atomic_write_on_a_full_disk_leaves_the_old_file_and_no_temporary(small_
 
     path = small_disk / "status.json"
     atomic_write_json(path, {"state": "running", "pad": "x" * 300})
-    fill(small_disk)
+    fill_disk(small_disk)
     with pytest.raises(OSError) as err:
         atomic_write_json(path, {"state": "stopped"})
     assert err.value.errno == errno.ENOSPC
@@ -172,7 +141,7 @@ def test_a_torch_checkpoint_on_a_full_disk_is_a_full_disk_and_keeps_the_previous
     trainer = Trainer(params, seed=0)
     ctx.save_checkpoint(1, trainer.save, "pt")
     good = (run / "checkpoint.pt").read_bytes()
-    filler = fill(small_disk)
+    filler = fill_disk(small_disk)
     with open(filler, "r+b") as f:  # room for half a checkpoint
         f.truncate(filler.stat().st_size - len(good) // 2)
     with pytest.raises(OSError) as err:

@@ -6,16 +6,13 @@ the reason where that fails."""
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import metric_steps, read_json, run_dirs, start_grokwatch, state_of, wait_for
+from conftest import fill_disk, metric_steps, read_json, run_dirs, start_grokwatch, state_of, wait_for
 
 TOML = """
 [grokwatch]
@@ -37,34 +34,7 @@ eval_log_points = 0
 """
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip() or 'mount failed'}); the "
-                    f"full-disk test needs root")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
-
-def _fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        while True:
-            try:
-                os.write(fd, b"\0" * 4096)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC, exc
-                break
-    finally:
-        os.close(fd)
-    return filler
 
 
 def _temp_files(root: Path) -> list[str]:
@@ -80,7 +50,7 @@ def test_the_runner_survives_a_full_disk_says_so_and_carries_on_when_space_retur
         first = wait_for(lambda: next((d for d in run_dirs(project) if state_of(d) == "running"), None),
                          timeout=120, what="a run running")
         wait_for(lambda: len(metric_steps(first)) >= 5, timeout=120, what="rows from it")
-        filler = _fill(project)
+        filler = fill_disk(project)
         rows_before = metric_steps(first)
         wait_for(lambda: state_of(first) not in ("running",), timeout=120, what="the run to stop on the full disk")
         wait_for(lambda: (read_json(project / ".grokwatch" / "runner.json") or {}).get("disk_full"),
