@@ -177,15 +177,107 @@ def real(verbose: bool) -> list[dict]:
     return out
 
 
+SETS = ROOT / "tests" / "fixtures" / "detect" / "sets"
+
+
+def early_warning(set_name: str, verbose: bool) -> bool:
+    """The early-warning figures on one run set (bench/detect_sets.py): grokking_likely's
+    reach, lead and error rate, its time-to-jump estimate, and the stalled alarm's reach and
+    error rate. The jump is the first evaluation at >= 50% test accuracy; memorisation the
+    first at >= 99% train accuracy (the labels' own definitions, label.json)."""
+    d_set = SETS / set_name
+    if not d_set.exists():
+        print(f"== {set_name}: no runs cached (python bench/detect_sets.py --set {set_name})")
+        return False
+    grok, never, other = [], [], []
+    for d in sorted(d_set.iterdir()):
+        if not (d / "label.json").exists():
+            continue
+        lab = json.loads((d / "label.json").read_text())
+        info = json.loads((d / "config.json").read_text())
+        rows = [complete_row(r) for r in read_all_metrics(d / "metrics.csv")]
+        ev, _ = run_rows(rows, info)
+        x = {"name": d.name, "lab": lab, "events": ev, "mem": lab["memorised"],
+             "t50": first_step(rows, 0.5), "last": rows[-1]["step"],
+             "wd0": info["params"].get("weight_decay") == 0}
+        {"grok": grok, "never": never}.get(lab["label"], other).append(x)
+
+    def first(x, kind):
+        return next((e for e in x["events"] if e["kind"] == kind), None)
+
+    leads, fracs, eta_err, signals, missed = [], [], [], {}, []
+    for x in grok:
+        h = first(x, "grokking_likely")
+        if h is None or h["step"] >= x["t50"]:
+            missed.append(x["name"] + ("" if h is None else f" (hint at {h['step']:g}, after the jump)"))
+            continue
+        lead, delay = x["t50"] - h["step"], x["t50"] - x["mem"]
+        leads.append(lead)
+        fracs.append(lead / delay if delay > 0 else 1.0)
+        signals[h["signal"]] = signals.get(h["signal"], 0) + 1
+        if h.get("expected_jump_step") is not None:
+            eta_err.append(abs(h["expected_jump_step"] - x["t50"]) / max(lead, 1.0))
+    wrong = [x for x in never if first(x, "grokking_likely")]
+    mem_never = [x for x in never if x["mem"] is not None]
+    st = [(x, first(x, "stalled")) for x in mem_never]
+    st_fired = [(x, e) for x, e in st if e is not None]
+    st_grok = [x for x in grok if first(x, "stalled")]
+    n_g, n_n = len(grok), len(never)
+    hit = len(leads)
+    print(f"== {set_name}: {n_g} runs that grok ({sum(x['wd0'] for x in grok)} without weight decay, "
+          f"{sum(1 for x in grok if x['lab'].get('phase') == 'grokking')} grokking and "
+          f"{sum(1 for x in grok if x['lab'].get('phase') == 'comprehension')} comprehension by Liu et al.'s "
+          f"criterion), {n_n} that never do ({len(mem_never)} of them memorised), {len(other)} other")
+    print(f"  grokking_likely on {hit}/{n_g} runs that grok ({pct_s(hit, n_g)}; target >= 90%), "
+          f"before the jump")
+    print(f"    lead before the jump (steps): {fmt_q(leads)}")
+    print(f"    lead as a share of the memorisation-to-jump delay: {fmt_q(fracs, '{:.2f}')} "
+          f"(target: median >= 0.30)")
+    print(f"    which signal spoke: " + ", ".join(f"{k} {v}" for k, v in sorted(signals.items())))
+    if eta_err:
+        print(f"    time-to-jump estimate given on {len(eta_err)}/{hit}; its error as a share of the "
+              f"true lead: {fmt_q(eta_err, '{:.2f}')}")
+    print(f"  grokking_likely wrong on {len(wrong)}/{n_n} runs that never grok ({pct_s(len(wrong), n_n)};"
+          f" target <= 5%)" + (": " + ", ".join(x["name"] for x in wrong) if wrong else ""))
+    after = [e["step"] - x["mem"] for x, e in st_fired]
+    ratio = [e["step"] / x["mem"] for x, e in st_fired]
+    print(f"  stalled on {len(st_fired)}/{len(mem_never)} memorised runs that never grok "
+          f"({pct_s(len(st_fired), len(mem_never))}; target >= 80%), steps after memorisation "
+          f"{fmt_q(after)}, x memorisation step {fmt_q(ratio, '{:.1f}')}")
+    print(f"  stalled on {len(st_grok)}/{n_g} runs that grok (target 0; "
+          f"{sum(1 for x in st_grok if x['wd0'])} of {sum(x['wd0'] for x in grok)} without weight decay)"
+          + (": " + ", ".join(x["name"] for x in st_grok) if st_grok else ""))
+    if verbose:
+        for x in grok + never + other:
+            h, s = first(x, "grokking_likely"), first(x, "stalled")
+            print(f"    {x['name']:34s} {x['lab']['label']:5s} mem {x['mem']} t50 {x['t50']} | hint "
+                  + (f"@{h['step']:g} {h['signal']} eta {h.get('expected_jump_step')}" if h else "-")
+                  + " | stall " + (f"@{s['step']:g} {s.get('signal', '')}" if s else "-"))
+        if missed:
+            print("    missed: " + ", ".join(missed))
+    fr = q(fracs, .5) if fracs else 0.0
+    return (n_g >= 20 and n_n >= 20 and hit >= 0.9 * n_g and fr >= 0.30 and len(wrong) <= 0.05 * n_n
+            and len(st_fired) >= 0.8 * len(mem_never) and not st_grok)
+
+
+def pct_s(k: int, n: int) -> str:
+    return f"{100.0 * k / n:.0f}%" if n else "-"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the synthetic set sizes")
     ap.add_argument("--synthetic-only", action="store_true")
     ap.add_argument("--real-only", action="store_true")
+    ap.add_argument("--sets", default="tune,heldout",
+                    help="early-warning run sets to judge (comma-separated; '' for none)")
+    ap.add_argument("--sets-only", action="store_true", help="only the early-warning run sets")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     ok = True
+    if args.sets_only:
+        args.real_only = args.synthetic_only = True
     if not args.real_only:
         r = synthetic(args.seed, args.scale, args.verbose)
         print(f"== synthetic curves (seed {args.seed})")
@@ -312,6 +404,8 @@ def main(argv=None) -> int:
               f"{ph_ok}/{ph_n} caught runs, by the generalized milestone on {gen_ok}/{ph_n}; "
               + ", ".join(f"{p} {sum(1 for x in res if x['phase'] == p)}" for p in ("grokking", "comprehension")))
         ok &= caught == n_grok and late == 0 and false == 0
+    for name in filter(None, args.sets.split(",")):
+        ok &= early_warning(name.strip(), args.verbose)
     print("targets met" if ok else "TARGETS NOT MET")
     return 0 if ok else 1
 

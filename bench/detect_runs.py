@@ -96,8 +96,10 @@ def resolve_config(name: str, kind: str, preset: str | None, params: dict, seed:
             "checkpoint_every_s": 3600, **described}
 
 
-def generate(name: str) -> str:
-    kind, preset, params, seed, label, note = RUNS[name]
+def generate(name: str, out_dir: Path | None = None, label: bool = True) -> str:
+    """Train run `name` of RUNS; cache it in `out_dir` (default: FIXTURES/name), with its
+    label.json unless `label` is false (bench/detect_sets.py measures its own)."""
+    kind, preset, params, seed, lab_name, note = RUNS[name]
     config = resolve_config(name, kind, preset, params, seed)
     tmp = Path(tempfile.mkdtemp(prefix=f"gw-detect-{name}-"))
     run_dir = tmp / name
@@ -112,15 +114,18 @@ def generate(name: str) -> str:
     took = time.monotonic() - t0
     if rc != 0:
         return f"{name}: worker exit {rc} after {took:.0f}s; log in {run_dir / 'worker.log'}"
-    out = FIXTURES / name
+    out = out_dir or FIXTURES / name
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(run_dir / "metrics.csv", out / "metrics.csv")
     # Only what the detectors read, to keep fixtures small and stable.
     keep = {k: config[k] for k in ("run_id", "kind", "seed", "params", "n_train", "n_test",
                                    "total_steps") if k in config}
     (out / "config.json").write_text(json.dumps(keep, indent=1, sort_keys=True) + "\n")
-    lab = {"label": label, "note": note}
-    if label == "grok":
+    if not label:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return f"{name}: done in {took:.0f}s"
+    lab = {"label": lab_name, "note": note}
+    if lab_name == "grok":
         from detect_eval import liu_phase  # Liu et al.'s phase, measured on the whole log
 
         from grokwatch.columns import complete_row

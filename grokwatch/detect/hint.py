@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Sequence
 
+from .eta import JumpEta
 from .jump import JumpRule
 from .protocol import NO_EVENTS, Reading, RunContext
-from .signals import INF, LOG10, Noise, at, pct, ring_median, unit_of
+from .signals import INF, LOG10, Noise, at, count, pct, ring_median, unit_of
 
 
 class HintRule:
@@ -27,6 +28,11 @@ class HintRule:
     WNORM_FALL = 0.05
     ROWS = 3
     U_MAX = 0.15  # test error still this near its baseline (fraction of the way down)
+    LEAVE_U = 0.02  # leaving the baseline: at least this fall ...
+    LEAVE_SIGMA = 4.0  # ... and this many sigma
+    LEAVE_EXPONENT = 3.0  # ... growing at least as fast as step**this
+    LEAVE_POINTS = 4
+    LEAVE_U_MAX = 0.3  # and still before the jump alert's 40%
 
     def __init__(self, ctx: RunContext) -> None:
         self.jump: JumpRule = ctx.peer(JumpRule)
@@ -46,6 +52,7 @@ class HintRule:
         self.wn_peak = -INF
         self.wn_peak_at: float | None = None
         self.wn_run = 0
+        self.eta = JumpEta()
 
     def update(self, r: Reading) -> Sequence[dict]:
         if self.fired:
@@ -54,6 +61,14 @@ class HintRule:
         u = jump.fall_now
         armed = jump.waiting and u is not None and u < self.U_MAX
         row, step = r.row, r.step
+        b = jump.baseline_error
+        if jump.memorized_at is not None and b:
+            self.eta.add(step, u, jump.sigma / b)
+            if jump.waiting and u is not None and u < self.LEAVE_U_MAX:
+                ev = self._leaving(step, u, jump.sigma / b, row)
+                if ev is not None:
+                    self.fired = True
+                    return (ev,)
         event = None
         tl = row.get("test_loss")
         if tl is not None and 0 < tl < INF:
@@ -137,6 +152,18 @@ class HintRule:
             self.wn_run = 0
         return None
 
+    def _leaving(self, step: float, u: float, sigma_u: float, row: dict) -> dict | None:
+        if u < self.LEAVE_U or u < self.LEAVE_SIGMA * sigma_u:
+            return None
+        fit = self.eta.exponent()
+        if fit is None or fit[1] < self.LEAVE_POINTS or fit[0] < self.LEAVE_EXPONENT:
+            return None
+        mem = self.jump.memorized_at
+        return self._event(step, row, "test_error_leaving_baseline", mem,
+                           {"growth_exponent": round(fit[0], 2), "fall_now": round(u, 4)},
+                           f"Test error is leaving its baseline fast (its fall growing as "
+                           f"step^{fit[0]:.1f}) since")
+
     def _loss_event(self, step: float, row: dict, m: float) -> dict:
         drop = 1.0 - 10.0 ** (m - self.loss_peak)
         return self._event(step, row, "test_loss_turnaround", self.loss_peak_at,
@@ -154,10 +181,17 @@ class HintRule:
     def _event(self, step: float, row: dict, signal: str, peak_at: float, fields: dict,
                what: str) -> dict:
         mem = self.jump.memorized_at
+        eta = self.eta.estimate()
+        if eta is not None:
+            eta = float(round(eta))
+            when = (f"; test accuracy expected half-way up around {at(self.unit, eta)} "
+                    f"(in ~{count(self.unit, max(0.0, eta - step))})")
+        else:
+            when = ""
         return {"kind": "grokking_likely", "step": step, "signal": signal, "memorized_at": mem,
-                "peak_step": peak_at, **fields,
+                "peak_step": peak_at, "expected_jump_step": eta, **fields,
                 "message": (f"{what} {at(self.unit, peak_at)}, while {self._test_words(row)} and "
-                            f"train memorised at {at(self.unit, mem)}: grokking may follow.")}
+                            f"train memorised at {at(self.unit, mem)}: grokking may follow{when}.")}
 
     def _test_words(self, row: dict) -> str:
         """'test accuracy is still only 3.1% (baseline 1.0%)' and the like."""
