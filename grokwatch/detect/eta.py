@@ -46,10 +46,16 @@ class JumpEta:
             pts.append((math.log(s), math.log(u)))
         return pts
 
-    def exponent(self) -> tuple[float, int] | None:
-        """(d log u / d log step, number of points) of the trailing clear points, or None."""
-        fit = self._fit(self.clear())
-        return None if fit is None else (fit[0], fit[3])
+    def exponent(self) -> tuple[float, int, float] | None:
+        """(d log u / d log step, number of points, RMS residual of log u) of the trailing
+        clear points, or None."""
+        pts = self.clear()
+        fit = self._fit(pts)
+        if fit is None:
+            return None
+        slope, last, at_last, n = fit
+        res = math.sqrt(sum((y - (at_last + slope * (x - last))) ** 2 for x, y in pts) / n)
+        return slope, n, res
 
     def estimate(self) -> float | None:
         """The step at which u is expected to reach 1/2, or None."""

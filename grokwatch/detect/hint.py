@@ -29,9 +29,10 @@ class HintRule:
     ROWS = 3
     U_MAX = 0.15  # test error still this near its baseline (fraction of the way down)
     LEAVE_U = 0.02  # leaving the baseline: at least this fall ...
-    LEAVE_SIGMA = 4.0  # ... and this many sigma
-    LEAVE_EXPONENT = 3.0  # ... growing at least as fast as step**this
-    LEAVE_POINTS = 4
+    LEAVE_SIGMA = 6.0  # ... and this many sigma
+    LEAVE_EXPONENT = 3.5  # ... growing at least as fast as step**this
+    LEAVE_POINTS = 5
+    LEAVE_RESIDUAL = 0.3  # ... and steadily: RMS residual of log u about the power law
     LEAVE_U_MAX = 0.3  # and still before the jump alert's 40%
 
     def __init__(self, ctx: RunContext) -> None:
@@ -53,6 +54,8 @@ class HintRule:
         self.wn_peak_at: float | None = None
         self.wn_run = 0
         self.eta = JumpEta()
+        total = ctx.run_info.get("total_steps")
+        self.last_step = float(total) if isinstance(total, (int, float)) and total > 0 else None
 
     def update(self, r: Reading) -> Sequence[dict]:
         if self.fired:
@@ -62,23 +65,23 @@ class HintRule:
         armed = jump.waiting and u is not None and u < self.U_MAX
         row, step = r.row, r.step
         b = jump.baseline_error
-        if jump.memorized_at is not None and b:
+        if b:
             self.eta.add(step, u, jump.sigma / b)
-            if jump.waiting and u is not None and u < self.LEAVE_U_MAX:
-                ev = self._leaving(step, u, jump.sigma / b, row)
-                if ev is not None:
-                    self.fired = True
-                    return (ev,)
         event = None
+        if jump.memorized_at is not None and b and jump.waiting and u is not None \
+                and u < self.LEAVE_U_MAX:
+            event = self._leaving(step, u, jump.sigma / b, row)
         tl = row.get("test_loss")
-        if tl is not None and 0 < tl < INF:
+        if event is None and tl is not None and 0 < tl < INF:
             event = self._loss_turned(step, LOG10(tl), armed, row)
         wn = row.get("weight_norm")
-        if event is None and wn is not None and 0 < wn < INF and (self.wd is None or self.wd > 0) \
-                and jump.memorized_at is not None:
+        if event is None and wn is not None and 0 < wn < INF and jump.memorized_at is not None:
             event = self._norm_falling(step, wn, armed, row)
         if event is None:
             return NO_EVENTS
+        eta = event["expected_jump_step"]
+        if eta is not None and self.last_step is not None and eta > self.last_step:
+            return NO_EVENTS  # on course, but not within this run's steps: asked again next row
         self.fired = True
         return (event,)
 
@@ -156,13 +159,14 @@ class HintRule:
         if u < self.LEAVE_U or u < self.LEAVE_SIGMA * sigma_u:
             return None
         fit = self.eta.exponent()
-        if fit is None or fit[1] < self.LEAVE_POINTS or fit[0] < self.LEAVE_EXPONENT:
+        if fit is None or fit[1] < self.LEAVE_POINTS or fit[0] < self.LEAVE_EXPONENT \
+                or fit[2] > self.LEAVE_RESIDUAL:
             return None
         mem = self.jump.memorized_at
         return self._event(step, row, "test_error_leaving_baseline", mem,
                            {"growth_exponent": round(fit[0], 2), "fall_now": round(u, 4)},
-                           f"Test error is leaving its baseline fast (its fall growing as "
-                           f"step^{fit[0]:.1f}) since")
+                           f"Test error is leaving its baseline fast (its fall growing as the "
+                           f"{fit[0]:.1f}th power of the {self.unit}) since")
 
     def _loss_event(self, step: float, row: dict, m: float) -> dict:
         drop = 1.0 - 10.0 ** (m - self.loss_peak)
