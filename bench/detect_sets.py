@@ -114,9 +114,10 @@ _add(TUNE, "tf-paper", _paper(), 10, "Power et al.'s transformer, x/y, 50% train
 _add(TUNE, "tf-paper-wd0", _paper(weight_decay=0.0), 10, "the same without weight decay")
 
 # --- heldout: meant to grok (other seeds, other values) -----------------------------------------
-for s in (20, 21, 22):
+for s in (20, 21, 22, 23, 24):
     _add(HELDOUT, "mlp", _mlp(), s, "the cpu preset")
 _add(HELDOUT, "mlp-wd1.5", _mlp(weight_decay=1.5), 20, "stronger weight decay")
+_add(HELDOUT, "mlp-wd1.5-tf0.45", _mlp(weight_decay=1.5, train_fraction=0.45), 22, "wd 1.5, 45% train")
 _add(HELDOUT, "mlp-wd2.5", _mlp(weight_decay=2.5), 21, "stronger weight decay")
 _add(HELDOUT, "mlp-tf0.45", _mlp(train_fraction=0.45), 20, "more data")
 _add(HELDOUT, "mlp-tf0.55", _mlp(train_fraction=0.55), 21, "more data")
@@ -142,7 +143,7 @@ _add(HELDOUT, "mlp-wd0-init1.2-tf0.6", _mlp(weight_decay=0.0, init_scale=1.2, tr
 _add(HELDOUT, "tf-paper", _paper(), 20, "Power et al.'s transformer, x/y, 50% train")
 _add(HELDOUT, "tf-paper-wd1.5", _paper(weight_decay=1.5), 21, "the same, stronger wd")
 # --- heldout: meant never to grok ---------------------------------------------------------------
-for s in (20, 21, 22):
+for s in (20, 21, 22, 23):
     _add(HELDOUT, "mlp-wd0", _mlp(weight_decay=0.0), s, "no weight decay, init x3")
 _add(HELDOUT, "mlp-wd0-tf0.35", _mlp(weight_decay=0.0, train_fraction=0.35), 20, "no weight decay")
 _add(HELDOUT, "mlp-wd0-tf0.55", _mlp(weight_decay=0.0, train_fraction=0.55), 20, "no weight decay")
@@ -152,6 +153,7 @@ _add(HELDOUT, "mlp-wd0-lr7e-3", _mlp(weight_decay=0.0, lr=7e-3), 20, "softmax co
 _add(HELDOUT, "mlp-tf0.17", _mlp(train_fraction=0.17), 20, "too little data")
 _add(HELDOUT, "mlp-tf0.13", _mlp(train_fraction=0.13), 21, "too little data")
 _add(HELDOUT, "mlp-tf0.2", _mlp(train_fraction=0.2), 21, "too little data")
+_add(HELDOUT, "mlp-tf0.15-wd1.5", _mlp(train_fraction=0.15, weight_decay=1.5), 22, "too little data")
 _add(HELDOUT, "mlp-tf0.18-wd2.5", _mlp(train_fraction=0.18, weight_decay=2.5), 20, "too little data")
 _add(HELDOUT, "mlp-wd0.07", _mlp(weight_decay=0.07), 20, "weight decay too small")
 _add(HELDOUT, "mlp-wd0.03", _mlp(weight_decay=0.03), 21, "weight decay too small")

@@ -37,7 +37,6 @@ class HintRule:
 
     def __init__(self, ctx: RunContext) -> None:
         self.jump: JumpRule = ctx.peer(JumpRule)
-        self.wd = ctx.weight_decay
         self.unit = unit_of(ctx.unit)
         self.fired = False
         self.l1: float | None = None

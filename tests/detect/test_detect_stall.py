@@ -91,4 +91,4 @@ def test_quiet_without_a_stall_sign_or_with_a_falling_test_loss():
 def test_grokwatch_detect_prints_it(capsys):
     assert main_detect([str(REAL / "mlp-cpu-wd0-s0")]) == 0
     out = capsys.readouterr().out
-    assert "mlp-cpu-wd0-s0 step 1420: stalled: Training has stalled" in out
+    assert "mlp-cpu-wd0-s0 step 1140: stalled: Training has stalled" in out
