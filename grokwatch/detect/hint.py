@@ -1,16 +1,30 @@
-"""grokking_likely (a hint): after memorisation, while the test error is still within 15% of
-the way from its baseline, and before any jump, one of:
+"""grokking_likely (a hint): after memorisation, before any jump, one of (first that speaks):
 
-- the test loss turned around: its robust level (5-row median, slew-limited to 3 sigma per
-  row) is >= 0.05 decade and 4 sigma below its peak for 3 rows, after staying near the peak
-  for at least 15% of the peak's step (a turnaround, not a spike);
-- the weight norm is falling: >= 5% off its post-memorisation peak for 3 rows, where weight
-  decay is on or unknown.
-Once per run. Reads JumpRule's public view (memorisation, the fall, whether it waits).
+- the test error is leaving its baseline fast (`test_error_leaving_baseline`): over the last
+  5+ evaluations its fall below the baseline, u = (b - e) / b, stands clear of the noise
+  (>= 2 sigma each, now >= 0.02 and 6 sigma) and grows at least as fast as step^3.5 (log u
+  against log step, RMS residual <= 0.3), with u still < 0.3 (the jump alert needs 0.4).
+  On the tune set the runs that grokked left at step^4.0-7.2, the slow drifts of runs that
+  never did at step^3.0 or slower;
+- the test loss turned around (`test_loss_turnaround`): its robust level (5-row median,
+  slew-limited to 3 sigma per row) is >= 0.05 decade and 4 sigma below its peak for 3 rows,
+  after staying near the peak for at least 15% of the peak's step (a turnaround, not a
+  spike), with the test error still within 15% of the way from its baseline;
+- the weight norm is falling (`weight_norm_falling`): >= 5% off its post-memorisation peak
+  for 3 rows, with the test error still within 15% of the way from its baseline (Omnigrok).
+  The curve alone decides, never the config's weight decay.
+
+The event carries `expected_jump_step`, when one can be made: where test accuracy is expected
+half-way up (detect/eta.py). A hint whose own estimate lands after the run's last step
+(`total_steps` in its config) is held back — on course, but not within this run — and asked
+again on the next row. Once per run. Reads JumpRule's public view (memorisation, the fall,
+its noise, whether it waits). The progress-measure columns were tried as signals on the tune
+set and did not separate the runs earlier than these (docs/detectors.md).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Sequence
 
@@ -161,11 +175,11 @@ class HintRule:
         if fit is None or fit[1] < self.LEAVE_POINTS or fit[0] < self.LEAVE_EXPONENT \
                 or fit[2] > self.LEAVE_RESIDUAL:
             return None
-        mem = self.jump.memorized_at
-        return self._event(step, row, "test_error_leaving_baseline", mem,
+        since = float(round(math.exp(self.eta.clear()[-1][0])))
+        return self._event(step, row, "test_error_leaving_baseline", since,
                            {"growth_exponent": round(fit[0], 2), "fall_now": round(u, 4)},
-                           f"Test error is leaving its baseline fast (its fall growing as the "
-                           f"{fit[0]:.1f}th power of the {self.unit}) since")
+                           f"Test error is leaving its baseline fast (its fall growing like "
+                           f"{self.unit}^{fit[0]:.1f}) since")
 
     def _loss_event(self, step: float, row: dict, m: float) -> dict:
         drop = 1.0 - 10.0 ** (m - self.loss_peak)
