@@ -1,0 +1,42 @@
+"""Defects found by trying grokwatch as a user (the second `qa` pass): each test names what a
+user saw, and drives the real command line where the user did."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import grokwatch
+
+FIXTURES = Path(__file__).parent / "fixtures" / "readers"
+
+
+def test_detect_without_events_says_so_with_the_rows_it_read(tmp_path):
+    """`grokwatch detect flat.csv` on a log where nothing happens printed nothing at all: was the
+    file read? One line says no events, how many rows were read, and how many could not be."""
+    log = tmp_path / "flat.csv"
+    log.write_text("step,train_acc,test_acc\n" + "".join(f"{s},0.5,0.5\n" for s in range(1, 41))
+                   + "garbled\n")
+    p = grokwatch("detect", str(log), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["flat: no events in 40 rows read; 1 row could not be read"]
+    # --json stays JSON lines of events only: none is an empty stream, valid for any consumer
+    js = grokwatch("detect", "--json", str(log), cwd=tmp_path)
+    assert js.returncode == 0 and js.stdout == "", js.stdout
+    (tmp_path / "empty.csv").write_text("")
+    e = grokwatch("detect", str(tmp_path / "empty.csv"), cwd=tmp_path)
+    assert e.returncode == 0 and e.stdout.strip() == "empty: no events in 0 rows read"
+
+
+def test_detect_says_no_events_for_each_quiet_run_of_another_tools_logs(tmp_path):
+    """Other tools' logs (grokwatch.readers) go the same way: a Keras CSVLogger file and a
+    Lightning directory that raise nothing get their line; HF's run that generalised its event."""
+    for path, want in (("keras/training.log", "training: no events in 8 rows read"),
+                       ("lightning/lightning_logs", "version_0: no events in 24 rows read")):
+        p = grokwatch("detect", str(FIXTURES / path), cwd=tmp_path)
+        assert p.returncode == 0 and p.stdout.splitlines() == [want], (p.stdout, p.stderr)
+    hf = grokwatch("detect", str(FIXTURES / "hf" / "output"), cwd=tmp_path)
+    assert hf.returncode == 0 and "no events" not in hf.stdout and ": generalized: " in hf.stdout
