@@ -40,3 +40,53 @@ def test_detect_says_no_events_for_each_quiet_run_of_another_tools_logs(tmp_path
         assert p.returncode == 0 and p.stdout.splitlines() == [want], (p.stdout, p.stderr)
     hf = grokwatch("detect", str(FIXTURES / "hf" / "output"), cwd=tmp_path)
     assert hf.returncode == 0 and "no events" not in hf.stdout and ": generalized: " in hf.stdout
+
+
+EMPTY_TOML = '[grokwatch]\ndevices = "cpu"\n'
+
+
+def test_headless_with_no_experiments_says_how_to_add_one(tmp_path):
+    """An experiments.toml with settings but no [[experiment]] table ran "0 run(s) in
+    experiments.toml (); slots: …" and exited 0: no word that the file queues nothing."""
+    (tmp_path / "experiments.toml").write_text(EMPTY_TOML)
+    p = grokwatch("--headless", cwd=tmp_path, timeout=60)
+    assert p.returncode == 2 and p.stdout == "", p.stdout
+    (line,) = p.stderr.splitlines()
+    assert "experiments.toml has no experiments" in line and "[[experiment]]" in line
+    assert 'kind = "grokking"' in line and "grokwatch init -o" in line and "Traceback" not in line
+    assert not (tmp_path / ".grokwatch").exists() and not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_the_dashboard_tells_a_file_with_no_experiments_and_starts_no_runner(tmp_path):
+    from grokwatch.tui.data.poller import Poller
+    from grokwatch.tui.data.store import RunStore
+    from grokwatch.tui.data.supervisor import RunnerSupervisor
+
+    cfg = tmp_path / "experiments.toml"
+    cfg.write_text(EMPTY_TOML)
+    store = RunStore()
+    got = RunnerSupervisor(tmp_path, cfg, store, Poller(store, tmp_path)).attach()
+    assert not got.start and got.notice is not None and not got.notice.error
+    assert "has no experiments" in got.notice.text and "[[experiment]]" in got.notice.text
+
+
+async def test_the_dashboard_on_a_file_with_no_experiments_shows_the_notice(tmp_path):
+    import asyncio
+    import time
+
+    from grokwatch.tui.app import GrokwatchApp, attach_context
+    from grokwatch.tui.screens.dashboard import DashboardScreen
+
+    cfg = tmp_path / "experiments.toml"
+    cfg.write_text(EMPTY_TOML)
+    ctx = attach_context(cfg, tmp_path, explicit=False)
+    ctx.use_pool = False
+    app = GrokwatchApp(ctx, project_dir=tmp_path, config_path=cfg)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        t0 = time.monotonic()
+        while not any("has no experiments" in n.message for n in app._notifications):
+            assert time.monotonic() - t0 < 10, [n.message for n in app._notifications]
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, DashboardScreen)
+        await asyncio.sleep(0.3)
+        assert not (tmp_path / ".grokwatch" / "runner.lock").exists()  # no idle runner started
