@@ -90,3 +90,33 @@ async def test_the_dashboard_on_a_file_with_no_experiments_shows_the_notice(tmp_
         assert isinstance(app.screen, DashboardScreen)
         await asyncio.sleep(0.3)
         assert not (tmp_path / ".grokwatch" / "runner.lock").exists()  # no idle runner started
+
+
+def _run_dir(runs: Path, rid: str, csv: str, state: str = "done", **info) -> Path:
+    d = runs / rid
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"run_id": rid, "experiment": rid.split("-s")[0],
+                                               "kind": "command", "seed": 0, **info}))
+    (d / "status.json").write_text(json.dumps({"run_id": rid, "state": state, "step": 3}))
+    (d / "metrics.csv").write_text(csv)
+    return d
+
+
+def test_status_shows_the_loss_of_a_loss_only_run_marked(tmp_path):
+    """`grokwatch status` on a script that logs train_loss and val_loss only: TRAIN_ERR and
+    TEST_ERR said `-`, though the dashboard charts its loss. The loss is shown, marked `*` and
+    explained under the table; an accuracy-only run shows its error (1 - accuracy)."""
+    runs = tmp_path / "runs"
+    _run_dir(runs, "lossy-s0-aaaaaa", "step,train_loss,test_loss\n1,2.5,2.6\n3,0.25,1.75\n")
+    _run_dir(runs, "accy-s0-bbbbbb", "step,train_acc,test_acc\n1,0.5,0.25\n3,1.0,0.75\n")
+    _run_dir(runs, "errs-s0-cccccc", "step,train_error,test_error,train_loss\n3,0.125,0.5,0.01\n")
+    p = grokwatch("status", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    rows = {line.split()[0]: line.split() for line in p.stdout.splitlines()[1:] if line[:1] != "*"}
+    assert rows["lossy-s0-aaaaaa"][4:6] == ["0.2500*", "1.7500*"], rows
+    assert rows["accy-s0-bbbbbb"][4:6] == ["0.0000", "0.2500"], rows
+    assert rows["errs-s0-cccccc"][4:6] == ["0.1250", "0.5000"], rows  # an error wins over a loss
+    assert p.stdout.splitlines()[-1].startswith("* the loss")
+    js = {r["run_id"]: r for r in json.loads(grokwatch("status", "--json", cwd=tmp_path).stdout)}
+    assert js["lossy-s0-aaaaaa"]["test_error"] is None and js["lossy-s0-aaaaaa"]["test_loss"] == 1.75
+    assert js["accy-s0-bbbbbb"]["test_error"] == 0.25
