@@ -10,6 +10,7 @@ import math
 import random
 from typing import Any
 
+from . import grokking_memory
 from .base import RunContext, eval_schedule
 from .spec import KindSpec, Param, ParamError
 
@@ -132,6 +133,8 @@ SPEC = KindSpec(
     describe=_describe,
     needs_torch=True,
     uses_gpu=True,
+    gpu_memory_mb=grokking_memory.gpu_memory_mb,
+    gpu_memory_shape=grokking_memory.MEMORY_SHAPE,
     doc="Modular arithmetic: memorise first, generalise (much) later (Power et al. 2022).",
 )
 
