@@ -89,3 +89,49 @@ def test_the_estimate_grows_with_every_size_it_reads():
         assert M.gpu_memory_mb({**tr, key: bigger}) > M.gpu_memory_mb(tr), key
     assert M.gpu_memory_mb(G.SPEC.resolve({"batch_size": 64}, "cpu-transformer")) < M.gpu_memory_mb(tr)
     assert set(M.MEMORY_SHAPE) <= set(G.PARAMS)
+
+
+# ----------------------------------------------------------------------------- the measured peak
+# Reading the CUDA counters cannot run here (no GPU): these check that the counters are read only
+# on CUDA, and that what a CUDA worker reads reaches status.json, in the single worker and in a
+# pack, with `gpu_peak` standing in for the counters.
+
+def test_the_peak_is_read_on_cuda_only(monkeypatch):
+    import types
+
+    assert G.gpu_peak(torch.device("cpu")) == {}
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: 300 * 2**20)
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda device=None: 512 * 2**20)
+    assert G.gpu_peak(types.SimpleNamespace(type="cuda")) == {"gpu_peak_allocated_mb": 300.0,
+                                                              "gpu_peak_reserved_mb": 512.0}
+
+
+def _run_dir(path, seed=0):
+    import json
+
+    spec = G.SPEC
+    params = spec.resolve({"modulus": 11, "width": 8, "steps": 30, "eval_every": 10})
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({
+        "run_id": path.name, "experiment": "e", "kind": "grokking", "seed": seed, "params": params,
+        "sweep": {}, "device": "cpu", "threads": 1, "checkpoint_every_s": 60, **spec.describe(params)}))
+    return path
+
+
+def test_a_workers_measured_peak_reaches_status_json_single_and_packed(tmp_path, monkeypatch):
+    from grokwatch.pack import Pack
+    from grokwatch.runs import read_json
+    from grokwatch.worker import Worker
+
+    seen = {"gpu_peak_allocated_mb": 40.0, "gpu_peak_reserved_mb": 64.0}
+    monkeypatch.setattr(G, "gpu_peak", lambda device: dict(seen))  # what CUDA's counters would say
+    single = _run_dir(tmp_path / "runs" / "a")
+    assert Worker(single).run() == 0
+    status = read_json(single / "status.json")
+    assert status["state"] == "done" and status["gpu_peak_reserved_mb"] == 64.0
+    members = [_run_dir(tmp_path / "runs" / n, seed) for seed, n in enumerate("bc")]
+    assert Pack(members, "pack-t").run() == 0
+    for d in members:
+        status = read_json(d / "status.json")
+        assert status["state"] == "done" and status["pack_size"] == 2
+        assert (status["gpu_peak_allocated_mb"], status["gpu_peak_reserved_mb"]) == (40.0, 64.0)
