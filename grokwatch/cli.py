@@ -181,13 +181,14 @@ def cmd_init(argv: list[str], project_dir: Path) -> int:
 
 
 def _run_rows(runs_dir: Path) -> list[dict]:
+    from .columns import complete_row
     from .runs import last_row, list_run_dirs, read_events, read_json
 
     rows = []
     for paths in list_run_dirs(runs_dir):
         info = read_json(paths.config, {}) or {}
         status = read_json(paths.status, {}) or {}
-        last = last_row(paths.metrics)
+        last = complete_row(last_row(paths.metrics))  # error = 1 - accuracy for an accuracy-only log
         record = read_json(paths.executor, {}) or {}
         events, _ = read_events(paths.events)
         alerts = [e for e in events if e.get("alert")]
@@ -196,6 +197,7 @@ def _run_rows(runs_dir: Path) -> list[dict]:
             "seed": info.get("seed"), "sweep": info.get("sweep", {}), "state": status.get("state", "?"),
             "step": status.get("step", last.get("step")), "total_steps": status.get("total_steps"),
             "train_error": last.get("train_error"), "test_error": last.get("test_error"),
+            "train_loss": last.get("train_loss"), "test_loss": last.get("test_loss"),
             "device": info.get("device"), "alerts": [e.get("kind") for e in alerts],
             "error": status.get("error"), "dir": str(paths.dir),
             "executor": record.get("executor"), "job_id": record.get("job_id"),
@@ -218,6 +220,16 @@ def cmd_status(argv: list[str], runs_dir: Path) -> int:
     from .headless import fmt_num
 
     width = max([len(r["run_id"]) for r in rows] + [6])
+    marked = False
+
+    def value(r: dict, split: str) -> str:
+        """The error; a run that logs a loss but no error (nor accuracy): its loss, marked *."""
+        nonlocal marked
+        if r[f"{split}_error"] is None and r[f"{split}_loss"] is not None:
+            marked = True
+            return fmt_num(r[f"{split}_loss"]) + "*"
+        return fmt_num(r[f"{split}_error"])
+
     print(f"{'RUN':<{width}}  {'KIND':<14} {'STATE':<9} {'STEP':>13}  {'TRAIN_ERR':>9} {'TEST_ERR':>9}  "
           f"{'WHERE':<16} ALERTS")
     for r in rows:
@@ -229,9 +241,11 @@ def cmd_status(argv: list[str], runs_dir: Path) -> int:
             if r["state"] == "queued" and r["reason"]:
                 where += f" ({r['reason']})"
         print(f"{r['run_id']:<{width}}  {str(r['kind']):<14} {r['state']:<9} {step:>13}  "
-              f"{fmt_num(r['train_error']):>9} {fmt_num(r['test_error']):>9}  {where:<16} {alerts}")
+              f"{value(r, 'train'):>9} {value(r, 'test'):>9}  {where:<16} {alerts}")
     if not rows:
         print("(no runs yet)")
+    if marked:
+        print("* the loss: the run logs no error or accuracy for that split")
     return 0
 
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .config import ConfigError, expand_runs, load_config
+from .config import ConfigError, expand_runs, load_config, no_experiments_line
 from .detect.kinds import kind_of
 from .paths import ProjectPaths
 from .runs import TERMINAL_STATES, MetricsTail, RunPaths, read_events, read_json
@@ -186,6 +186,10 @@ def run_headless(config_path: Path, project_dir: Path, out: TextIO = sys.stdout,
         specs = expand_runs(config)
     except ConfigError as exc:
         print(f"grokwatch: {exc}", file=err)
+        return EXIT_BAD_CONFIG
+    empty = no_experiments_line(config)
+    if empty:  # nothing to queue: no runner, no files; the exit code says it ran nothing
+        print(f"grokwatch: {empty}", file=err)
         return EXIT_BAD_CONFIG
     holder = runner_holder(project_dir)
     if holder:

@@ -72,7 +72,7 @@ class RunnerSupervisor:
 
     def attach(self) -> Attached:
         """Resolve the config and runs dir; say whether a runner should be started."""
-        from ...config import ConfigError, load_config
+        from ...config import ConfigError, load_config, no_experiments_line
         from ...runner.lock import runner_holder
 
         holder = runner_holder(self.project_dir)
@@ -107,6 +107,9 @@ class RunnerSupervisor:
                     return Attached(False, Notice(f"a runner here already serves {cfg}; showing its runs",
                                                   title="viewer", timeout=8))
             return Attached(False)
+        empty = no_experiments_line(config) if config is not None else None
+        if empty:  # nothing to run: say so (and how to add one) rather than start an idle runner
+            return Attached(False, Notice(f"{empty}; e opens it", title="no experiments", timeout=20))
         return Attached(config is not None)
 
     def start(self) -> Notice | None:

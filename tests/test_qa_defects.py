@@ -1,0 +1,122 @@
+"""Defects found by trying grokwatch as a user (the second `qa` pass): each test names what a
+user saw, and drives the real command line where the user did."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import grokwatch
+
+FIXTURES = Path(__file__).parent / "fixtures" / "readers"
+
+
+def test_detect_without_events_says_so_with_the_rows_it_read(tmp_path):
+    """`grokwatch detect flat.csv` on a log where nothing happens printed nothing at all: was the
+    file read? One line says no events, how many rows were read, and how many could not be."""
+    log = tmp_path / "flat.csv"
+    log.write_text("step,train_acc,test_acc\n" + "".join(f"{s},0.5,0.5\n" for s in range(1, 41))
+                   + "garbled\n")
+    p = grokwatch("detect", str(log), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["flat: no events in 40 rows read; 1 row could not be read"]
+    # --json stays JSON lines of events only: none is an empty stream, valid for any consumer
+    js = grokwatch("detect", "--json", str(log), cwd=tmp_path)
+    assert js.returncode == 0 and js.stdout == "", js.stdout
+    (tmp_path / "empty.csv").write_text("")
+    e = grokwatch("detect", str(tmp_path / "empty.csv"), cwd=tmp_path)
+    assert e.returncode == 0 and e.stdout.strip() == "empty: no events in 0 rows read"
+
+
+def test_detect_says_no_events_for_each_quiet_run_of_another_tools_logs(tmp_path):
+    """Other tools' logs (grokwatch.readers) go the same way: a Keras CSVLogger file and a
+    Lightning directory that raise nothing get their line; HF's run that generalised its event."""
+    for path, want in (("keras/training.log", "training: no events in 8 rows read"),
+                       ("lightning/lightning_logs", "version_0: no events in 24 rows read")):
+        p = grokwatch("detect", str(FIXTURES / path), cwd=tmp_path)
+        assert p.returncode == 0 and p.stdout.splitlines() == [want], (p.stdout, p.stderr)
+    hf = grokwatch("detect", str(FIXTURES / "hf" / "output"), cwd=tmp_path)
+    assert hf.returncode == 0 and "no events" not in hf.stdout and ": generalized: " in hf.stdout
+
+
+EMPTY_TOML = '[grokwatch]\ndevices = "cpu"\n'
+
+
+def test_headless_with_no_experiments_says_how_to_add_one(tmp_path):
+    """An experiments.toml with settings but no [[experiment]] table ran "0 run(s) in
+    experiments.toml (); slots: …" and exited 0: no word that the file queues nothing."""
+    (tmp_path / "experiments.toml").write_text(EMPTY_TOML)
+    p = grokwatch("--headless", cwd=tmp_path, timeout=60)
+    assert p.returncode == 2 and p.stdout == "", p.stdout
+    (line,) = p.stderr.splitlines()
+    assert "experiments.toml has no experiments" in line and "[[experiment]]" in line
+    assert 'kind = "grokking"' in line and "grokwatch init -o" in line and "Traceback" not in line
+    assert not (tmp_path / ".grokwatch").exists() and not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_the_dashboard_tells_a_file_with_no_experiments_and_starts_no_runner(tmp_path):
+    from grokwatch.tui.data.poller import Poller
+    from grokwatch.tui.data.store import RunStore
+    from grokwatch.tui.data.supervisor import RunnerSupervisor
+
+    cfg = tmp_path / "experiments.toml"
+    cfg.write_text(EMPTY_TOML)
+    store = RunStore()
+    got = RunnerSupervisor(tmp_path, cfg, store, Poller(store, tmp_path)).attach()
+    assert not got.start and got.notice is not None and not got.notice.error
+    assert "has no experiments" in got.notice.text and "[[experiment]]" in got.notice.text
+
+
+async def test_the_dashboard_on_a_file_with_no_experiments_shows_the_notice(tmp_path):
+    import asyncio
+    import time
+
+    from grokwatch.tui.app import GrokwatchApp, attach_context
+    from grokwatch.tui.screens.dashboard import DashboardScreen
+
+    cfg = tmp_path / "experiments.toml"
+    cfg.write_text(EMPTY_TOML)
+    ctx = attach_context(cfg, tmp_path, explicit=False)
+    ctx.use_pool = False
+    app = GrokwatchApp(ctx, project_dir=tmp_path, config_path=cfg)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        t0 = time.monotonic()
+        while not any("has no experiments" in n.message for n in app._notifications):
+            assert time.monotonic() - t0 < 10, [n.message for n in app._notifications]
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, DashboardScreen)
+        await asyncio.sleep(0.3)
+        assert not (tmp_path / ".grokwatch" / "runner.lock").exists()  # no idle runner started
+
+
+def _run_dir(runs: Path, rid: str, csv: str, state: str = "done", **info) -> Path:
+    d = runs / rid
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"run_id": rid, "experiment": rid.split("-s")[0],
+                                               "kind": "command", "seed": 0, **info}))
+    (d / "status.json").write_text(json.dumps({"run_id": rid, "state": state, "step": 3}))
+    (d / "metrics.csv").write_text(csv)
+    return d
+
+
+def test_status_shows_the_loss_of_a_loss_only_run_marked(tmp_path):
+    """`grokwatch status` on a script that logs train_loss and val_loss only: TRAIN_ERR and
+    TEST_ERR said `-`, though the dashboard charts its loss. The loss is shown, marked `*` and
+    explained under the table; an accuracy-only run shows its error (1 - accuracy)."""
+    runs = tmp_path / "runs"
+    _run_dir(runs, "lossy-s0-aaaaaa", "step,train_loss,test_loss\n1,2.5,2.6\n3,0.25,1.75\n")
+    _run_dir(runs, "accy-s0-bbbbbb", "step,train_acc,test_acc\n1,0.5,0.25\n3,1.0,0.75\n")
+    _run_dir(runs, "errs-s0-cccccc", "step,train_error,test_error,train_loss\n3,0.125,0.5,0.01\n")
+    p = grokwatch("status", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    rows = {line.split()[0]: line.split() for line in p.stdout.splitlines()[1:] if line[:1] != "*"}
+    assert rows["lossy-s0-aaaaaa"][4:6] == ["0.2500*", "1.7500*"], rows
+    assert rows["accy-s0-bbbbbb"][4:6] == ["0.0000", "0.2500"], rows
+    assert rows["errs-s0-cccccc"][4:6] == ["0.1250", "0.5000"], rows  # an error wins over a loss
+    assert p.stdout.splitlines()[-1].startswith("* the loss")
+    js = {r["run_id"]: r for r in json.loads(grokwatch("status", "--json", cwd=tmp_path).stdout)}
+    assert js["lossy-s0-aaaaaa"]["test_error"] is None and js["lossy-s0-aaaaaa"]["test_loss"] == 1.75
+    assert js["accy-s0-bbbbbb"]["test_error"] == 0.25
