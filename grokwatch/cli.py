@@ -273,18 +273,17 @@ def cmd_export(argv: list[str], runs_dir: Path) -> int:
     # a path that is not a run id is another tool's logs (TensorBoard, W&B, ...: grokwatch.readers)
     paths = [r for r in args.runs if not (runs_dir / r / "config.json").exists() and Path(r).exists()]
     ids = [r for r in args.runs if r not in paths]
-    if paths and args.summary:
-        return die("--summary takes run ids; export other tools' logs without it")
     problem = _check_ids(runs_dir, ids) if ids or not paths else None
     if problem:
         return die(problem)
-    from .export import ExportError, export_csv, export_summary, foreign_runs
+    from .export import ExportError, export_csv, export_summary, foreign_runs, foreign_summaries
     from .readers import ReaderError
 
     out = Path(args.output) if args.output else None
     try:
-        if args.summary:
-            n = export_summary(runs_dir, args.runs or None, out)
+        if args.summary:  # other tools' logs summarised as detect reads them (grokwatch.readers)
+            n = export_summary(runs_dir, ids if paths else (ids or None), out,
+                               foreign=foreign_summaries(paths) if paths else None)
         else:
             foreign = foreign_runs(paths) if paths else None
             n = export_csv(runs_dir, ids if paths else (ids or None), out, long=args.long,

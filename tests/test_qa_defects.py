@@ -120,3 +120,28 @@ def test_status_shows_the_loss_of_a_loss_only_run_marked(tmp_path):
     js = {r["run_id"]: r for r in json.loads(grokwatch("status", "--json", cwd=tmp_path).stdout)}
     assert js["lossy-s0-aaaaaa"]["test_error"] is None and js["lossy-s0-aaaaaa"]["test_loss"] == 1.75
     assert js["accy-s0-bbbbbb"]["test_error"] == 0.25
+
+
+def test_export_summary_takes_other_tools_logs_as_detect_does(tmp_path):
+    """`grokwatch export --summary mlruns/` said "--summary takes run ids; export other tools'
+    logs without it", though `detect` and `view` read the same logs. Each run found is a row,
+    summarised by the same detectors (detect's jump at step 420 is its first_…_step), beside
+    the project's own runs when both are named."""
+    import csv
+
+    _run_dir(tmp_path / "runs", "mine-s0-aaaaaa", "step,train_acc,test_acc\n1,0.5,0.25\n3,1.0,0.75\n")
+    out = tmp_path / "summary.csv"
+    p = grokwatch("export", "--summary", "mine-s0-aaaaaa", str(FIXTURES / "mlflow"), "-o", str(out),
+                  cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"grokwatch: wrote 3 row(s) to {out}"
+    rows = {r["run_id"]: r for r in csv.DictReader(out.open())}
+    assert sorted(rows) == ["grok", "memorise", "mine-s0-aaaaaa"]
+    assert rows["grok"]["first_generalization_jump_step"] == "420" and rows["grok"]["memorization_step"] == "100"
+    assert rows["memorise"]["phase"] == "memorization" and rows["memorise"]["generalization_step"] == ""
+    assert rows["mine-s0-aaaaaa"]["state"] == "done" and rows["mine-s0-aaaaaa"]["final_test_error"] == "0.25"
+    detected = grokwatch("detect", str(FIXTURES / "mlflow"), cwd=tmp_path).stdout
+    assert "grok step 420: generalization_jump" in detected
+    # a path alone, to stdout, with no runs directory at all
+    alone = grokwatch("export", "--summary", str(FIXTURES / "keras" / "training.log"), cwd=tmp_path / "runs")
+    assert alone.returncode == 0 and alone.stdout.splitlines()[1].startswith("training,"), alone.stderr
