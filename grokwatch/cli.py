@@ -21,7 +21,8 @@ grokwatch export [RUN or PATH…] [-o FILE] [--long | --summary]
 grokwatch stop [RUN…]           stop runs (checkpoint kept), or all runs and the runner
 grokwatch retry RUN…            queue stopped/failed/diverged/lost runs again
 grokwatch view PATH…            the dashboard over run directories, CSV files or other tools' logs
-grokwatch plot [RUN|EXPERIMENT…] [-o FILE.png|.svg|.pdf] [--kind curve|sweep|phase]   figures (grokwatch[plot])
+grokwatch plot [RUN|EXPERIMENT…] [-o FILE.png|.svg|.pdf] [--kind curve|sweep|phase]   figures (grokwatch[plot]);
+                                no RUN: the latest experiment started (the others named)
 grokwatch detect PATH [--json]  run the alert detectors over any CSV log or other tool's logs
 """
 

@@ -145,3 +145,35 @@ def test_export_summary_takes_other_tools_logs_as_detect_does(tmp_path):
     # a path alone, to stdout, with no runs directory at all
     alone = grokwatch("export", "--summary", str(FIXTURES / "keras" / "training.log"), cwd=tmp_path / "runs")
     assert alone.returncode == 0 and alone.stdout.splitlines()[1].startswith("training,"), alone.stderr
+
+
+def test_plot_with_no_arguments_draws_the_latest_experiment_and_names_the_others(tmp_path):
+    """`grokwatch plot` after the demo drew every run of five experiments in one figure (a
+    legend of ten curves). With several experiments it draws the latest started, and says which
+    the others are and how to pick; with one experiment, just that one."""
+    pytest.importorskip("matplotlib")
+    sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "tui"))
+    import tuifix
+
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        tuifix.write_run(runs, f"old-s{seed}-aaaaa{seed}", experiment="old", kind="grokking", seed=seed)
+    new = tuifix.write_run(runs, "new-s0-bbbbbb", experiment="new", kind="grokking")
+    status = json.loads((new / "status.json").read_text())
+    (new / "status.json").write_text(json.dumps({**status, "started": status["started"] + 60}))
+    p = grokwatch("plot", "-o", str(tmp_path / "fig.svg"), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    note, wrote = p.stdout.splitlines()
+    assert note == ("grokwatch: 2 experiments here; drawing the latest started, new (1 run). The others: "
+                    "old (2 runs). Pick one with `grokwatch plot EXPERIMENT`, or runs with `grokwatch plot RUN…`")
+    assert wrote == f"grokwatch: wrote {tmp_path / 'fig.svg'} (curve, 1 run)"
+    assert "new" in (tmp_path / "fig.svg").read_text() and ">old" not in (tmp_path / "fig.svg").read_text()
+    # naming one picks it; a project of one experiment needs no note
+    picked = grokwatch("plot", "old", "-o", str(tmp_path / "old.svg"), cwd=tmp_path)
+    assert picked.stdout.splitlines() == [f"grokwatch: wrote {tmp_path / 'old.svg'} (curve, 2 runs)"]
+    import shutil
+
+    shutil.rmtree(new)
+    alone = grokwatch("plot", "-o", str(tmp_path / "alone.svg"), cwd=tmp_path)
+    assert alone.stdout.splitlines() == [f"grokwatch: wrote {tmp_path / 'alone.svg'} (curve, 2 runs)"]
+    assert "the latest one started" in " ".join(grokwatch("plot", "--help", cwd=tmp_path).stdout.split())
