@@ -426,7 +426,12 @@ def cmd_retry(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
         config = project_dir / "experiments.toml"
         if not config.exists():
             config = Path(info.get("experiment_file") or config)
-        holder = ensure_runner(config, project_dir)
+        from .runner.core import StateDirUnwritable
+
+        try:
+            holder = ensure_runner(config, project_dir)
+        except StateDirUnwritable as exc:
+            return die(str(exc))
         if not holder:
             return die(f"could not start a runner for {config}; see .grokwatch/runner.log", 1)
     print(f"grokwatch: queued {', '.join(args.runs)} again")

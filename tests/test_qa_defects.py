@@ -177,3 +177,89 @@ def test_plot_with_no_arguments_draws_the_latest_experiment_and_names_the_others
     alone = grokwatch("plot", "-o", str(tmp_path / "alone.svg"), cwd=tmp_path)
     assert alone.stdout.splitlines() == [f"grokwatch: wrote {tmp_path / 'alone.svg'} (curve, 2 runs)"]
     assert "the latest one started" in " ".join(grokwatch("plot", "--help", cwd=tmp_path).stdout.split())
+
+
+def _freeze(state: Path) -> callable:
+    """Make `state` a directory no file can be created in, for whoever runs the tests: chmod
+    for a user; for root (which chmod does not stop) `chattr +i`, else a read-only bind mount.
+    Returns the undo; skips where none of them works here."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        state.chmod(0o555)
+        return lambda: state.chmod(0o755)
+    if subprocess.run(["chattr", "+i", str(state)], capture_output=True).returncode == 0:
+        return lambda: subprocess.run(["chattr", "-i", str(state)], capture_output=True)
+    if (subprocess.run(["mount", "--bind", str(state), str(state)], capture_output=True).returncode == 0
+            and subprocess.run(["mount", "-o", "remount,ro,bind", str(state)],
+                               capture_output=True).returncode == 0):
+        return lambda: subprocess.run(["umount", "-l", str(state)], capture_output=True)
+    pytest.skip("running as root without chattr +i or a read-only bind mount: cannot make a "
+                "directory unwritable for root here")
+
+
+def test_a_runner_whose_state_directory_is_read_only_says_so_in_one_line(tmp_path):
+    """`.grokwatch/` made read-only (a copied project, an immutable or read-only mount): the
+    runner took its lock, queued the runs, then died writing runner.json with a traceback (in
+    runner.log, behind the dashboard's "did not start"). Now: one line naming the directory and
+    what to do, exit 2, before any run is touched; the runs already logged are as they were."""
+    import subprocess
+
+    from conftest import cli_env, grok_exp, tiny_toml
+
+    (tmp_path / "experiments.toml").write_text(tiny_toml(grok_exp("g", seeds=(0, 1))))
+    done = _run_dir(tmp_path / "runs", "old-s0-aaaaaa", "step,train_error,test_error\n1,0.5,0.5\n")
+    before = {f.name: f.read_bytes() for f in done.iterdir()}
+    state = tmp_path / ".grokwatch"
+    state.mkdir()
+    (state / "runner.lock").write_text("")  # left by an earlier runner: the lock itself can be taken
+    undo = _freeze(state)
+    try:
+        p = grokwatch("--headless", cwd=tmp_path, timeout=60)
+        detached = subprocess.run([sys.executable, "-m", "grokwatch.runner", "--config",
+                                   str(tmp_path / "experiments.toml"), "--project-dir", str(tmp_path)],
+                                  cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60)
+    finally:
+        undo()
+    assert p.returncode == 2 and p.stdout == "", (p.stdout, p.stderr)
+    (line,) = p.stderr.splitlines()
+    assert line.startswith(f"grokwatch: cannot write {state}/ (") and "nothing was started" in line, line
+    assert "make the directory writable" in line and "Traceback" not in line
+    assert detached.returncode == 2 and "Traceback" not in detached.stdout + detached.stderr
+    (logged,) = detached.stdout.splitlines()
+    assert logged.endswith(line[len("grokwatch: "):]) and " ERROR " in logged
+    assert sorted(d.name for d in (tmp_path / "runs").iterdir()) == ["old-s0-aaaaaa"]  # none queued
+    assert {f.name: f.read_bytes() for f in done.iterdir()} == before
+    assert not (state / "runner.json").exists()
+
+
+@pytest.mark.parametrize("with_log", [False, True])
+def test_the_dashboard_says_why_a_runner_cannot_start_in_a_read_only_state_directory(tmp_path, with_log,
+                                                                                    monkeypatch):
+    """The dashboard's start of a runner there said only "the runner did not start; see
+    runner.log" (or failed opening runner.log): the banner now says the line itself."""
+    from conftest import cli_env, grok_exp, tiny_toml
+
+    monkeypatch.setenv("PYTHONPATH", cli_env()["PYTHONPATH"])  # the runner it starts is this tree's
+    from grokwatch.tui.data.poller import Poller
+    from grokwatch.tui.data.store import RunStore
+    from grokwatch.tui.data.supervisor import RunnerSupervisor
+
+    cfg = tmp_path / "experiments.toml"
+    cfg.write_text(tiny_toml(grok_exp("g")))
+    state = tmp_path / ".grokwatch"
+    state.mkdir()
+    (state / "runner.lock").write_text("")
+    if with_log:  # an earlier runner's log: the new runner starts, and says why it stops
+        (state / "runner.log").write_text("")
+    store = RunStore()
+    sup = RunnerSupervisor(tmp_path, cfg, store, Poller(store, tmp_path))
+    undo = _freeze(state)
+    try:
+        notice = sup.start()
+    finally:
+        undo()
+    assert notice is not None and notice.error and notice.banner, notice
+    assert f"cannot write {state}/" in notice.text and "make the directory writable" in notice.text
+    assert not (tmp_path / "runs").exists()

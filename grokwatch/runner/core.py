@@ -7,6 +7,7 @@ the loop is the same. It never imports torch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -45,6 +46,37 @@ TICK_S = 0.5
 VIEWER_GRACE_S = 5.0
 STOP_KILL_AFTER_S = 60.0
 MAX_STALLED_REQUEUES = 3  # requeues in a row with no progress before a run is failed
+
+
+class StateDirUnwritable(Exception):
+    """`.grokwatch/` cannot be written (read-only, immutable, another user's): the runner keeps
+    its lock, runner.json and the control requests there, so it does not start. str() is the
+    one line to show; nothing was started and no run was touched."""
+
+    def __init__(self, state_dir: Path, exc: OSError):
+        self.state_dir = state_dir
+        why = exc.strerror or str(exc)
+        super().__init__(f"cannot write {state_dir}/ ({why}): the runner keeps its lock, status and "
+                         f"control requests there, so nothing was started and no run was touched; "
+                         f"make the directory writable and start again")
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """Raise StateDirUnwritable unless a file can be made in `state_dir` (a full disk is not
+    this error: DiskGuard handles it)."""
+    from ..runs import is_disk_full
+
+    probe = state_dir / f".probe.{os.getpid()}"
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise StateDirUnwritable(state_dir, exc) from None
 
 
 class RunnerBusy(Exception):
@@ -137,8 +169,18 @@ class Runner:
         """Take the lock, read the config, re-adopt live runs, queue the rest. Raises
         ConfigError or RunnerBusy; nothing is written before the config proves valid."""
         config = load_config(self.config_path, self.project_dir)  # may raise ConfigError
-        if not self.lock.acquire(self.config_path):
+        try:
+            got = self.lock.acquire(self.config_path)
+        except OSError as exc:  # the lock file cannot be made: a read-only .grokwatch/
+            self.lock.release()
+            raise StateDirUnwritable(self.files.state_dir, exc) from None
+        if not got:
             raise RunnerBusy(self.lock.holder() or {})
+        try:
+            check_state_dir(self.files.state_dir)  # runner.json, events, requests: before any run is touched
+        except StateDirUnwritable:
+            self.lock.release()
+            raise
         self.config = config
         self.config_mtime = self._mtime()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
