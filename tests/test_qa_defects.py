@@ -263,3 +263,62 @@ def test_the_dashboard_says_why_a_runner_cannot_start_in_a_read_only_state_direc
     assert notice is not None and notice.error and notice.banner, notice
     assert f"cannot write {state}/" in notice.text and "make the directory writable" in notice.text
     assert not (tmp_path / "runs").exists()
+
+
+async def test_the_command_palette_has_one_entry_per_title(tmp_path):
+    """ctrl+p on the dashboard listed "Keys" twice (Textual's help panel and grokwatch's help
+    screen, both "Keys"). One entry for the keys, every title once."""
+    sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "tui"))
+    import tuifix
+
+    from grokwatch.tui.app import GrokwatchApp, view_context
+    from grokwatch.tui.screens.dashboard import DashboardScreen
+
+    tuifix.make_project(tmp_path)
+    ctx = view_context([tmp_path / "runs"])
+    ctx.use_pool = False
+    app = GrokwatchApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, DashboardScreen)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert len(titles) == len(set(titles)), titles
+        keys = [c for c in app.get_system_commands(app.screen) if "key" in c.title.lower()]
+        assert [c.title for c in keys] == ["Help: every key"] and keys[0].help.endswith("(?)")
+
+
+@pytest.mark.parametrize("size", [(130, 36), (90, 30), (84, 34)])
+def test_the_progress_views_marker_labels_never_overwrite_each_other(tmp_path, size):
+    """P on a grokked run: the small test-accuracy chart read `mem··~grgrok`: the ⚡grok label
+    drawn over ~grok? (labels were stepped down by 8% of the axis, less than one text row in a
+    five-row chart). Each label is now placed by the cells it covers, a row down where needed."""
+    import re
+
+    sys.path.insert(0, str(Path(__file__).parent / "tui"))
+    sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "tui"))
+    from test_tui_progress import REAL, _run, plain, progress_project
+
+    from grokwatch.tui import progress_view
+    from grokwatch.tui.charts import _narrow, chart_markers
+
+    run = _run(progress_project(tmp_path) / REAL / "metrics.csv")
+    progress_view.forget(str(run.csv))
+    out = progress_view.progress_chart(run, None, *size, color=False)
+    labels = [_narrow(m.label) for m in chart_markers(run)]
+    assert labels == ["mem", "~grok?", "grok", "✓gen"]
+    first = plain(out).splitlines()[:size[1] // 4]  # the top panel: test accuracy, with the labels
+    text = "\n".join(line[: size[0] // 2] for line in first)
+    words = re.findall(r"[~✓]?[a-z]+\??", text)
+    for label in labels:
+        assert words.count(label) == 1, (label, text)
+
+
+def test_a_directory_of_one_unreadable_file_says_1_file(tmp_path):
+    """`grokwatch detect logs/` said "… can read in 1 files under it"."""
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "notes.txt").write_text("nothing here\n")
+    one = grokwatch("detect", str(tmp_path / "logs"), cwd=tmp_path)
+    assert one.returncode == 2 and " in 1 file under it" in one.stderr, one.stderr
+    (tmp_path / "logs" / "more.txt").write_text("nor here\n")
+    two = grokwatch("detect", str(tmp_path / "logs"), cwd=tmp_path)
+    assert " in 2 files under it" in two.stderr, two.stderr
