@@ -143,3 +143,39 @@ def test_a_cpu_only_box_plans_as_before(tmp_path, monkeypatch):
         assert not (tmp_path / ".grokwatch" / "gpu_peaks.json").exists()
     finally:
         runner.close()
+
+
+class PackingFakeExecutor(FakeExecutor):
+    """The fake executor, able to start packs (as the local one does): one job for the group."""
+
+    can_pack = True
+
+    def submit_pack(self, run_dirs, env):
+        records = [self.submit(d, env) for d in run_dirs]
+        for r, d in zip(records, run_dirs):
+            r.update(pack="pack-t", pack_size=len(run_dirs), run_dir=str(d))
+        return records
+
+
+def test_a_pack_is_planned_and_recorded_as_one_process_one_context(tmp_path, monkeypatch):
+    fake_nvidia_smi(tmp_path, monkeypatch, [(0, 0, False)], total_mb=GIB8)
+    monkeypatch.setattr(devices, "cpu_count", lambda: 64)
+    (tmp_path / "experiments.toml").write_text(
+        '[grokwatch]\ndevices = "auto"\npack = 4\n'
+        '[[experiment]]\nname = "g"\nkind = "grokking"\nseeds = [0, 1, 2, 3, 4]\n[experiment.params]\nsteps = 100\n')
+    share = get_spec("grokking").gpu_memory_mb(get_spec("grokking").resolve({"steps": 100}))
+    pack_mb = math.ceil(gpumem.CUDA_CONTEXT_MB + 4 * share)
+    ex = PackingFakeExecutor()
+    runner = start_runner(tmp_path, ex)
+    try:
+        assert f"at {pack_mb} MB each (estimate: the largest of 2 queued GPU launch(es), 4 runs in it)" \
+            in runner.slot_notes[0]
+        runner.tick()
+        assert len(ex.submitted) == 5  # a pack of 4 and a run alone
+        records = {r: read_json(runner.active[r].paths.executor) for r in ex.submitted}
+        packed = [x for x in records.values() if x.get("pack")]
+        alone = [x for x in records.values() if not x.get("pack")]
+        assert len(packed) == 4 and {x["gpu_memory_mb"] for x in packed} == {pack_mb}  # the whole pack's
+        assert alone[0]["gpu_memory_mb"] == math.ceil(gpumem.CUDA_CONTEXT_MB + share)
+    finally:
+        runner.close()
