@@ -14,7 +14,8 @@ Textual or plotext. In order:
    ways, each a fresh `grokwatch --headless`: one run at a time (measured on --serial-runs runs and
    extrapolated, said so), --procs worker processes per device, and packed (`pack = N`): launch to
    all done, runs per hour, GPU utilisation and memory (nvidia-smi, sampled each second; "n/a"
-   without one), and the ratios;
+   without one), and the ratios; and per GPU process (sections 2 and 3) the memory the runner
+   planned it with against the peak its worker measured;
 4. a SIGTERM + resume round trip on the device, a single worker and a pack;
 5. the determinism it can promise: the same run twice, bitwise or not, and packed against alone.
 
@@ -195,6 +196,52 @@ def section_cuda_tests(device: str, timeout: float) -> None:
         say(proc.stdout[-3000:] + proc.stderr[-2000:])
 
 
+def memory_report(project: Path, dirs: list[Path], device: str, show: int = 4) -> list[str]:
+    """Per GPU process (a run, or a pack): the GPU memory the runner planned it with (executor.json:
+    the context estimate + its runs' estimates or recorded peaks) against the peak its worker
+    measured (status.json: the caching allocator's reserved and allocated peaks; the context is
+    not in them). The first `show` processes, then the spread of the ratios."""
+    if device != "cuda":
+        return ["GPU memory, planned vs measured per run: n/a on the CPU"]
+    from grokwatch.runner.gpumem import CUDA_CONTEXT_MB
+
+    plan = [n for n in (read_json(project / ".grokwatch" / "runner.json") or {}).get("slot_plan", [])
+            if n.startswith("cuda")]
+    lines = [f"GPU plan: {'; '.join(plan) or 'n/a'}"]
+    procs: dict[str, tuple] = {}
+    for d in dirs:
+        record, status = read_json(d / "executor.json") or {}, read_json(d / "status.json") or {}
+        if not str(record.get("slot", "")).startswith("cuda"):
+            continue
+        key = status.get("pack") or d.name
+        label = f"pack of {status.get('pack_size')} ({key})" if status.get("pack") else d.name
+        procs.setdefault(key, (label, record.get("gpu_memory_mb"), record.get("gpu_memory_basis"),
+                               status.get("gpu_peak_reserved_mb"), status.get("gpu_peak_allocated_mb")))
+    ratios = []
+    for i, (label, planned, basis, reserved, allocated) in enumerate(procs.values()):
+        tensors = planned - CUDA_CONTEXT_MB if isinstance(planned, (int, float)) and basis != "default" else None
+        ratio = reserved / tensors if isinstance(reserved, (int, float)) and tensors and tensors > 0 else None
+        if ratio is not None:
+            ratios.append(ratio)
+        if i < show:
+            plan_s = (f"planned {planned} MB ({basis}: its tensors {tensors} MB + context {CUDA_CONTEXT_MB} MB)"
+                      if tensors is not None else f"planned {planned} MB ({basis})")
+            meas = (f"measured peak {reserved:.1f} MB reserved / {allocated:.1f} MB allocated (tensors; "
+                    f"the context is not measured)" if isinstance(reserved, (int, float))
+                    and isinstance(allocated, (int, float)) else "measured peak n/a (none in status.json)")
+            lines.append(f"  {label}: {plan_s}, {meas}"
+                         + (f"; measured / planned tensors {ratio:.2f}" if ratio is not None else ""))
+    if len(procs) > show:
+        lines.append(f"  ... {len(procs) - show} more process(es)")
+    if ratios:
+        ratios.sort()
+        lines.append(f"  measured / planned tensors over {len(ratios)} process(es): min {ratios[0]:.2f}, "
+                     f"median {ratios[len(ratios) // 2]:.2f}, max {ratios[-1]:.2f} (> 1: the plan was short)")
+    elif not procs:
+        lines.append("  no run went to a GPU slot")
+    return lines
+
+
 def section_demo(device: str, mode: str, steps: int, work: Path, timeout: float) -> None:
     say("== 2. the built-in demo queue ==")
     if mode == "skip":
@@ -223,6 +270,8 @@ def section_demo(device: str, mode: str, steps: int, work: Path, timeout: float)
     counts, dirs = run_states(project)
     say(f"demo queue on {device} ({note}): {len(dirs)} runs, {counts}, exit {code}, "
         f"launch to all done {wall:.1f} s; {gpu.summary()}")
+    for line in memory_report(project, dirs, device):
+        say(line)
     if code != 0:
         FAILED.append("demo queue")
         say(out[-3000:])
@@ -237,6 +286,8 @@ def one_sweep(label: str, project: Path, device: str, runs: int, timeout: float)
     say(f"{label}: {len(dirs)} runs {counts}, {with_rows} with their own metrics.csv, "
         f"{len(packs)} pack(s), exit {code}: launch to all done {wall:.1f} s, "
         f"{len(dirs) / wall * 3600:.0f} runs/hour; {gpu.summary()}")
+    for line in memory_report(project, dirs, device):
+        say(line)
     if code != 0 or counts.get("done", 0) != len(dirs) or len(dirs) != runs:
         FAILED.append(label)
         say(out[-3000:])

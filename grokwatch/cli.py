@@ -21,7 +21,8 @@ grokwatch export [RUN or PATH…] [-o FILE] [--long | --summary]
 grokwatch stop [RUN…]           stop runs (checkpoint kept), or all runs and the runner
 grokwatch retry RUN…            queue stopped/failed/diverged/lost runs again
 grokwatch view PATH…            the dashboard over run directories, CSV files or other tools' logs
-grokwatch plot [RUN|EXPERIMENT…] [-o FILE.png|.svg|.pdf] [--kind curve|sweep|phase]   figures (grokwatch[plot])
+grokwatch plot [RUN|EXPERIMENT…] [-o FILE.png|.svg|.pdf] [--kind curve|sweep|phase]   figures (grokwatch[plot]);
+                                no RUN: the latest experiment started (the others named)
 grokwatch detect PATH [--json]  run the alert detectors over any CSV log or other tool's logs
 """
 
@@ -181,13 +182,14 @@ def cmd_init(argv: list[str], project_dir: Path) -> int:
 
 
 def _run_rows(runs_dir: Path) -> list[dict]:
+    from .columns import complete_row
     from .runs import last_row, list_run_dirs, read_events, read_json
 
     rows = []
     for paths in list_run_dirs(runs_dir):
         info = read_json(paths.config, {}) or {}
         status = read_json(paths.status, {}) or {}
-        last = last_row(paths.metrics)
+        last = complete_row(last_row(paths.metrics))  # error = 1 - accuracy for an accuracy-only log
         record = read_json(paths.executor, {}) or {}
         events, _ = read_events(paths.events)
         alerts = [e for e in events if e.get("alert")]
@@ -196,6 +198,7 @@ def _run_rows(runs_dir: Path) -> list[dict]:
             "seed": info.get("seed"), "sweep": info.get("sweep", {}), "state": status.get("state", "?"),
             "step": status.get("step", last.get("step")), "total_steps": status.get("total_steps"),
             "train_error": last.get("train_error"), "test_error": last.get("test_error"),
+            "train_loss": last.get("train_loss"), "test_loss": last.get("test_loss"),
             "device": info.get("device"), "alerts": [e.get("kind") for e in alerts],
             "error": status.get("error"), "dir": str(paths.dir),
             "executor": record.get("executor"), "job_id": record.get("job_id"),
@@ -218,6 +221,16 @@ def cmd_status(argv: list[str], runs_dir: Path) -> int:
     from .headless import fmt_num
 
     width = max([len(r["run_id"]) for r in rows] + [6])
+    marked = False
+
+    def value(r: dict, split: str) -> str:
+        """The error; a run that logs a loss but no error (nor accuracy): its loss, marked *."""
+        nonlocal marked
+        if r[f"{split}_error"] is None and r[f"{split}_loss"] is not None:
+            marked = True
+            return fmt_num(r[f"{split}_loss"]) + "*"
+        return fmt_num(r[f"{split}_error"])
+
     print(f"{'RUN':<{width}}  {'KIND':<14} {'STATE':<9} {'STEP':>13}  {'TRAIN_ERR':>9} {'TEST_ERR':>9}  "
           f"{'WHERE':<16} ALERTS")
     for r in rows:
@@ -229,9 +242,11 @@ def cmd_status(argv: list[str], runs_dir: Path) -> int:
             if r["state"] == "queued" and r["reason"]:
                 where += f" ({r['reason']})"
         print(f"{r['run_id']:<{width}}  {str(r['kind']):<14} {r['state']:<9} {step:>13}  "
-              f"{fmt_num(r['train_error']):>9} {fmt_num(r['test_error']):>9}  {where:<16} {alerts}")
+              f"{value(r, 'train'):>9} {value(r, 'test'):>9}  {where:<16} {alerts}")
     if not rows:
         print("(no runs yet)")
+    if marked:
+        print("* the loss: the run logs no error or accuracy for that split")
     return 0
 
 
@@ -259,18 +274,17 @@ def cmd_export(argv: list[str], runs_dir: Path) -> int:
     # a path that is not a run id is another tool's logs (TensorBoard, W&B, ...: grokwatch.readers)
     paths = [r for r in args.runs if not (runs_dir / r / "config.json").exists() and Path(r).exists()]
     ids = [r for r in args.runs if r not in paths]
-    if paths and args.summary:
-        return die("--summary takes run ids; export other tools' logs without it")
     problem = _check_ids(runs_dir, ids) if ids or not paths else None
     if problem:
         return die(problem)
-    from .export import ExportError, export_csv, export_summary, foreign_runs
+    from .export import ExportError, export_csv, export_summary, foreign_runs, foreign_summaries
     from .readers import ReaderError
 
     out = Path(args.output) if args.output else None
     try:
-        if args.summary:
-            n = export_summary(runs_dir, args.runs or None, out)
+        if args.summary:  # other tools' logs summarised as detect reads them (grokwatch.readers)
+            n = export_summary(runs_dir, ids if paths else (ids or None), out,
+                               foreign=foreign_summaries(paths) if paths else None)
         else:
             foreign = foreign_runs(paths) if paths else None
             n = export_csv(runs_dir, ids if paths else (ids or None), out, long=args.long,
@@ -412,7 +426,12 @@ def cmd_retry(argv: list[str], runs_dir: Path, project_dir: Path) -> int:
         config = project_dir / "experiments.toml"
         if not config.exists():
             config = Path(info.get("experiment_file") or config)
-        holder = ensure_runner(config, project_dir)
+        from .runner.core import StateDirUnwritable
+
+        try:
+            holder = ensure_runner(config, project_dir)
+        except StateDirUnwritable as exc:
+            return die(str(exc))
         if not holder:
             return die(f"could not start a runner for {config}; see .grokwatch/runner.log", 1)
     print(f"grokwatch: queued {', '.join(args.runs)} again")

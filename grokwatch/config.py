@@ -229,6 +229,16 @@ class _Loader:
         return out
 
 
+def no_experiments_line(config: Config) -> str | None:
+    """What to say about a file that queues nothing (valid TOML without an [[experiment]]
+    table), or None: headless prints it instead of "0 run(s)", the dashboard shows it."""
+    if config.experiments:
+        return None
+    return (f"{config.path.name} has no experiments, nothing to run: add an [[experiment]] table "
+            f"with name = \"...\" and kind = \"grokking\" (or overfitting, double_descent, command; "
+            f"docs/experiments.md); `grokwatch init -o example.toml` writes one with every option")
+
+
 def load_config(path: str | Path, project_dir: str | Path | None = None) -> Config:
     """Read and validate an experiments file. Raises ConfigError (one paragraph) on any problem."""
     path = Path(path)

@@ -98,6 +98,24 @@ def foreign_runs(paths: list[str | Path]) -> list[tuple[str, dict, list[str], li
     return out
 
 
+def foreign_summaries(paths: list[str | Path]) -> list[tuple[str, dict, object, str]]:
+    """Runs read from other tools' logs, summarised as `export --summary` writes them (the rows
+    as `grokwatch detect` feeds them to the detectors: fractions, error from accuracy). Their
+    state is not known: empty. Raises readers.ReaderError (one line)."""
+    from .columns import complete_row
+    from .readers import SourceLog, read_path
+    from .summaries import summarize_rows
+
+    out = []
+    for path in paths:
+        for src, rows in read_path(path):
+            log = SourceLog(src, rows)
+            info = {"experiment": src.format, "kind": "", **src.info}
+            out.append((src.name, info, summarize_rows([complete_row(dict(r)) for r in log.rows], src.info),
+                        ""))
+    return out
+
+
 def export_csv(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | None,
                long: bool = False, foreign: list | None = None) -> int:
     """Write the CSV; returns the number of data rows written. `foreign`: runs from
@@ -160,11 +178,14 @@ def _unclashed(metric_cols: list[str], lead: list[str]) -> list[str]:
     return out
 
 
-def export_summary(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | None) -> int:
-    """`export --summary`: one row per run; returns the number of rows written."""
+def export_summary(runs_dir: Path, run_ids: list[str] | None, out: Path | TextIO | None,
+                   foreign: list | None = None) -> int:
+    """`export --summary`: one row per run; returns the number of rows written. `foreign`: runs
+    from `foreign_summaries` after (or, with `run_ids == []`, instead of) the runs directory's."""
     from .summaries import summary_table
 
-    cols, rows = summary_table([p.dir for p in _selected(runs_dir, run_ids)])
+    dirs = [p.dir for p in _selected(runs_dir, run_ids)] if run_ids != [] else []
+    cols, rows = summary_table(dirs, foreign)
     with open_output(out) as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(cols)

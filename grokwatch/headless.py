@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .config import ConfigError, expand_runs, load_config
+from .config import ConfigError, expand_runs, load_config, no_experiments_line
 from .detect.kinds import kind_of
 from .paths import ProjectPaths
 from .runs import TERMINAL_STATES, MetricsTail, RunPaths, read_events, read_json
-from .runner.core import Runner, RunnerBusy
+from .runner.core import Runner, RunnerBusy, StateDirUnwritable
 from .runner.gpustats import format_gpus
 from .runner.lock import runner_holder
 
@@ -187,6 +187,10 @@ def run_headless(config_path: Path, project_dir: Path, out: TextIO = sys.stdout,
     except ConfigError as exc:
         print(f"grokwatch: {exc}", file=err)
         return EXIT_BAD_CONFIG
+    empty = no_experiments_line(config)
+    if empty:  # nothing to queue: no runner, no files; the exit code says it ran nothing
+        print(f"grokwatch: {empty}", file=err)
+        return EXIT_BAD_CONFIG
     holder = runner_holder(project_dir)
     if holder:
         if Path(str(holder.get("config"))).resolve() != Path(config_path).resolve():
@@ -203,7 +207,7 @@ def run_headless(config_path: Path, project_dir: Path, out: TextIO = sys.stdout,
     except RunnerBusy as busy:
         return follow(config.runs_dir, [s.run_id for s in specs], busy.holder, out, progress_every_s,
                       project_dir)
-    except ConfigError as exc:
+    except (ConfigError, StateDirUnwritable) as exc:
         print(f"grokwatch: {exc}", file=err)
         return EXIT_BAD_CONFIG
     follower = Follower(runner.runs_dir, list(runner.active), out, progress_every_s, project_dir)

@@ -209,10 +209,18 @@ class Pack:
                 bad.append(r)
         return bad
 
+    def _peak(self) -> dict[str, float]:
+        """The pack process's measured GPU peak (CUDA only), for each member's status.json."""
+        from .experiments.grokking import gpu_peak
+
+        return gpu_peak(self.trainer.device) if self.trainer is not None else {}
+
     def _checkpoint(self, rows) -> None:
+        peak = self._peak()
         for r in rows:
             m = self.members[r]
             step = int(self.trainer.steps[r])
+            m.status.update(peak)
             if step > 0:
                 m.ctx.save_checkpoint(step, lambda path, r=r: self.trainer.save_member(r, path), "pt")
 
@@ -221,8 +229,10 @@ class Pack:
         if not rows:
             return
         gone = set(rows)
+        peak = self._peak()
         for r in sorted(gone):
             m = self.members[r]
+            m.status.update(peak)
             step = int(self.trainer.steps[r])
             if state == "done":
                 m.end("done", EXIT_DONE, step=step)

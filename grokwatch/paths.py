@@ -51,6 +51,10 @@ class ProjectPaths:
         return self.state_dir / "last_detach"
 
     @property
+    def gpu_peaks(self) -> Path:  # the GPU memory workers measured, per kind and shape (runner)
+        return self.state_dir / "gpu_peaks.json"
+
+    @property
     def slurm(self) -> Path:  # Slurm submission scripts and the cancelled-job list
         return self.state_dir / "slurm"
 

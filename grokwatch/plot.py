@@ -329,7 +329,8 @@ class PlotError(Exception):
 def main_plot(argv: list[str], runs_dir: Path) -> int:
     p = argparse.ArgumentParser(prog="grokwatch plot", description="Publication figures (matplotlib).")
     p.add_argument("targets", nargs="*", metavar="RUN|EXPERIMENT",
-                   help="run ids or experiment names (default: every run)")
+                   help="run ids or experiment names (default: the only experiment, or, where there "
+                        "are several, the latest one started; the others are named)")
     p.add_argument("-o", "--output", help="FILE.png, .svg or .pdf (default grokwatch-KIND.png)")
     p.add_argument("--kind", choices=KINDS, help="curve, sweep or phase (default: from the runs)")
     p.add_argument("--metric", default="error", choices=("error", "loss"))
@@ -360,6 +361,10 @@ def main_plot(argv: list[str], runs_dir: Path) -> int:
                 return 2
             chosen += [d for d in hit if d not in chosen]
         dirs = chosen
+    else:
+        dirs, note = _default_targets(dirs)
+        if note:
+            print(f"grokwatch: {note}")
     runs = load_runs(dirs)
     kind = args.kind or _default_kind(runs)
     out = out or Path(f"grokwatch-{kind}.png")
@@ -378,8 +383,49 @@ def main_plot(argv: list[str], runs_dir: Path) -> int:
     except OSError as e:
         print(f"grokwatch: cannot write {out}: {e.strerror or e}", file=sys.stderr)
         return 2
-    print(f"grokwatch: wrote {out} ({kind}, {len(runs)} run(s))")
+    print(f"grokwatch: wrote {out} ({kind}, {_n_runs(len(runs))})")
     return 0
+
+
+SHOWN_OTHERS = 8  # experiments named in the note; the rest counted
+
+
+def _default_targets(dirs: list[Path]) -> tuple[list[Path], str | None]:
+    """No targets: one experiment's runs — every run where there is one experiment; else the
+    latest started (a figure of every run of a project is a crowd nobody asked for), and a
+    line naming the others and how to pick."""
+    by: dict[str, list[Path]] = {}
+    for d in dirs:
+        by.setdefault(_experiment_of(d) or d.name, []).append(d)
+    if len(by) <= 1:
+        return dirs, None
+    latest = max(by, key=lambda e: (max(_started(d) for d in by[e]), e))
+    others = sorted((e for e in by if e != latest), key=lambda e: (-max(_started(d) for d in by[e]), e))
+    shown = ", ".join(f"{e} ({_n_runs(len(by[e]))})" for e in others[:SHOWN_OTHERS])
+    if len(others) > SHOWN_OTHERS:
+        shown += f" and {len(others) - SHOWN_OTHERS} more (grokwatch status lists them)"
+    return by[latest], (f"{len(by)} experiments here; drawing the latest started, {latest} "
+                        f"({_n_runs(len(by[latest]))}). The others: {shown}. Pick one with "
+                        f"`grokwatch plot EXPERIMENT`, or runs with `grokwatch plot RUN…`")
+
+
+def _n_runs(n: int) -> str:
+    return f"{n} run{'' if n == 1 else 's'}"
+
+
+def _started(d: Path) -> float:
+    """When a run started (status.json), else was queued, else its config.json was written."""
+    from .runs import read_json
+
+    status = read_json(d / "status.json", {}) or {}
+    for key in ("started", "queued"):
+        v = status.get(key) if isinstance(status, dict) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+    try:
+        return (d / "config.json").stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _experiment_of(d: Path) -> str:

@@ -31,6 +31,8 @@ class RunStatus(TypedDict, total=False):
     error: str | None  # why it failed, stopped or was lost, in one line
     reason: str  # why a worker stopped by itself (e.g. "no space left on device")
     log_tail: list[str]  # the last lines of worker.log, for a failed or lost run
+    gpu_peak_allocated_mb: float  # CUDA only: the allocator's peaks so far, MB (runner/gpumem.py)
+    gpu_peak_reserved_mb: float
 
 
 def queued_status(run_id: str, step: int | float = 0, total_steps: int | None = None,

@@ -116,9 +116,11 @@ def summarize_run(run_dir: Path) -> tuple[dict[str, Any], RunSummary]:
     return info, summarize_rows(rows, info)
 
 
-def summary_table(run_dirs: list[Path]) -> tuple[list[str], list[dict[str, Any]]]:
+def summary_table(run_dirs: list[Path], foreign: list[tuple[str, dict[str, Any], RunSummary, str]] | None = None
+                  ) -> tuple[list[str], list[dict[str, Any]]]:
     """One tidy row per run: run_id, experiment, seed, every swept key (of any run), the summary
-    columns, state. Returns (columns, rows)."""
+    columns, state. Returns (columns, rows). `foreign`: runs read from other tools' logs, as
+    (run id, info, summary, state), after the run directories' (export.foreign_summaries)."""
     from .runs import RunPaths, read_json
 
     loaded = []
@@ -127,6 +129,8 @@ def summary_table(run_dirs: list[Path]) -> tuple[list[str], list[dict[str, Any]]
         info, s = summarize_run(d)
         state = (read_json(RunPaths(Path(d)).status, {}) or {}).get("state") or "queued"
         loaded.append((Path(d).name, info, s, state))
+    loaded += foreign or []
+    for _run_id, info, _s, _state in loaded:
         for k in info.get("sweep") or {}:
             if k not in sweep_keys:
                 sweep_keys.append(k)

@@ -177,7 +177,8 @@ def test_detect_on_a_csv_from_a_script_that_never_heard_of_grokwatch(tmp_path):
     assert js.returncode == 0, js.stderr
     events = [json.loads(line) for line in js.stdout.splitlines() if line.strip()]
     # which alerts fire is the detectors' business (tested there); they ran over the file
-    assert len(events) == len(out.stdout.splitlines())
+    lines = out.stdout.splitlines()
+    assert len(events) == len(lines) or (not events and lines == ["log: no events in 301 rows read"])
     assert all(e["run_id"] == "log" and "kind" in e and "step" in e for e in events)
 
 
@@ -390,4 +391,4 @@ def test_local_run_and_command_run_agree_on_percent(tmp_path):
     assert ours == worker
     assert ours[0]["train_acc"] == 0.01 and ours[-1]["train_acc"] == 0.91
     assert all(0.0 <= r[c] <= 1.0 for r in ours for c in cols)
-    assert grokwatch("detect", str(d), cwd=tmp_path).stdout.strip() == ""  # no false jump
+    assert ": no events in 10 rows read" in grokwatch("detect", str(d), cwd=tmp_path).stdout  # no false jump

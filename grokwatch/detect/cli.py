@@ -108,25 +108,40 @@ def detect_file(path: str | Path, column_map: dict | None = None,
 def _detect(p: Path, column_map: dict | None = None,
             percent: bool | None = None) -> tuple[list[dict], str, CsvLog]:
     """(events, step unit, the log as read) for the CSV at `p`."""
+    events, unit, log, _n = _detect_rows(p, column_map, percent)
+    return events, unit, log
+
+
+def _detect_rows(p: Path, column_map: dict | None = None,
+                 percent: bool | None = None) -> tuple[list[dict], str, CsvLog, int]:
+    """(events, step unit, the log as read, rows read) for the CSV at `p`."""
     log = _open(p, column_map, percent)
     if log.header is None:
-        return [], "step", log  # empty, or not even a complete header line
-    return detect_log(log, run_info_for(p), p), step_unit(log.raw_header, log.header), log
+        return [], "step", log, 0  # empty, or not even a complete header line
+    events, n = _detect_counted(log, run_info_for(p), p)
+    return events, step_unit(log.raw_header, log.header), log, n
 
 
 def detect_log(log: Any, info: dict | None = None, where: Path | str = "") -> list[dict]:
     """Every event over a log opened for streaming: `tail.open_log`, or any reader's object with
     `raw_header`, `header` (canonical names) and rows (fractions) when iterated. Checks its
     columns first (DetectInputError names what is missing)."""
+    return _detect_counted(log, info, where)[0]
+
+
+def _detect_counted(log: Any, info: dict | None = None, where: Path | str = "") -> tuple[list[dict], int]:
+    """detect_log's events and the number of rows read (for the line that says no events)."""
     from . import DetectorSet
 
     raw, header = log.raw_header or [], log.header or []
     _check_columns(Path(where or "log"), raw, header)
     ds = DetectorSet(info, step_unit=step_unit(raw, header))
     out: list[dict] = []
+    n = 0
     for row in log:
+        n += 1
         out.extend(ds.feed(complete_row(row)))
-    return out
+    return out, n
 
 
 def warnings_for(log: Any, path: Path | str) -> list[str]:
@@ -162,8 +177,9 @@ def _foreign_sources(path: str, column_map: dict | None = None) -> list | None:
 
 
 def _detect_foreign(sources: list, column_map: dict | None, percent: bool | None
-                    ) -> list[tuple[str, str, float | None, list[dict], list[str]]]:
-    """(run id, step unit, start time, events, warning lines) per run, all read before
+                    ) -> list[tuple[str, str, float | None, list[dict], list[str], tuple[int, int]]]:
+    """(run id, step unit, start time, events, warning lines, (rows read, rows unreadable)) per
+    run, all read before
     anything is printed; a CSV among them (a Lightning version_N/metrics.csv) goes through
     the CSV path. Raises DetectInputError (a missing extra, nothing readable)."""
     from ..readers import ReaderError, SourceLog
@@ -172,16 +188,16 @@ def _detect_foreign(sources: list, column_map: dict | None, percent: bool | None
     for src in sources:
         try:
             if src.csv is not None:
-                events, unit, log = _detect(src.csv, column_map, percent)
-                out.append((src.name, unit, None, events, warnings_for(log, src.csv)))
+                events, unit, log, n = _detect_rows(src.csv, column_map, percent)
+                out.append((src.name, unit, None, events, warnings_for(log, src.csv), (n, log.bad_lines)))
                 continue
             log = SourceLog(src, src.read_all(), percent)
         except ReaderError as exc:
             raise DetectInputError(str(exc)) from None
         if log.rows:
-            events = detect_log(log, src.info, src.path)
+            events, n = _detect_counted(log, src.info, src.path)
             out.append((src.name, step_unit(log.raw_header, log.header), src.started, events,
-                        warnings_for(log, src.name)))
+                        warnings_for(log, src.name), (n, log.bad_lines or 0)))
     if not out:
         kinds = " and ".join(sorted({s.format for s in sources}))
         raise DetectInputError(f"{sources[0].path}: found {kinds} but no metric values in it "
@@ -238,15 +254,15 @@ def main_detect(argv: list[str]) -> int:
             runs = _detect_foreign(foreign, column_map or None, percent)
         else:
             p = _resolve(args.file)
-            events, unit, log = _detect(p, column_map or None, percent)
+            events, unit, log, n_rows = _detect_rows(p, column_map or None, percent)
     except DetectInputError as exc:
         print(f"grokwatch detect: {exc}", file=sys.stderr)
         return 2
     if foreign is not None:  # every run of a TensorBoard logdir, an MLflow store, ...
-        for run_id, unit, started, events, warnings in runs:
+        for run_id, unit, started, events, warnings, (n_rows, n_bad) in runs:
             for line in warnings:
                 print(f"grokwatch detect: {line}", file=sys.stderr)
-            _print_events(events, run_id, unit, started, args.json)
+            _print_events(events, run_id, unit, started, args.json, n_rows, n_bad)
         sys.stdout.flush()
         return 0
     info = run_info_for(p)
@@ -257,13 +273,27 @@ def main_detect(argv: list[str]) -> int:
         started = float(status["started"])
     for line in warnings_for(log, p):
         print(f"grokwatch detect: {line}", file=sys.stderr)
-    _print_events(events, run_id, unit, started, args.json)
+    _print_events(events, run_id, unit, started, args.json, n_rows, log.bad_lines)
     sys.stdout.flush()
     return 0
 
 
+def _rows(n: int) -> str:
+    return f"{n:,} row{'' if n == 1 else 's'}"
+
+
+def no_events_line(run_id: str, rows: int, unreadable: int = 0) -> str:
+    """What the text output says for a run that raised nothing (so silence is never ambiguous)."""
+    bad = f"; {_rows(unreadable)} could not be read" if unreadable else ""
+    return f"{run_id}: no events in {_rows(rows)} read{bad}"
+
+
 def _print_events(events: list[dict], run_id: str, unit: str, started: float | None,
-                  as_json: bool) -> None:
+                  as_json: bool, rows: int = 0, unreadable: int = 0) -> None:
+    """The events, one line (or JSON object) each. Text: a run without events gets one line
+    saying so; JSON lines stay events only (none: nothing printed, an empty stream)."""
+    if not events and not as_json:
+        print(no_events_line(run_id, rows, unreadable))
     for ev in events:
         if as_json:
             obj = {"time": _event_time(ev, started), "run_id": run_id, "step": _jsonable(ev["step"]),

@@ -10,6 +10,7 @@ import math
 import random
 from typing import Any
 
+from . import grokking_memory
 from .base import RunContext, eval_schedule
 from .spec import KindSpec, Param, ParamError
 
@@ -132,6 +133,8 @@ SPEC = KindSpec(
     describe=_describe,
     needs_torch=True,
     uses_gpu=True,
+    gpu_memory_mb=grokking_memory.gpu_memory_mb,
+    gpu_memory_shape=grokking_memory.MEMORY_SHAPE,
     doc="Modular arithmetic: memorise first, generalise (much) later (Power et al. 2022).",
 )
 
@@ -401,6 +404,24 @@ def _numpy_array_globals() -> list[Any]:
     return [reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
+def gpu_peak(device) -> dict[str, float]:
+    """This process's measured GPU memory peak so far, for status.json (CUDA only, {} elsewhere):
+    the caching allocator's peaks, allocated and reserved (what the runner files and plans
+    with: runner/gpumem.py). The CUDA context is not in them."""
+    import torch
+
+    if device.type != "cuda":
+        return {}
+    return {"gpu_peak_allocated_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1),
+            "gpu_peak_reserved_mb": round(torch.cuda.max_memory_reserved(device) / 2**20, 1)}
+
+
+def _record_peak(ctx: RunContext, device) -> None:
+    peak = gpu_peak(device)
+    if peak and ctx.on_status is not None:  # the worker keeps it: the final status has it too
+        ctx.on_status(peak)
+
+
 def run(ctx: RunContext) -> None:
     import torch
 
@@ -423,4 +444,6 @@ def run(ctx: RunContext) -> None:
         if step in evals:
             ctx.log(step, **evaluate())
         if ctx.checkpoint_due() and step < total:
+            _record_peak(ctx, trainer.device)
             ctx.save_checkpoint(step, trainer.save, "pt")
+    _record_peak(ctx, trainer.device)

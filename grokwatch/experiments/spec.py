@@ -107,6 +107,13 @@ class KindSpec:
     # Whether a run of this kind trains on a GPU when there is one; kinds that do not go to CPU
     # slots beside the GPU ones (runner/devices.py). An experiment's `gpu = false` overrides it.
     uses_gpu: bool = False
+    # gpu_memory_mb(params) -> MB one run's own tensors need on a GPU (weights, grads, optimizer
+    # state, data, activations; not the CUDA context, which the runner adds once per process):
+    # runner/gpumem.py plans the processes per GPU with it. Kinds without it are planned at the
+    # runner's default. `gpu_memory_shape`: the params that decide that memory (the key a run's
+    # recorded peak is filed under, .grokwatch/gpu_peaks.json).
+    gpu_memory_mb: Callable[[dict[str, Any]], float] | None = None
+    gpu_memory_shape: tuple[str, ...] = ()
     # Keys a user writes at the experiment's top level (e.g. `command = [...]` for the command
     # kind); config moves them into params before resolving.
     top_level: tuple[str, ...] = ()

@@ -118,7 +118,8 @@ def open_path(path: str | Path, column_map: dict[str, str] | None = None) -> lis
     if not found:
         more = f" (stopped after {MAX_FILES} files)" if cut else ""
         raise ReaderError(
-            f"{p}: no metrics.csv nor other logs grokwatch can read in {sniff.files} files under "
+            f"{p}: no metrics.csv nor other logs grokwatch can read in {sniff.files} "
+            f"file{'' if sniff.files == 1 else 's'} under "
             f"it{more}; it reads "
             f"{_formats()}: give the directory your logger "
             "writes to, or the log file itself")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError
-from .core import Runner, RunnerBusy
+from .core import Runner, RunnerBusy, StateDirUnwritable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         runner.start()
-    except (ConfigError, RunnerBusy) as err:
+    except (ConfigError, RunnerBusy, StateDirUnwritable) as err:
         logging.error("%s", err)
         return 2
     try:

@@ -7,6 +7,7 @@ the loop is the same. It never imports torch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,7 +33,8 @@ from ..status import RunStatus, ended_by_runner, queued_status
 from .attempts import Attempts
 from .control import attached_viewers, take_requests
 from .diskguard import DiskGuard, dumps_event
-from .devices import Slot, plan as plan_slots
+from .devices import Slot, plan as plan_slots, query_gpus
+from .gpumem import PeakBook, process_estimate, largest as largest_estimate
 from .gpustats import GpuSampler
 from .executors import Executor, JobRecord, JobState, make_executor
 from .lock import RunnerLock
@@ -44,6 +46,37 @@ TICK_S = 0.5
 VIEWER_GRACE_S = 5.0
 STOP_KILL_AFTER_S = 60.0
 MAX_STALLED_REQUEUES = 3  # requeues in a row with no progress before a run is failed
+
+
+class StateDirUnwritable(Exception):
+    """`.grokwatch/` cannot be written (read-only, immutable, another user's): the runner keeps
+    its lock, runner.json and the control requests there, so it does not start. str() is the
+    one line to show; nothing was started and no run was touched."""
+
+    def __init__(self, state_dir: Path, exc: OSError):
+        self.state_dir = state_dir
+        why = exc.strerror or str(exc)
+        super().__init__(f"cannot write {state_dir}/ ({why}): the runner keeps its lock, status and "
+                         f"control requests there, so nothing was started and no run was touched; "
+                         f"make the directory writable and start again")
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """Raise StateDirUnwritable unless a file can be made in `state_dir` (a full disk is not
+    this error: DiskGuard handles it)."""
+    from ..runs import is_disk_full
+
+    probe = state_dir / f".probe.{os.getpid()}"
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise StateDirUnwritable(state_dir, exc) from None
 
 
 class RunnerBusy(Exception):
@@ -119,6 +152,8 @@ class Runner:
         self.slots: list[Slot] = []
         self.slot_notes: list[str] = []  # why each device got the slots it has
         self.gpu_sampler: GpuSampler | None = None  # what the GPUs do (runner.json), when it has any
+        self.gpu_peaks: PeakBook | None = None  # measured GPU memory per kind and shape (gpumem.py)
+        self.gpu_process_mb: float | None = None  # the GPU memory per process the plan used
         self.active: dict[str, ActiveRun] = {}
         self.ran: set[str] = set()  # run ids this runner launched (headless exit code)
         self.final_states: dict[str, str] = {}
@@ -134,8 +169,18 @@ class Runner:
         """Take the lock, read the config, re-adopt live runs, queue the rest. Raises
         ConfigError or RunnerBusy; nothing is written before the config proves valid."""
         config = load_config(self.config_path, self.project_dir)  # may raise ConfigError
-        if not self.lock.acquire(self.config_path):
+        try:
+            got = self.lock.acquire(self.config_path)
+        except OSError as exc:  # the lock file cannot be made: a read-only .grokwatch/
+            self.lock.release()
+            raise StateDirUnwritable(self.files.state_dir, exc) from None
+        if not got:
             raise RunnerBusy(self.lock.holder() or {})
+        try:
+            check_state_dir(self.files.state_dir)  # runner.json, events, requests: before any run is touched
+        except StateDirUnwritable:
+            self.lock.release()
+            raise
         self.config = config
         self.config_mtime = self._mtime()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -143,16 +188,17 @@ class Runner:
             self.executor = make_executor(config.settings.executor, config)
         s = config.settings
         own = self.executor.slots()  # a cluster's own (max_jobs); else this machine's devices
+        gpus = None
         if own:
             self.slots, self.slot_notes = own, []
         else:
-            planned = plan_slots(s.devices, s.max_parallel, s.threads_per_run)
+            gpus = query_gpus() if s.devices != "cpu" else None  # asked once: both plans use it
+            planned = plan_slots(s.devices, s.max_parallel, s.threads_per_run, gpus=gpus)
             self.slots, self.slot_notes = planned.slots, planned.notes
             if any(x.device == "cuda" for x in self.slots):
                 self.gpu_sampler = GpuSampler()
         self._setup_alerts()
-        log.info("runner %s on %s: %d slot(s): %s", os.getpid(), self.host, len(self.slots),
-                 "; ".join(self.slot_notes) or ", ".join(f"{x.label}x{x.threads}t" for x in self.slots))
+        self.gpu_peaks = PeakBook(self.files.gpu_peaks, self._write)
         try:
             self._adopt_existing()
             self._sync_queue(expand_runs(config))
@@ -160,7 +206,34 @@ class Runner:
             if not is_disk_full(exc, self.runs_dir):
                 raise
             self.disk.full(Path(getattr(exc, "filename", None) or self.runs_dir), exc)
+        if not own and any(x.device == "cuda" for x in self.slots):
+            self._plan_gpu_memory(gpus)
+        log.info("runner %s on %s: %d slot(s): %s", os.getpid(), self.host, len(self.slots),
+                 "; ".join(self.slot_notes) or ", ".join(f"{x.label}x{x.threads}t" for x in self.slots))
         self._write_runner_status()
+
+    def _gpu_launches(self):
+        """The queued runs that go to a GPU, cut into launch groups as the scheduler will."""
+        queued = sorted((r for r in self.active.values()
+                         if r.state == "queued" and r.info.get("device") == "cuda"), key=lambda r: r.order)
+        return [[r.info for r in g] for g in packs.groups(self, queued)]
+
+    def _plan_gpu_memory(self, gpus: list[dict] | None) -> None:
+        """Remake the GPU part of the plan with the memory the queued GPU launches need: the
+        largest process estimate among them (gpumem.py; a recorded peak where there is one).
+        Runs adopted meanwhile keep their slots (a slot's memory is not part of its identity)."""
+        groups = self._gpu_launches()
+        est = largest_estimate(groups, self.gpu_peaks)
+        if est is None:
+            return
+        assert self.config is not None
+        s = self.config.settings
+        runs = f"{est.runs} run{'s' if est.runs > 1 else ''}"
+        basis = f"{est.basis}: the largest of {len(groups)} queued GPU launch(es), {runs} in it"
+        planned = plan_slots(s.devices, s.max_parallel, s.threads_per_run, gpus=gpus,
+                             per_process_mb=est.mb, memory_basis=basis)
+        self.slots, self.slot_notes = planned.slots, planned.notes
+        self.gpu_process_mb = est.mb
 
     def describe_slots(self) -> str:
         """One line: the executor's own (a cluster), else each device's slot count and threads."""
@@ -527,6 +600,12 @@ class Runner:
         before = set(self.active)
         self._sync_queue(specs)
         added = set(self.active) - before
+        if self.gpu_process_mb is not None:
+            est = largest_estimate(self._gpu_launches(), self.gpu_peaks)
+            if est is not None and est.mb > self.gpu_process_mb:
+                log.warning("the queued GPU runs now need up to %.0f MB per process (%s); the slots "
+                            "were planned for %.0f MB: the plan is remade when the runner restarts",
+                            est.mb, est.basis, self.gpu_process_mb)
         dropped = before - set(self.active)
         log.info("reloaded %s: %d run(s) queued, %d dropped", self.config_path.name, len(added), len(dropped))
         self._project_event("config_reloaded", f"reloaded {self.config_path.name}: {len(added)} run(s) "
@@ -604,6 +683,8 @@ class Runner:
         info = run.info
         threads = int(info.get("threads", slot.threads))
         record.setdefault("slot", slot.label)  # which GPU (or cpu) this launch got
+        if slot.device == "cuda" and "gpu_memory_mb" not in record:  # (a pack's is set by packs.launch)
+            record.update(process_estimate([info], self.gpu_peaks).record())
         self._write(run.paths.executor, record)
         run.record, run.slot, run.state = record, slot, "running"
         run.started_event = False
@@ -735,6 +816,9 @@ class Runner:
             if state in ("failed", "lost"):
                 status["log_tail"] = tail_lines(run.paths.worker_log, 20)
             self._write(run.paths.status, status)
+        if self.gpu_peaks is not None and self.gpu_peaks.note(run.info, status):
+            log.info("%s: measured GPU peak %s MB filed in %s", run.run_id, status.get("gpu_peak_reserved_mb"),
+                     self.gpu_peaks.path.name)
         if state == "diverged" and ("divergence", status.get("step")) not in run.seen_alerts \
                 and not any(k == "divergence" for k, _ in run.seen_alerts):
             self._event(run.paths, "divergence", status.get("step", 0), message, alert=True)

@@ -3,9 +3,11 @@ never does).
 
 GPUs come from `nvidia-smi` (index, uuid, memory used and total, compute processes). A run of
 the kinds this project trains uses well under 1% of a modern GPU, so a GPU is shared: each one
-gets as many worker processes as its free memory holds (GPU_PROCESS_MB each: a CUDA context
-plus a small model, the estimate recorded with each slot) and the CPU cores can feed (one core
-per GPU process). Beside them, CPU slots on the cores that remain take the kinds that never
+gets as many worker processes as its free memory holds and the CPU cores can feed (one core
+per GPU process). The memory per process is the runner's: the largest planned figure among the
+queued launches that go to a GPU (a CUDA context plus the runs' own tensors, estimated per kind
+and size or taken from a measured peak: runner/gpumem.py), recorded with each slot; without
+queued GPU runs, GPU_PROCESS_MB. Beside them, CPU slots on the cores that remain take the kinds that never
 touch a GPU (the numpy kinds, and `command` runs whose params say `gpu = false`), so those do
 not wait for a GPU slot. With no GPU every core is a CPU slot (no cap).
 
@@ -23,10 +25,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import math
 from dataclasses import dataclass, field
 
 IDLE_MEMORY_MB = 500  # a GPU using more than this (or running a compute process) is busy
-GPU_PROCESS_MB = 1024  # the GPU memory one worker process is planned to take (context + model)
+GPU_PROCESS_MB = 1024  # a worker process's GPU memory when nothing better is known (gpumem.py)
 GPU_HEADROOM_MB = 1024  # left free on each GPU
 
 
@@ -39,7 +42,9 @@ class Slot:
     threads: int
     index: int  # position among the slots of its device
     visible: str | None = None  # CUDA_VISIBLE_DEVICES for the worker (the physical GPU)
-    memory_mb: int | None = None  # planned GPU memory for the process in it (recorded)
+    # planned GPU memory of the process in it (recorded); not part of a slot's identity, so a
+    # plan remade with a better figure keeps the slots that runs already hold
+    memory_mb: int | None = field(default=None, compare=False)
 
     @property
     def env(self) -> dict[str, str]:
@@ -130,7 +135,7 @@ def visible_gpus(gpus: list[Gpu], cuda_visible: str | None) -> list[Gpu]:
     return out
 
 
-def _gpu_processes(g: Gpu, per_process_mb: int) -> int:
+def _gpu_processes(g: Gpu, per_process_mb: float) -> int:
     """How many worker processes this GPU's free memory holds."""
     if g.memory_total_mb is None:
         return 1
@@ -140,9 +145,12 @@ def _gpu_processes(g: Gpu, per_process_mb: int) -> int:
 
 def plan(devices: str, max_parallel: int | str, threads_per_run: int | str,
          gpus: list[dict] | None = None, ncpu: int | None = None,
-         cuda_visible: str | None | bool = True, per_process_mb: int = GPU_PROCESS_MB) -> Plan:
+         cuda_visible: str | None | bool = True, per_process_mb: float = GPU_PROCESS_MB,
+         memory_basis: str = "the default") -> Plan:
     """Turn the [grokwatch] device settings into slots: GPU slots (several per GPU) and CPU
-    slots beside them. `cuda_visible`: True reads CUDA_VISIBLE_DEVICES from the environment."""
+    slots beside them. `cuda_visible`: True reads CUDA_VISIBLE_DEVICES from the environment.
+    `per_process_mb`: one GPU process's planned memory, `memory_basis` says where it is from."""
+    per_process_mb = max(1, math.ceil(per_process_mb))
     ncpu = ncpu or cpu_count()
     if cuda_visible is True:
         cuda_visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -177,7 +185,7 @@ def plan(devices: str, max_parallel: int | str, threads_per_run: int | str,
             if max_parallel == "auto":
                 fits = _gpu_processes(g, per_process_mb)
                 k = min(fits, per_gpu_cap)
-                why = (f"{fits} fit in its free memory at {per_process_mb} MB each"
+                why = (f"{fits} fit in its free memory at {per_process_mb} MB each ({memory_basis})"
                        if g.memory_total_mb is not None else "its memory is unknown")
                 notes.append(f"cuda:{n}: {k} process(es) ({why}; {per_gpu_cap} core(s) to feed them)")
             else:

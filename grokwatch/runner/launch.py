@@ -16,13 +16,19 @@ from .lock import runner_holder
 
 def ensure_runner(config_path: Path, project_dir: Path, wait_s: float = 10.0) -> dict[str, Any] | None:
     """Start a background runner unless one holds the directory; returns the holder's lock info
-    (None if the runner could not start — its log says why)."""
+    (None if the runner could not start — its log says why). Raises core.StateDirUnwritable
+    where `.grokwatch/` cannot be written."""
     holder = runner_holder(project_dir)
     if holder:
         return holder
     files = ProjectPaths(Path(project_dir))
-    files.state_dir.mkdir(parents=True, exist_ok=True)
-    log = open(files.runner_log, "ab")
+    try:
+        files.state_dir.mkdir(parents=True, exist_ok=True)
+        log = open(files.runner_log, "ab")
+    except OSError as exc:  # a read-only .grokwatch/: the runner could not run there either
+        from .core import StateDirUnwritable
+
+        raise StateDirUnwritable(files.state_dir, exc) from None
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "grokwatch.runner", "--config", str(config_path),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..packing import STOP_REQUEST, group_for_packs
 from ..runs import TERMINAL_STATES, atomic_write_text, read_json
+from .gpumem import process_estimate
 
 if TYPE_CHECKING:  # (the runner's own types; core imports this module, not the reverse)
     from .devices import Slot
@@ -62,8 +63,10 @@ def launch(runner: Runner, group: list[ActiveRun], slot: "Slot") -> None:
             runner.ran.add(run.run_id)
             runner._finish(run, "failed", f"the executor could not start its pack: {exc}")
         return
+    memory = process_estimate([run.info for run in group], runner.gpu_peaks).record() \
+        if slot.device == "cuda" else {}  # the whole pack's: one process, one context
     for run, record in zip(group, records):
-        runner._launched(run, slot, JobRecord(record))
+        runner._launched(run, slot, JobRecord({**record, **memory}))
     log.info("pack %s: %d run(s) on %s", records[0].get("pack"), len(group), slot.label)
 
 

@@ -98,8 +98,11 @@ class GrokwatchApp(App):
     # ---------------------------------------------------------------- the command palette
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        if isinstance(screen, DashboardScreen):  # every action of the screen's live bindings
+        dashboard = isinstance(screen, DashboardScreen)
+        for cmd in super().get_system_commands(screen):
+            if not (dashboard and cmd.title == "Keys"):  # the dashboard's own help (?) lists the keys
+                yield cmd
+        if dashboard:  # every action of the screen's live bindings
             for b in keys.live_bindings(screen):
                 k = keys.spec(b)
                 if k is not None and k.palette:

@@ -346,19 +346,29 @@ def _narrow(label: str) -> str:
 
 def _draw_markers(f, marks: list[Marker], logx: bool, x0: float, x1: float, y0: float, y1: float,
                   logy: bool, color: bool) -> None:
-    """A vertical line per marker, its label at the top (stepped down where labels would touch)."""
+    """A vertical line per marker, its label at the top. Labels are placed by the cells they
+    cover: one that would run into a label already placed goes a row down (at least one text
+    row, so it cannot land on the same one in a small chart); one that fits in no row is left
+    out, its line kept."""
     span = (x1 - x0) or 1.0
-    top = y1 if not logy else y1
-    last_x, row = None, 0
+    cells = max(10, f.width - 8)  # the plot's width in cells, as _plot_dims counts it
+    rows = max(1, f.height - 3)  # text rows inside the frame (frame and x ticks off)
+    step = max((y1 - y0) * 0.08, (y1 - y0) / max(1, rows - 1))
+    taken: list[list[tuple[int, int]]] = [[] for _ in range(max(1, min(rows, int(1 / 0.08))))]
     for m in marks:
         x = math.log10(max(m.step, 1.0)) if logx else m.step
         if not (x0 <= x <= x1):
             continue
         c = m.rgb if color else "default"
         f.vertical_line(x, color=c)
-        row = row + 1 if last_x is not None and (x - last_x) / span < 0.08 else 0
-        f.text(_narrow(m.label), x, top - row * (y1 - y0) * 0.08, color=c, alignment="left")
-        last_x = x
+        label = _narrow(m.label)
+        start = round((x - x0) / span * cells)
+        end = start + len(label) + 1  # a blank cell between neighbours
+        row = next((r for r, used in enumerate(taken) if all(end <= a or start >= b for a, b in used)), None)
+        if row is None:
+            continue
+        taken[row].append((start, end))
+        f.text(label, x, y1 - row * step, color=c, alignment="left")
 
 
 def run_chart(run: RunData, view: View, width: int, height: int, color: bool = True,

@@ -64,7 +64,7 @@ DASHBOARD_KEYS: tuple[Key, ...] = (
     Key("r", "retry", "retry", "Retry runs", "retry / resume the run(s)"),
     Key("escape", "back", "back", "Back", "back: clear the filter, leave compare/sweep/phase, close panes",
         show=False, palette=False),
-    Key("question_mark", "help", "help", "Keys", "this help", display="?"),
+    Key("question_mark", "help", "help", "Help: every key", "this help", display="?"),
 )
 
 # what the key bar keeps when not every key fits (the rest: `?` help and ctrl+p)

@@ -186,7 +186,9 @@ n_features = [10, 20, 40]
 
 
 def test_headless_with_a_read_only_state_directory_and_no_runner(tmp_path):
-    (tmp_path / "experiments.toml").write_text('[grokwatch]\ndevices = "cpu"\n')
+    from conftest import grok_exp, tiny_toml
+
+    (tmp_path / "experiments.toml").write_text(tiny_toml(grok_exp("g")))  # a queue (none: said first)
     state = tmp_path / ".grokwatch"
     state.mkdir()
     mount("--bind", str(state), str(state))

@@ -76,7 +76,7 @@ def test_detect_on_a_directory_with_nothing_readable(tmp_path):
     (tmp_path / "logs" / "README").write_text("nothing here\n")
     p = grokwatch("detect", str(tmp_path / "logs"), cwd=tmp_path)
     assert p.returncode == 2 and p.stderr.count("\n") == 1
-    assert "no metrics.csv nor other logs grokwatch can read in 1 files under it" in p.stderr
+    assert "no metrics.csv nor other logs grokwatch can read in 1 file under it" in p.stderr
 
 
 @pytest.mark.parametrize("module, extra, path", [

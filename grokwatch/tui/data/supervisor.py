@@ -46,6 +46,21 @@ class Attached:
     notice: Notice | None = None
 
 
+def last_error_line(log: Path, tail_bytes: int = 4096) -> str | None:
+    """The message of the last ERROR line of the runner's log (why it did not start), or None."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - tail_bytes))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if " ERROR " in line:
+            return line.split(" ERROR ", 1)[1].strip() or None
+    return None
+
+
 class RunnerSupervisor:
     def __init__(self, project_dir: Path, config_path: Path, store: RunStore, poller: Poller,
                  explicit: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
@@ -72,7 +87,7 @@ class RunnerSupervisor:
 
     def attach(self) -> Attached:
         """Resolve the config and runs dir; say whether a runner should be started."""
-        from ...config import ConfigError, load_config
+        from ...config import ConfigError, load_config, no_experiments_line
         from ...runner.lock import runner_holder
 
         holder = runner_holder(self.project_dir)
@@ -107,20 +122,28 @@ class RunnerSupervisor:
                     return Attached(False, Notice(f"a runner here already serves {cfg}; showing its runs",
                                                   title="viewer", timeout=8))
             return Attached(False)
+        empty = no_experiments_line(config) if config is not None else None
+        if empty:  # nothing to run: say so (and how to add one) rather than start an idle runner
+            return Attached(False, Notice(f"{empty}; e opens it", title="no experiments", timeout=20))
         return Attached(config is not None)
 
     def start(self) -> Notice | None:
         """Start a runner on our config (blocking); a notice when it did not start."""
+        from ...runner.core import StateDirUnwritable
         from ...runner.launch import ensure_runner
 
         self.starting = True
         try:
             holder = ensure_runner(self.config_path, self.project_dir)
+        except StateDirUnwritable as exc:
+            return Notice(str(exc), banner=True, error=True, until_runner=True)
         finally:
             self.starting = False
         self.poller.note_holder(holder)
         if not holder:
-            return Notice(f"the runner did not start; see {self.runner_log}", error=True)
+            why = last_error_line(self.runner_log)
+            return Notice(f"the runner did not start{': ' + why if why else ''}; see {self.runner_log}",
+                          error=True, banner=bool(why), until_runner=True)
         return None
 
     # ---------------------------------------------------------------- a runner that went away

@@ -650,14 +650,15 @@ class DashboardScreen(Screen):
 
     def after_edit(self) -> None:
         """The editor closed: check the file now, and ask the runner to reload it."""
-        from ...config import ConfigError, load_config
+        from ...config import ConfigError, load_config, no_experiments_line
         from ...runner.control import send_request
         from ...runner.lock import runner_holder
 
         ctx = self.ctx
         assert ctx.project_dir is not None and ctx.config_path is not None
+        empty = None
         try:
-            load_config(ctx.config_path, ctx.project_dir)
+            empty = no_experiments_line(load_config(ctx.config_path, ctx.project_dir))
             self.poller.local_config_error = None
             ok = True
         except ConfigError as e:
@@ -665,12 +666,15 @@ class DashboardScreen(Screen):
             ok = False
         send_request(ctx.project_dir, "reload")
         holder = runner_holder(ctx.project_dir)
-        if not holder and ok:
+        if not holder and ok and not empty:
             self.start_runner()
         if not holder:
             self.poller.runner.config_error = self.poller.local_config_error
-        self.notify("experiments.toml saved: the runner reloads it" if ok else
-                    "experiments.toml has an error (see the banner); runs already going keep going",
-                    severity="information" if ok else "error", timeout=6)
+        if empty:
+            self.notify(empty, title="no experiments", severity="warning", timeout=20)
+        else:
+            self.notify("experiments.toml saved: the runner reloads it" if ok else
+                        "experiments.toml has an error (see the banner); runs already going keep going",
+                        severity="information" if ok else "error", timeout=6)
         self._refresh_status()
         self.poller.poke()
