@@ -180,7 +180,41 @@ def real(verbose: bool) -> list[dict]:
 SETS = ROOT / "tests" / "fixtures" / "detect" / "sets"
 
 
-def early_warning(set_name: str, verbose: bool) -> bool:
+# Each hint signal alone: the others switched off through the rule's own thresholds.
+SIGNAL_OFF = {"test_error_leaving_baseline": {"LEAVE_U_MAX": -1.0},
+              "test_loss_turnaround": {"LOSS_TURN_DECADES": float("inf")},
+              "weight_norm_falling": {"WNORM_FALL": float("inf")}}
+
+
+def each_signal(grok: list, never: list, set_name: str) -> None:
+    """Reach, lead share and error rate of each grokking_likely signal on its own."""
+    from grokwatch.detect.hint import HintRule
+
+    for keep in SIGNAL_OFF:
+        saved = {}
+        for other, attrs in SIGNAL_OFF.items():
+            if other != keep:
+                for k, v in attrs.items():
+                    saved[k] = getattr(HintRule, k)
+                    setattr(HintRule, k, v)
+        try:
+            fr, hit, wrong = [], 0, 0
+            for x in grok + never:
+                ev, _ = run_rows(x["rows"], x["info"])
+                h = next((e for e in ev if e["kind"] == "grokking_likely"), None)
+                if x in never:
+                    wrong += h is not None
+                elif h is not None and h["step"] < x["t50"]:
+                    hit += 1
+                    fr.append((x["t50"] - h["step"]) / max(1.0, x["t50"] - x["mem"]))
+        finally:
+            for k, v in saved.items():
+                setattr(HintRule, k, v)
+        print(f"    {keep} alone: on {hit}/{len(grok)} runs that grok, lead share "
+              f"{fmt_q(fr, '{:.2f}')}; wrong on {wrong}/{len(never)}")
+
+
+def early_warning(set_name: str, verbose: bool, each: bool = True) -> bool:
     """The early-warning figures on one run set (bench/detect_sets.py): grokking_likely's
     reach, lead and error rate, its time-to-jump estimate, and the stalled alarm's reach and
     error rate. The jump is the first evaluation at >= 50% test accuracy; memorisation the
@@ -197,15 +231,19 @@ def early_warning(set_name: str, verbose: bool) -> bool:
         info = json.loads((d / "config.json").read_text())
         rows = [complete_row(r) for r in read_all_metrics(d / "metrics.csv")]
         ev, _ = run_rows(rows, info)
-        x = {"name": d.name, "lab": lab, "events": ev, "mem": lab["memorised"],
+        loss_rows = [{k: v for k, v in r.items() if not k.endswith(("_acc", "_error"))} for r in rows]
+        ev_loss, _ = run_rows(loss_rows, info)
+        x = {"name": d.name, "lab": lab, "events": ev, "events_loss": ev_loss, "mem": lab["memorised"],
+             "rows": rows, "info": info,
              "t50": first_step(rows, 0.5), "last": rows[-1]["step"],
              "wd0": info["params"].get("weight_decay") == 0}
         {"grok": grok, "never": never}.get(lab["label"], other).append(x)
 
-    def first(x, kind):
-        return next((e for e in x["events"] if e["kind"] == kind), None)
+    def first(x, kind, key="events"):
+        return next((e for e in x[key] if e["kind"] == kind), None)
 
     leads, fracs, eta_err, signals, missed = [], [], [], {}, []
+    by_signal: dict[str, list[float]] = {}
     for x in grok:
         h = first(x, "grokking_likely")
         if h is None or h["step"] >= x["t50"]:
@@ -215,6 +253,7 @@ def early_warning(set_name: str, verbose: bool) -> bool:
         leads.append(lead)
         fracs.append(lead / delay if delay > 0 else 1.0)
         signals[h["signal"]] = signals.get(h["signal"], 0) + 1
+        by_signal.setdefault(h["signal"], []).append(fracs[-1])
         if h.get("expected_jump_step") is not None:
             eta_err.append(abs(h["expected_jump_step"] - x["t50"]) / max(lead, 1.0))
     wrong = [x for x in never if first(x, "grokking_likely")]
@@ -233,7 +272,19 @@ def early_warning(set_name: str, verbose: bool) -> bool:
     print(f"    lead before the jump (steps): {fmt_q(leads)}")
     print(f"    lead as a share of the memorisation-to-jump delay: {fmt_q(fracs, '{:.2f}')} "
           f"(target: median >= 0.30)")
-    print(f"    which signal spoke: " + ", ".join(f"{k} {v}" for k, v in sorted(signals.items())))
+    print("    which signal spoke: " + ", ".join(f"{k} {v}" for k, v in sorted(signals.items())))
+    wrong_by = {}
+    for x in never:
+        h = first(x, "grokking_likely")
+        if h:
+            wrong_by[h["signal"]] = wrong_by.get(h["signal"], 0) + 1
+    for k in sorted(set(by_signal) | set(wrong_by)):
+        print(f"      {k}: on {len(by_signal.get(k, []))} runs that grok, lead share "
+              f"{fmt_q(by_signal.get(k, []), '{:.2f}')}; wrong on {wrong_by.get(k, 0)}/{n_n}")
+    lh = sum(1 for x in grok if (e := first(x, "grokking_likely", "events_loss")) and e["step"] < x["t50"])
+    lw = sum(1 for x in never if first(x, "grokking_likely", "events_loss"))
+    print(f"    from losses alone (accuracy columns dropped): on {lh}/{n_g} runs that grok, "
+          f"wrong on {lw}/{n_n}")
     if eta_err:
         print(f"    time-to-jump estimate given on {len(eta_err)}/{hit}; its error as a share of the "
               f"true lead: {fmt_q(eta_err, '{:.2f}')}")
@@ -255,6 +306,8 @@ def early_warning(set_name: str, verbose: bool) -> bool:
                   + " | stall " + (f"@{s['step']:g} {s.get('signal', '')}" if s else "-"))
         if missed:
             print("    missed: " + ", ".join(missed))
+    if each:
+        each_signal(grok, never, set_name)
     fr = q(fracs, .5) if fracs else 0.0
     return (n_g >= 20 and n_n >= 20 and hit >= 0.9 * n_g and fr >= 0.30 and len(wrong) <= 0.05 * n_n
             and len(st_fired) >= 0.8 * len(mem_never) and not st_grok)
