@@ -214,8 +214,7 @@ def test_snapshot_progress_view(snap_compare, tmp_path_factory, frozen):
                     and app.screen.poller.loading_count() == 0)
         await pilot.press("P")
         await drawn(pilot, app.screen)
-        for _ in range(3):  # let the table settle its column widths
-            await pilot.pause(0.1)
+        await tuifix.settled(pilot)
 
     assert snap_compare(app_for(runs), terminal_size=(130, 40), run_before=run_before)
 

@@ -61,6 +61,7 @@ def select(key: str | None, *keys: str):
         await _wait(pilot, lambda: isinstance(app.screen, DashboardScreen) and app.screen.first_paint_done
                     and app.screen.poller.loading_count() == 0)
         d = app.screen
+        await tuifix.settled(pilot)  # the table's final width first: a later rebuild keeps the scroll
         if key:
             d.query_one(RunTable).select_key(key)
         for k in keys:
@@ -71,8 +72,7 @@ def select(key: str | None, *keys: str):
         # a view that fills in over several builds (the phase diagram's summaries) is waited for whole
         await _wait(pilot, lambda: not chart.dirty and not chart.building
                     and not (chart.last_out is not None and chart.last_out.again))
-        for _ in range(3):  # let the table settle its column widths
-            await pilot.pause(0.1)
+        await tuifix.settled(pilot)
 
     return run_before
 
