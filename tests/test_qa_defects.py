@@ -147,6 +147,7 @@ def test_export_summary_takes_other_tools_logs_as_detect_does(tmp_path):
     assert alone.returncode == 0 and alone.stdout.splitlines()[1].startswith("training,"), alone.stderr
 
 
+@pytest.mark.slow  # ~4 s: matplotlib in a subprocess
 def test_plot_with_no_arguments_draws_the_latest_experiment_and_names_the_others(tmp_path):
     """`grokwatch plot` after the demo drew every run of five experiments in one figure (a
     legend of ten curves). With several experiments it draws the latest started, and says which

@@ -414,6 +414,7 @@ if first and sys.argv[2] == "wait":
 """
 
 
+@pytest.mark.slow  # ~2 s: real workers, twice
 def test_retry_restarts_a_failed_command_from_step_0(project):
     _write(project, "lucky.py", SECOND_TIME_LUCKY)
     (project / "experiments.toml").write_text(textwrap.dedent("""

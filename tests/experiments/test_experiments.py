@@ -151,6 +151,7 @@ def _first(rs, pred):
     return next((r for r in rs if pred(r)), None)
 
 
+@pytest.mark.slow  # ~2 s: trains with torch
 def test_grokking_memorises_first_and_generalises_later(tmp_path):
     rs = run_in_process(tmp_path / "g", "grokking", TINY_GROK)
     mem = _first(rs, lambda r: r["train_acc"] >= 0.99)

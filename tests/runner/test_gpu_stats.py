@@ -188,6 +188,7 @@ def test_headless_prints_the_gpu_summary_once_per_round_of_progress_lines(tmp_pa
     assert len(out.getvalue().splitlines()) == 1 and "gpu" not in out.getvalue()
 
 
+@pytest.mark.slow  # ~2.5 s: a real headless runner and workers
 def test_real_headless_prints_the_gpu_line_from_the_runner_it_runs(tmp_path, monkeypatch):
     """The whole path: `grokwatch --headless` on a box whose (fake) nvidia-smi lists GPUs."""
     fake_nvidia_smi(tmp_path, monkeypatch)
