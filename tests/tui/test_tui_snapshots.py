@@ -11,7 +11,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures" / "tui"))
 import tuifix  # noqa: E402
 
-from grokwatch.tui import clock  # noqa: E402
 from grokwatch.tui.app import GrokwatchApp, attach_context, view_context  # noqa: E402
 from grokwatch.tui.screens.dashboard import DashboardScreen  # noqa: E402
 from grokwatch.tui.widgets.chart.chart import ChartPanel  # noqa: E402
@@ -21,15 +20,9 @@ GROK = "grok-add-s0-aaaaaa"
 
 
 @pytest.fixture(autouse=True)
-def frozen(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    time.tzset()
-    clock.freeze(tuifix.T0)
+def _frozen(frozen):
+    """Every snapshot here under the frozen clock (tests/tui/conftest.py)."""
     yield
-    clock.freeze(None)
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.fixture
