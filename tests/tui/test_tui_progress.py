@@ -187,6 +187,12 @@ def test_a_small_terminal_shows_what_fits_and_names_the_rest(tmp_path):
     assert max(widths) <= 78
 
 
+@pytest.fixture
+def frozen(monkeypatch):
+    with tuifix.frozen_clock(monkeypatch):
+        yield
+
+
 def test_snapshot_progress_view(snap_compare, tmp_path_factory, frozen):
     base = tmp_path_factory.mktemp("snap") / "proj"  # same length of path in every run
     runs = progress_project(base)

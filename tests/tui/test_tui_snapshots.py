@@ -20,9 +20,9 @@ GROK = "grok-add-s0-aaaaaa"
 
 
 @pytest.fixture(autouse=True)
-def _frozen(frozen):
-    """Every snapshot here under the frozen clock (tests/tui/conftest.py)."""
-    yield
+def frozen(monkeypatch):
+    with tuifix.frozen_clock(monkeypatch):
+        yield
 
 
 @pytest.fixture
