@@ -153,13 +153,20 @@ async def _dashboard(paths, keys, until=None):
     ("wandb", "wandb", "my-run", "my-run"),
     (None, "mlflow", "grok", "grok"),
 ])
-async def test_view_shows_the_curves_and_the_jump(fmt, path, key, source):
+async def test_view_shows_the_curves_and_the_jump(fmt, path, key, source, tmp_path):
     if fmt:
         needs(fmt)
+    # an old log: a fresh checkout's files are minutes old, which the dashboard rightly calls live
+    old_log = tmp_path / path
+    shutil.copytree(FIX / path, old_log)
+    day_ago = time.time() - 86400
+    for f in [old_log, *old_log.rglob("*")]:
+        os.utime(f, (day_ago, day_ago))
+
     def judged(runs):  # the detectors' pass over the loaded rows can trail the load
         return "generalization_jump" in {a.get("kind") for a in runs[key].alerts}
 
-    runs = await _dashboard([FIX / path], [key], until=judged)
+    runs = await _dashboard([old_log], [key], until=judged)
     run = runs[key]
     want = dict(read_path(FIX / path))  # (source -> rows), by name below
     rows = next(r for s, r in want.items() if s.name == source)
