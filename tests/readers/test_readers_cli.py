@@ -122,6 +122,17 @@ def test_view_of_junk_exits_2_with_one_line(tmp_path, capsys):
 
 # ------------------------------------------------------------------ the dashboard itself
 
+def _aged_copy(src, tmp_path):
+    """A copy of a fixture log a day old: a fresh checkout's files are minutes old, which the
+    dashboard rightly treats as live (still being written)."""
+    dst = tmp_path / src.name
+    (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+    day_ago = time.time() - 86400
+    for f in [dst, *(dst.rglob("*") if dst.is_dir() else [])]:
+        os.utime(f, (day_ago, day_ago))
+    return dst
+
+
 async def _dashboard(paths, keys, until=None):
     """Open the dashboard over `paths` as `grokwatch view` does; the runs once loaded (and,
     given `until`, once it holds of them or 15 s have passed: the test then asserts)."""
@@ -156,12 +167,7 @@ async def _dashboard(paths, keys, until=None):
 async def test_view_shows_the_curves_and_the_jump(fmt, path, key, source, tmp_path):
     if fmt:
         needs(fmt)
-    # an old log: a fresh checkout's files are minutes old, which the dashboard rightly calls live
-    old_log = tmp_path / path
-    shutil.copytree(FIX / path, old_log)
-    day_ago = time.time() - 86400
-    for f in [old_log, *old_log.rglob("*")]:
-        os.utime(f, (day_ago, day_ago))
+    old_log = _aged_copy(FIX / path, tmp_path)
 
     def judged(runs):  # the detectors' pass over the loaded rows can trail the load
         return "generalization_jump" in {a.get("kind") for a in runs[key].alerts}
@@ -181,8 +187,8 @@ async def test_view_shows_the_curves_and_the_jump(fmt, path, key, source, tmp_pa
 @pytest.mark.parametrize("path, key", [("hf/output", "output"),
                                        ("lightning/lightning_logs", "version_0"),
                                        ("keras/training.log", "training")])
-async def test_view_of_the_stdlib_formats(path, key):
-    runs = await _dashboard([FIX / path], [key])
+async def test_view_of_the_stdlib_formats(path, key, tmp_path):
+    runs = await _dashboard([_aged_copy(FIX / path, tmp_path)], [key])
     (src, rows), = read_path(FIX / path)
     run = runs[key]
     assert run.summary.has("test_loss") and run.summary.has("test_acc")
